@@ -1,0 +1,77 @@
+"""The ``salespulse`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+from streams.settings import Settings
+from streams.stack import StackError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="salespulse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="the local Kafka, Redis and Prometheus")
+    stack.add_argument("action", choices=["up", "down", "status"])
+
+    commands.add_parser("worker", help="run a Faust worker (start several to scale out)")
+
+    sim = commands.add_parser("simulate", help="produce sales events")
+    sim.add_argument("--reps", type=int, default=40)
+    sim.add_argument("--rate", type=float, default=50.0, help="events per second")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--count", type=int, default=None, help="stop after this many events")
+
+    rev = commands.add_parser("revenue", help="revenue per rep for a business day, from Redis")
+    rev.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, business zone)")
+
+    demo = commands.add_parser("demo", help="stack, worker and simulator; Ctrl-C stops all")
+    demo.add_argument("--rate", type=float, default=20.0)
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "stack":
+            from streams import stack_commands
+
+            return stack_commands.run(args.action, settings)
+        if args.command == "worker":
+            from streams.worker import run_worker
+
+            run_worker(settings)
+            return 0
+        if args.command == "simulate":
+            from streams.simulate import simulate
+
+            asyncio.run(
+                simulate(settings, reps=args.reps, rate=args.rate, seed=args.seed, count=args.count)
+            )
+            return 0
+        if args.command == "revenue":
+            from streams.stack_commands import print_revenue
+
+            day = (
+                datetime.strptime(args.day, "%Y-%m-%d").date()  # noqa: DTZ007 - a date only
+                if args.day
+                else datetime.now(settings.zone).date()
+            )
+            return print_revenue(settings, day)
+        if args.command == "demo":
+            from streams.demo import run_demo
+
+            return run_demo(settings, rate=args.rate)
+    except StackError as exc:
+        print(f"salespulse: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""``salespulse demo``: the stack, a worker and the simulator, with revenue printed live."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from streams.read_model import read_revenue_day
+from streams.settings import Settings
+from streams.stack import StackError, launcher
+from streams.stack.process import ProcessRecord, current_process, log_tail, spawn
+from streams.stack.state import StackRecord
+
+REFRESH_S = 5.0
+
+
+def run_demo(settings: Settings, *, rate: float) -> int:
+    """Run until Ctrl-C, then stop everything this command started."""
+    started_stack = None
+    children: list[tuple[str, ProcessRecord, Path]] = []
+    try:
+        if StackRecord.load(settings.home) is None:
+            started_stack = launcher.up(
+                settings.home / "stack", owner=current_process(), die_with_parent=True
+            )
+        settings = Settings()  # now reads the stack's addresses
+        logs = settings.home / "demo"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name, args in (
+            ("worker", ["worker"]),
+            ("simulator", ["simulate", "--rate", str(rate)]),
+        ):
+            log = logs / f"{name}.log"
+            log.write_text("")
+            process = spawn(
+                [sys.executable, "-m", "streams.cli", *args], log, cwd=Path.cwd(),
+                die_with_parent=True,
+            )  # fmt: skip
+            children.append((name, process, log))
+        _print_where_to_look(settings, logs)
+        asyncio.run(_watch(settings, children))
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+    finally:
+        for _name, process, _log in reversed(children):
+            process.stop()
+        if started_stack is not None:
+            launcher.down(started_stack)
+    return 0
+
+
+def _print_where_to_look(settings: Settings, logs: Path) -> None:
+    stack = StackRecord.load(settings.home)
+    prom = stack.services["prometheus"].address if stack else "?"
+    print(
+        "\nsalespulse demo is running (Ctrl-C stops everything it started):\n"
+        f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
+        f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
+        f"  Redis            {settings.redis_url}  (hash {settings.redis_prefix}revenue:day:<date>)\n"
+        f"  revenue table    .venv/bin/salespulse revenue\n"
+        f"  logs             {logs}/\n"
+        "Today's revenue per rep appears below within seconds and refreshes every "
+        f"{REFRESH_S:.0f} s.\n",
+        flush=True,
+    )
+
+
+async def _watch(settings: Settings, children: list[tuple[str, ProcessRecord, Path]]) -> None:
+    client = aioredis.from_url(settings.redis_url)
+    started = time.monotonic()
+    try:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            for name, process, log in children:
+                if not process.alive():
+                    raise StackError(f"the demo's {name} stopped. Its log ({log}) ends with:\n"
+                                     f"{log_tail(log)}")  # fmt: skip
+            day = datetime.now(settings.zone).date()
+            totals = await read_revenue_day(client, settings.redis_prefix, day)
+            top = sorted(totals.items(), key=lambda kv: -kv[1])[:3]
+            total = sum(totals.values(), Decimal(0))
+            leaders = ", ".join(f"{rep} {amount:,.2f}" for rep, amount in top) or "waiting..."
+            print(f"[{time.monotonic() - started:5.0f}s] revenue today {total:,.2f} "
+                  f"{settings.currency} across {len(totals)} reps | top: {leaders}", flush=True)
+    finally:
+        await client.aclose()

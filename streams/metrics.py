@@ -1,0 +1,55 @@
+"""Pipeline counters kept in plain dicts and exported by a Collector at scrape time.
+
+The hot path only increments a dict entry; Prometheus objects are built when scraped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+@dataclass
+class PipelineStats:
+    """What the worker has processed since it started."""
+
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, type)
+    dead_letters: Counter[str] = field(default_factory=Counter)  # reason
+    last_event_timestamp: float | None = None
+
+    def event(self, topic: str, event_type: str, timestamp: float) -> None:
+        self.events[(topic, event_type)] += 1
+        if self.last_event_timestamp is None or timestamp > self.last_event_timestamp:
+            self.last_event_timestamp = timestamp
+
+
+class PipelineCollector(Collector):
+    """Exports PipelineStats as ``salespulse_*`` metrics."""
+
+    def __init__(self, stats: PipelineStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "salespulse_events", "Valid events processed.", labels=["topic", "type"]
+        )
+        for (topic, event_type), count in sorted(self._stats.events.items()):
+            events.add_metric([topic, event_type], count)
+        yield events
+        dead = CounterMetricFamily(
+            "salespulse_dead_letters", "Invalid messages sent to the dead-letter topic.",
+            labels=["reason"],
+        )  # fmt: skip
+        for reason, count in sorted(self._stats.dead_letters.items()):
+            dead.add_metric([reason], count)
+        yield dead
+        if self._stats.last_event_timestamp is not None:
+            yield GaugeMetricFamily(
+                "salespulse_last_event_timestamp_seconds",
+                "Event time of the newest event processed (Unix seconds).",
+                value=self._stats.last_event_timestamp,
+            )

@@ -1,0 +1,133 @@
+"""The one settings class of salespulse.
+
+Every value comes, highest priority first, from:
+
+1. an explicit argument (``Settings(kafka_bootstrap=...)``),
+2. an environment variable with the ``SALESPULSE_`` prefix (``SALESPULSE_KAFKA_BOOTSTRAP``),
+3. a ``.env`` file in the working directory,
+4. the addresses recorded by ``salespulse stack up`` (so the worker and every other command
+   find the local stack with no extra settings),
+5. the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from streams.stack.state import StackRecord, default_home
+
+
+class StackRecordSource(PydanticBaseSettingsSource):
+    """Service addresses recorded by ``salespulse stack up``, below env vars in priority."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ returns the whole mapping at once.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        home = self.current_state.get("home") or default_home()
+        record = StackRecord.load(Path(home))
+        return record.settings() if record else {}
+
+
+class Settings(BaseSettings):
+    """Settings of a salespulse process (worker, simulator, CLI)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SALESPULSE_",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    # Where the local stack records its state and the worker keeps its RocksDB data.
+    home: Path = Field(default_factory=default_home)
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(
+        default="",
+        description="Prefix of every topic name (tests use it to isolate runs).",
+    )
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    topic_replication: int = Field(default=1, ge=1)
+
+    # Redis read model
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "sp:"
+    redis_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
+
+    # Prometheus (read by `stack status` and the tests; workers are scraped, they never push)
+    prometheus_url: str = "http://127.0.0.1:9090"
+
+    # Faust worker
+    app_id: str = "salespulse"
+    store: str = "rocksdb://"
+    data_dir: Path | None = Field(
+        default=None,
+        description="RocksDB state of this worker; default <home>/worker-<web_port>.",
+    )
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    log_level: str = "info"
+
+    # Local stack (`salespulse stack up`): 0 picks a free port on 127.0.0.1
+    stack_kafka_port: int = Field(default=0, ge=0, le=65535)
+    stack_redis_port: int = Field(default=0, ge=0, le=65535)
+    stack_prometheus_port: int = Field(default=0, ge=0, le=65535)
+
+    # Business
+    business_tz: str = "Europe/Paris"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            StackRecordSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @field_validator("business_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}: set SALESPULSE_BUSINESS_TZ to an IANA name "
+                "such as Europe/Paris"
+            ) from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The business time zone."""
+        return ZoneInfo(self.business_tz)
+
+    @property
+    def worker_data_dir(self) -> Path:
+        """RocksDB directory of this worker: one per worker, so two never share it."""
+        return self.data_dir or self.home / f"worker-{self.web_port}"
+
+    def topic(self, name: str) -> str:
+        """Full name of a logical topic (``sales.orders`` -> ``<prefix>sales.orders``)."""
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,94 @@
+"""A local ``prometheus`` (Debian package) with the project's scrape config."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from streams.stack.errors import StackError
+from streams.stack.ports import HOST
+from streams.stack.process import ProcessRecord, log_tail, spawn
+
+READY_TIMEOUT_S = 30.0
+WORKER_JOB = "salespulse"
+TARGETS_DIR = "prometheus-targets"
+
+
+def render_config(source: Path, run_dir: Path, port: int) -> Path:
+    """The project's ``prometheus.yml`` rewritten for this machine.
+
+    Only the addresses change: the ``salespulse`` job reads its targets from JSON files in
+    ``<run_dir>/prometheus-targets/`` (one per local worker, see ``register_target``), the
+    self-scrape job points at the real port, and rule files become absolute paths.
+    """
+    config: dict[str, Any] = yaml.safe_load(source.read_text())
+    config["rule_files"] = [
+        str((source.parent / rule).resolve()) for rule in config.get("rule_files") or []
+    ]
+    for job in config.get("scrape_configs", []):
+        if job["job_name"] == WORKER_JOB:
+            job.pop("static_configs", None)
+            job["file_sd_configs"] = [
+                {"files": [str(run_dir / TARGETS_DIR / "*.json")], "refresh_interval": "5s"}
+            ]
+        elif job["job_name"] == "prometheus":
+            job["static_configs"] = [{"targets": [f"{HOST}:{port}"]}]
+    (run_dir / TARGETS_DIR).mkdir(exist_ok=True)
+    rendered = run_dir / "prometheus.yml"
+    rendered.write_text(yaml.safe_dump(config, sort_keys=False))
+    return rendered
+
+
+def register_target(run_dir: Path, name: str, address: str) -> Path:
+    """Make the local Prometheus scrape a worker at ``address`` (host:port)."""
+    path = run_dir / TARGETS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps([{"targets": [address], "labels": {"instance_name": name}}]))
+    tmp.replace(path)  # atomic: Prometheus never reads half a file
+    return path
+
+
+def start_prometheus(
+    run_dir: Path, source: Path, port: int, *, die_with_parent: bool
+) -> ProcessRecord:
+    """Start prometheus on ``port`` and return once ``/-/ready`` answers 200."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise StackError(
+            "prometheus is not installed: run `apt-get install -y prometheus` as root "
+            "(`make install` does it when run as root)."
+        )
+    if not source.is_file():
+        raise StackError(f"the project's Prometheus config {source} is missing.")
+    config = render_config(source, run_dir, port)
+    log = run_dir / "prometheus.log"
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
+        f"--web.listen-address={HOST}:{port}",
+        "--web.enable-lifecycle",
+        "--storage.tsdb.retention.time=2d",
+    ]
+    process = spawn(argv, log, cwd=run_dir, die_with_parent=die_with_parent)
+    url = f"http://{HOST}:{port}/-/ready"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise StackError(f"prometheus exited during start-up:\n{log_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return process
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    process.stop()
+    raise StackError(f"prometheus did not become ready at {url}:\n{log_tail(log)}")

@@ -1,0 +1,82 @@
+"""``salespulse stack up|down|status`` and ``salespulse revenue``: what people type."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import date
+
+import redis.asyncio as aioredis
+
+from streams.read_model import read_revenue_day
+from streams.settings import Settings
+from streams.stack import launcher
+from streams.stack.state import StackRecord
+
+
+def run(action: str, settings: Settings) -> int:
+    run_dir = settings.home / "stack"
+    if action == "up":
+        record = StackRecord.load(settings.home)
+        if record is None:
+            for stale in settings.home.glob("worker-*"):
+                # Worker state belongs to the cluster it was built from; a new stack is empty.
+                shutil.rmtree(stale, ignore_errors=True)
+            record = launcher.up(
+                run_dir,
+                ports=launcher.Ports(
+                    kafka=settings.stack_kafka_port,
+                    redis=settings.stack_redis_port,
+                    prometheus=settings.stack_prometheus_port,
+                ),
+            )
+            print("stack is up; `salespulse worker` and the other commands find it by itself.")
+        else:
+            print("stack is already up.")
+        _print_status(record)
+        return 0
+    if action == "down":
+        record = StackRecord.read(run_dir)
+        if record is None:
+            print("stack is not up.")
+            return 0
+        launcher.down(record)
+        print(f"stack stopped; {run_dir} removed.")
+        return 0
+    record = StackRecord.read(run_dir)
+    if record is None:
+        print("stack is not up: `salespulse stack up` starts it.")
+        return 1
+    _print_status(record)
+    return 0 if record.alive() else 1
+
+
+def _print_status(record: StackRecord) -> None:
+    for service in record.services.values():
+        state = "up" if service.process.alive() else "DOWN"
+        print(f"  {service.name:<11} {state:<5} {service.address:<22} pid {service.process.pid:<8}"
+              f" log {service.log}")  # fmt: skip
+    if not record.alive():
+        print("  some services are down: `salespulse stack down && salespulse stack up`.")
+    for name, value in record.settings().items():
+        print(f"  SALESPULSE_{name.upper()}={value}")
+
+
+def print_revenue(settings: Settings, day: date) -> int:
+    totals = asyncio.run(_revenue(settings, day))
+    if not totals:
+        print(f"no revenue recorded for {day} yet.")
+        return 0
+    print(f"revenue on {day} ({settings.business_tz}), {settings.currency}")
+    for rep_id, amount in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"  {rep_id:<20} {amount:>14,.2f}")
+    print(f"  {'total':<20} {sum(totals.values()):>14,.2f}")
+    return 0
+
+
+async def _revenue(settings: Settings, day: date) -> dict:
+    client = aioredis.from_url(settings.redis_url)
+    try:
+        return await read_revenue_day(client, settings.redis_prefix, day)
+    finally:
+        await client.aclose()

@@ -1,0 +1,36 @@
+"""``salespulse worker``: create the topics, then run the Faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import faust
+
+from streams.app import build_app
+from streams.settings import Settings
+from streams.stack.prometheus import register_target
+from streams.stack.state import StackRecord
+from streams.topics import ensure_topics
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker until SIGINT/SIGTERM. Start more (other web ports) to scale out."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings))
+    app = build_app(settings)
+    target = None
+    stack = StackRecord.load(settings.home)
+    if stack is not None and stack.settings().get("kafka_bootstrap") == settings.kafka_bootstrap:
+        # Running against `salespulse stack up`: let its Prometheus scrape this worker.
+        target = register_target(
+            stack.path.parent, f"worker-{settings.web_port}",
+            f"{settings.web_host}:{settings.web_port}",
+        )  # fmt: skip
+    try:
+        faust.Worker(app, loop=loop, loglevel=settings.log_level).execute_from_commandline()
+    finally:
+        if target is not None:
+            with contextlib.suppress(OSError):
+                target.unlink()
