@@ -17,7 +17,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     stack = commands.add_parser("stack", help="the local Kafka, Redis and Prometheus")
-    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument(
+        "action",
+        choices=["up", "down", "status", "fetch"],
+        help="fetch: download the Kafka broker jars into the cache (up does it when needed)",
+    )
 
     commands.add_parser("worker", help="run a Faust worker (start several to scale out)")
 

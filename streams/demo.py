@@ -62,7 +62,8 @@ def _print_where_to_look(settings: Settings, logs: Path) -> None:
         "\nsalespulse demo is running (Ctrl-C stops everything it started):\n"
         f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
         f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
-        f"  Redis            {settings.redis_url}  (hash {settings.redis_prefix}revenue:day:<date>)\n"
+        f"  Redis            {settings.redis_url}"
+        f"  (hash {settings.redis_prefix}revenue:day:<date>)\n"
         f"  revenue table    .venv/bin/salespulse revenue\n"
         f"  logs             {logs}/\n"
         "Today's revenue per rep appears below within seconds and refreshes every "
@@ -86,7 +87,10 @@ async def _watch(settings: Settings, children: list[tuple[str, ProcessRecord, Pa
             top = sorted(totals.items(), key=lambda kv: -kv[1])[:3]
             total = sum(totals.values(), Decimal(0))
             leaders = ", ".join(f"{rep} {amount:,.2f}" for rep, amount in top) or "waiting..."
-            print(f"[{time.monotonic() - started:5.0f}s] revenue today {total:,.2f} "
-                  f"{settings.currency} across {len(totals)} reps | top: {leaders}", flush=True)
+            print(
+                f"[{time.monotonic() - started:5.0f}s] revenue today {total:,.2f} "
+                f"{settings.currency} across {len(totals)} reps | top: {leaders}",
+                flush=True,
+            )
     finally:
         await client.aclose()

@@ -73,8 +73,8 @@ async def simulate(
                 await asyncio.sleep(delay)
             if time.monotonic() - last_report >= progress_every:
                 last_report = time.monotonic()
-                print(f"simulate: {sent} orders sent to {topic} ({sent / (last_report - started):.1f}/s)",
-                      flush=True)  # fmt: skip
+                per_second = sent / (last_report - started)
+                print(f"simulate: {sent} orders sent to {topic} ({per_second:.1f}/s)", flush=True)
         await producer.flush()
     finally:
         await producer.stop()

@@ -11,11 +11,16 @@ import redis.asyncio as aioredis
 from streams.read_model import read_revenue_day
 from streams.settings import Settings
 from streams.stack import launcher
-from streams.stack.state import StackRecord
+from streams.stack.kafka import KAFKA_VERSION, ensure_jars
+from streams.stack.state import StackRecord, cache_dir
 
 
 def run(action: str, settings: Settings) -> int:
     run_dir = settings.home / "stack"
+    if action == "fetch":
+        libs = ensure_jars(cache_dir())
+        print(f"Kafka {KAFKA_VERSION} broker jars ready in {libs}")
+        return 0
     if action == "up":
         record = StackRecord.load(settings.home)
         if record is None:

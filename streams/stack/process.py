@@ -83,7 +83,7 @@ def spawn(
     dies, even by SIGKILL (a test session that was killed leaves no broker behind).
     """
     with log.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by the launcher, never a shell
+        proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env) if env is not None else None,
@@ -91,7 +91,7 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     ticks = _start_ticks(proc.pid)
     if ticks is None:  # exited at once: keep a record that is simply not alive

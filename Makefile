@@ -1,0 +1,35 @@
+# salespulse: `make demo` to see it run, `make test` to check it. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install system-deps demo test lint clean
+
+install: system-deps $(VENV)/.installed
+	@$(BIN)/salespulse stack fetch
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+# Re-installed when pyproject.toml changes; pip >= 25.1 reads the `dev` dependency group.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U "pip>=25.1"
+	$(BIN)/python -m pip install -q -e . --group dev
+	@touch $@
+
+demo: install
+	$(BIN)/salespulse demo
+
+test: install
+	$(BIN)/ruff check streams tests
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check streams tests
+	$(BIN)/ruff format --check streams tests
+	$(BIN)/mypy
+
+clean:
+	-$(BIN)/salespulse stack down
+	rm -rf $(VENV) .salespulse .pytest_cache .mypy_cache .ruff_cache

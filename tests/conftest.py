@@ -1,0 +1,66 @@
+"""Session fixtures: the real services every integration test runs against.
+
+By default the session starts its own Kafka, Redis and Prometheus (``streams.stack``) in
+``<home>/test-stacks/<pid>``; they die with the session even if it is killed, and stacks left
+by an interrupted session are stopped at the next start. When ``SALESPULSE_KAFKA_BOOTSTRAP``
+and ``SALESPULSE_REDIS_URL`` are set, those services are used and none is started (Prometheus
+too when ``SALESPULSE_PROMETHEUS_URL`` is set).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings
+from streams.stack import launcher
+from streams.stack.process import current_process
+from streams.stack.state import default_home
+from tests.support import Services, isolated_settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    kafka = os.environ.get("SALESPULSE_KAFKA_BOOTSTRAP")
+    redis_url = os.environ.get("SALESPULSE_REDIS_URL")
+    prometheus = os.environ.get("SALESPULSE_PROMETHEUS_URL")
+    wanted = [
+        name
+        for name, given in (("kafka", kafka), ("redis", redis_url), ("prometheus", prometheus))
+        if not given
+    ]
+    root = default_home() / "test-stacks"
+    for stale in launcher.stop_orphaned_test_stacks(root):
+        print(f"stopped a test stack left by an interrupted run: {stale}")
+    record = launcher.up(
+        root / str(os.getpid()),
+        services=wanted,
+        owner=current_process(),
+        die_with_parent=True,
+        progress=lambda line: None,
+    )
+    local = record.settings()
+    try:
+        yield Services(
+            kafka_bootstrap=kafka or local["kafka_bootstrap"],
+            redis_url=redis_url or local["redis_url"],
+            prometheus_url=prometheus or local.get("prometheus_url"),
+            run_dir=Path(record.run_dir),
+        )
+    finally:
+        launcher.down(record)
+
+
+@pytest.fixture
+def settings(services: Services, tmp_path: Path) -> Settings:
+    """Settings isolated to this test: own topics, consumer group, Redis keys, state dir."""
+    return isolated_settings(services, tmp_path)

@@ -1,0 +1,105 @@
+"""End to end: an order produced by kcat (an independent client) shows up in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from streams.read_model import revenue_day_key
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from tests.support import eventually, running_worker
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("kcat") is None,
+    reason="kcat is not installed: `make install` as root installs it (apt-get install kcat)",
+)
+
+
+def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
+    subprocess.run(
+        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-P", "-K", "\t"],
+        input=key.encode() + b"\t" + value + b"\n",
+        check=True,
+        timeout=30,
+    )
+
+
+def order(rep_id: str, amount: str, occurred_at: datetime, **extra: object) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "order.placed",
+            "occurred_at": occurred_at.isoformat(),
+            "source": "kcat",
+            "schema_version": 1,
+            "order_id": f"ord-{uuid.uuid4().hex[:8]}",
+            "account_id": "acct-1",
+            "rep_id": rep_id,
+            "amount": amount,
+            "currency": "EUR",
+            **extra,
+        }
+    )
+
+
+def kcat_consume(settings: Settings, topic: str) -> list[dict[str, object]]:
+    """Every message of ``topic`` so far, as kcat's JSON envelopes (key, payload, headers)."""
+    out = subprocess.run(
+        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-C", "-e", "-J",
+         "-o", "beginning", "-q"],
+        capture_output=True, check=True, timeout=30,
+    )  # fmt: skip
+    return [orjson.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def header(message: dict[str, object], name: str) -> str:
+    """A header of a kcat JSON envelope (headers come as a flat [k1, v1, k2, v2] list)."""
+    flat = message["headers"]
+    assert isinstance(flat, list)
+    return str(dict(zip(flat[::2], flat[1::2], strict=True))[name])
+
+
+def test_order_from_kcat_becomes_todays_revenue_in_redis(
+    settings: Settings, tmp_path: Path
+) -> None:
+    asyncio.run(ensure_topics(settings))
+    now = datetime.now(settings.zone)
+    client = redis.Redis.from_url(settings.redis_url)
+    key = revenue_day_key(settings.redis_prefix, now.date())
+    expected = {"rep-ana": Decimal("1299.99"), "rep-bob": Decimal("17.00")}
+
+    def revenue() -> dict[str, Decimal]:
+        return {k.decode(): Decimal(v.decode()) for k, v in client.hgetall(key).items()}
+
+    with running_worker(settings, tmp_path / "worker.log"):
+        kcat_produce(settings, "sales.orders", "acct-1", order("rep-ana", "1200.50", now))
+        kcat_produce(settings, "sales.orders", "acct-2", order("rep-ana", "99.49", now))
+        kcat_produce(settings, "sales.orders", "acct-3", order("rep-bob", "10.00", now))
+        # Not countable: must reach the dead letters, and must not stop the worker.
+        kcat_produce(settings, "sales.orders", "acct-4", b"this is not json")
+        usd = order("rep-bob", "5.00", now, currency="USD")
+        kcat_produce(settings, "sales.orders", "acct-5", usd)
+        kcat_produce(settings, "sales.orders", "acct-6", order("rep-bob", "7.00", now))
+
+        eventually(lambda: revenue() == expected, timeout=60)
+        assert revenue() == expected
+        leaderboard = client.zrevrange(f"{key}:leaderboard", 0, -1, withscores=True)
+        assert leaderboard == [(b"rep-ana", 1299.99), (b"rep-bob", 17.0)]
+
+        dead = eventually(lambda: len(d := kcat_consume(settings, "sales.deadletter")) == 2 and d)
+        by_reason = {header(m, "reason"): m for m in dead}
+        assert set(by_reason) == {"not_json", "unsupported_currency"}
+        assert by_reason["not_json"]["payload"] == "this is not json"
+        assert by_reason["unsupported_currency"]["payload"] == usd.decode()
+        assert header(by_reason["not_json"], "source_topic") == settings.topic("sales.orders")
+        assert header(by_reason["not_json"], "source_offset").isdigit()

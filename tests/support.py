@@ -1,0 +1,100 @@
+"""Helpers shared by the tests: settings isolated per test, real worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.settings import Settings
+from streams.stack.ports import free_port
+from streams.stack.process import ProcessRecord, log_tail, spawn
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Services:
+    """Where the services of this test session are."""
+
+    kafka_bootstrap: str
+    redis_url: str
+    prometheus_url: str | None
+    run_dir: Path | None  # the local stack's run dir; None when using external services
+
+
+def isolated_settings(services: Services, home: Path, **overrides: object) -> Settings:
+    """Settings whose topics, consumer group, Redis keys and state belong to one test."""
+    run = uuid.uuid4().hex[:10]
+    values: dict[str, object] = {
+        "kafka_bootstrap": services.kafka_bootstrap,
+        "redis_url": services.redis_url,
+        "prometheus_url": services.prometheus_url or "http://127.0.0.1:9",
+        "topic_prefix": f"t{run}.",
+        "app_id": f"sp-test-{run}",
+        "redis_prefix": f"t{run}:",
+        "home": home,
+        "web_port": free_port(),
+        "topic_partitions": 2,
+        "redis_flush_interval_s": 0.2,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a salespulse subprocess needs to use exactly ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALESPULSE_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env[f"SALESPULSE_{name.upper()}"] = str(value)
+    return env
+
+
+def salespulse(*args: str) -> list[str]:
+    """argv running the salespulse CLI of this checkout with this interpreter."""
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+@contextlib.contextmanager
+def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
+    """A real ``salespulse worker`` process, up once its web server answers."""
+    process = spawn(
+        salespulse("worker"), log, cwd=REPO, env=settings_env(settings), die_with_parent=True
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{settings.web_port}/metrics", process, log)
+        yield process
+    finally:
+        process.stop()
+
+
+def wait_http(url: str, process: ProcessRecord, log: Path, timeout: float = 60.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise AssertionError(f"process exited before {url} answered:\n{log_tail(log, 60)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bytes(response.read())
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s:\n{log_tail(log, 60)}")
+
+
+def eventually(check, timeout: float = 60.0, interval: float = 0.25):  # type: ignore[no-untyped-def]
+    """Call ``check`` until it returns a truthy value; fail with its last result."""
+    deadline = time.monotonic() + timeout
+    result = None
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:.0f} s; last result: {result!r}")
