@@ -35,6 +35,11 @@ class ProcessRecord:
     pid: int
     start_ticks: int
 
+    @classmethod
+    def of(cls, pid: int) -> ProcessRecord:
+        """A record of the running process ``pid`` (not alive if there is none)."""
+        return cls(pid=pid, start_ticks=_start_ticks(pid) or -1)
+
     def alive(self) -> bool:
         return _start_ticks(self.pid) == self.start_ticks
 
@@ -55,8 +60,7 @@ class ProcessRecord:
 
 def current_process() -> ProcessRecord:
     """This process, as a record other processes can check for liveness."""
-    pid = os.getpid()
-    return ProcessRecord(pid=pid, start_ticks=_start_ticks(pid) or -1)
+    return ProcessRecord.of(os.getpid())
 
 
 def _reap(pid: int) -> None:
