@@ -42,7 +42,8 @@ def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
     up = run(env, "stack", "up")
     assert up.returncode == 0, up.stdout + up.stderr
     record = StackRecord.load(home)
-    assert record is not None and set(record.services) == {"kafka", "redis", "prometheus"}
+    assert record is not None
+    assert set(record.services) == {"kafka", "redis", "prometheus"}
     pids = [s.process for s in record.services.values()]
     prometheus = f"http://{record.services['prometheus'].address}"
     try:
@@ -67,6 +68,7 @@ def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
                 (Decimal(event["amount"]) for _, event in islice(order_events(5, 7, "EUR"), 30)),
                 Decimal(0),
             )
+
             def revenue_total() -> Decimal | None:
                 out = run(env, "revenue", timeout=30).stdout
                 match = re.search(r"^\s+total\s+([\d,.]+)$", out, re.MULTILINE)
@@ -75,10 +77,8 @@ def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
             eventually(lambda: revenue_total() == expected, timeout=60, interval=1)
 
             # The stack's Prometheus found the worker (its scrape target) and reads its metrics.
-            events = eventually(
-                lambda: prometheus_query(prometheus, 'sum(salespulse_events_total{job="salespulse"})'),
-                timeout=60, interval=1,
-            )  # fmt: skip
+            query = 'sum(salespulse_events_total{job="salespulse"})'
+            events = eventually(lambda: prometheus_query(prometheus, query), timeout=60, interval=1)
             assert float(events[0]["value"][1]) == 30  # type: ignore[index]
         finally:
             worker.terminate()

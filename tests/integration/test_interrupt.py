@@ -29,7 +29,8 @@ def wait_ready(probe: subprocess.Popen[bytes], ready: Path, log: Path) -> list[P
     eventually(lambda: ready.exists() or probe.poll() is not None, timeout=120)
     assert ready.exists(), log.read_text()[-3000:]
     record = StackRecord.read(Path(ready.read_text()))
-    assert record is not None and len(record.services) == 3
+    assert record is not None
+    assert len(record.services) == 3
     processes = [s.process for s in record.services.values()]
     assert all(p.alive() for p in processes)
     return processes

@@ -72,7 +72,7 @@ def test_missing_java_names_the_fix(tmp_path: Path) -> None:
 
 def test_old_java_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "java"
-    fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.22" 2024-01-16\' >&2\n')
+    fake.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     with pytest.raises(StackError, match=r"needs Java 17\+.*is Java 11"):
@@ -95,4 +95,5 @@ def test_unreachable_maven_central_names_the_fix(
     message = str(failure.value)
     assert "could not fetch the Kafka" in message
     assert "Maven Central is reachable" in message
-    assert not (tmp_path / "cache" / f"kafka-{KAFKA_VERSION}" / "libs").exists()  # no half-filled cache
+    # No half-filled cache is left to be taken for a complete one.
+    assert not (tmp_path / "cache" / f"kafka-{KAFKA_VERSION}" / "libs").exists()
