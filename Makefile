@@ -23,6 +23,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check streams tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install

@@ -55,8 +55,8 @@ class RevenueReadModel:
             await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("Redis write failed, retrying at next flush: %s", exc)
-            for key, total in batch.items():
-                self._pending.setdefault(key, total)  # a newer total staged since wins
+            for staged, total in batch.items():
+                self._pending.setdefault(staged, total)  # a newer total staged since wins
             return 0
         return len(batch)
 
@@ -64,4 +64,8 @@ class RevenueReadModel:
 async def read_revenue_day(client: aioredis.Redis, prefix: str, day: date) -> dict[str, Decimal]:
     """Revenue of each rep on ``day``, as written by the worker."""
     raw = await client.hgetall(revenue_day_key(prefix, day))
-    return {k.decode(): Decimal(v.decode()) for k, v in raw.items()}
+    return {_text(k): Decimal(_text(v)) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
