@@ -12,6 +12,7 @@ Every value comes, highest priority first, from:
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,9 +86,20 @@ class Settings(BaseSettings):
     stack_redis_port: int = Field(default=0, ge=0, le=65535)
     stack_prometheus_port: int = Field(default=0, ge=0, le=65535)
 
+    # Ingest
+    max_event_bytes: int = Field(default=65_536, ge=256, description="larger: dead-lettered")
+    dedup_horizon_s: int = Field(
+        default=7 * 24 * 3600, ge=0, description="an event id seen this recently counts once"
+    )
+
     # Business
     business_tz: str = "Europe/Paris"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    fx_rates: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="reporting-currency units per unit of another currency, "
+        'e.g. SALESPULSE_FX_RATES=\'{"USD": "0.92"}\'',
+    )
 
     @classmethod
     def settings_customise_sources(

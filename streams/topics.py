@@ -37,6 +37,12 @@ INPUT_TOPICS = (
     TopicSpec("sales.feedback", "account_id", "nps.answered"),
     TopicSpec("marketing.spend", "channel", "spend.recorded"),
 )
+REFERENCE_TOPICS = (
+    TopicSpec("ref.reps", "rep_id", "reps: name, team, manager, region", compacted=True),
+    TopicSpec("ref.products", "product_id", "products, with aliases", compacted=True),
+    TopicSpec("ref.accounts", "account_id", "accounts: sector, region", compacted=True),
+    TopicSpec("ref.targets", "scope:key:period", "revenue targets", compacted=True),
+)
 OUTPUT_TOPICS = (
     TopicSpec("sales.deadletter", "source topic", "invalid input with its reason"),
     TopicSpec("kpi.updates", "kpi/window/dimension/key", "KPI update records"),
@@ -44,7 +50,7 @@ OUTPUT_TOPICS = (
 INTERNAL_TOPICS = (
     TopicSpec("internal.orders-by-rep", "rep_id", "valid orders repartitioned by rep"),
 )
-ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS + INTERNAL_TOPICS
+ALL_TOPICS = INPUT_TOPICS + REFERENCE_TOPICS + OUTPUT_TOPICS + INTERNAL_TOPICS
 
 
 async def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[str]:

@@ -1,0 +1,57 @@
+"""The KPI update record published on ``kpi.updates``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class WindowKind(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    ROLLING_15M = "15m"
+    ROLLING_1H = "1h"
+    ROLLING_24H = "24h"
+
+
+class WindowRef(BaseModel):
+    """A window: [start, end) in the business time zone ``tz``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: WindowKind
+    start: AwareDatetime
+    end: AwareDatetime
+    tz: str
+
+
+class KpiUpdate(BaseModel):
+    """One value of one KPI for one window and dimension key.
+
+    Keyed on the topic by ``kpi/window kind/window start/dimension/key``. Updates are sent while
+    the window is open; exactly one record with ``final`` true is sent when it closes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kpi: str = Field(description="KPI id from the catalogue, e.g. win_rate")
+    window: WindowRef
+    dimension: str = Field(description="global, rep, team, region, product, channel or sector")
+    key: str = Field(description="dimension value; 'all' for the global dimension")
+    value: Decimal | None = Field(description="null when a ratio's denominator is zero")
+    numerator: Decimal | None = None
+    denominator: Decimal | None = None
+    unit: str = Field(description="count, EUR, ratio, seconds, days, score...")
+    final: bool
+    revision: int = Field(ge=0, description="increases with every update of this key")
+    computed_at: AwareDatetime
+
+    @staticmethod
+    def record_key(kpi: str, window: WindowRef, dimension: str, key: str) -> str:
+        start: datetime = window.start
+        return f"{kpi}/{window.kind}/{start.isoformat()}/{dimension}/{key}"

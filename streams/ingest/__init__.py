@@ -1,0 +1,1 @@
+"""Ingest: validate input messages, route the invalid ones to the dead letters, dedup."""

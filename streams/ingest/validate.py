@@ -1,0 +1,151 @@
+"""Turn one raw input message into a valid event, or say exactly why not.
+
+Pure: no Kafka, no Faust. The reasons are machine-readable (``DeadLetterReason``) and the
+detail names the field, so whoever reads the dead-letter topic knows what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from streams.contracts.events import EVENT_MODELS, TOPIC_OF_TYPE, Envelope
+
+
+class DeadLetterReason(StrEnum):
+    TOO_LARGE = "too_large"
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_TYPE = "unknown_type"
+    WRONG_TOPIC = "wrong_topic"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    INVALID_VALUE = "invalid_value"
+    UNSUPPORTED_CURRENCY = "unsupported_currency"
+
+
+class InvalidEvent(ValueError):
+    """A message that cannot be counted."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Valid:
+    """A validated event, in the reporting currency, and the unknown fields it carried."""
+
+    event: Envelope
+    unknown_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    currency: str
+    rates: dict[str, Decimal]  # other currency -> reporting currency units per unit
+
+
+# Pydantic error types that mean "this field has the wrong JSON type".
+_TYPE_ERRORS = {
+    "string_type", "int_type", "int_parsing", "int_from_float", "float_type", "bool_type",
+    "bool_parsing", "decimal_type", "decimal_parsing", "datetime_type", "datetime_parsing",
+    "datetime_from_date_parsing", "date_type", "date_parsing", "date_from_datetime_parsing",
+    "list_type", "dict_type", "model_type", "model_attributes_type", "none_required",
+}  # fmt: skip
+
+
+def validate(raw: bytes, topic: str, limits: Limits) -> Valid:
+    """Validate a message read from logical ``topic``; raise InvalidEvent if it can't count."""
+    if len(raw) > limits.max_bytes:
+        raise InvalidEvent(
+            DeadLetterReason.TOO_LARGE,
+            f"{len(raw)} bytes, the limit is {limits.max_bytes} (SALESPULSE_MAX_EVENT_BYTES)",
+        )
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(DeadLetterReason.NOT_JSON, str(exc)) from exc
+    if not isinstance(payload, dict):
+        raise InvalidEvent(
+            DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}"
+        )
+    event_type = payload.get("type")
+    model = EVENT_MODELS.get(event_type) if isinstance(event_type, str) else None
+    if model is None or not isinstance(event_type, str):
+        raise InvalidEvent(
+            DeadLetterReason.UNKNOWN_TYPE,
+            f"unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_MODELS))}",
+        )
+    expected_topic = TOPIC_OF_TYPE[event_type]
+    if topic != expected_topic:
+        raise InvalidEvent(
+            DeadLetterReason.WRONG_TOPIC, f"{event_type} belongs on {expected_topic}, not {topic}"
+        )
+    try:
+        event = model.model_validate(payload)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    unknown = tuple(sorted(set(payload) - set(model.model_fields)))
+    return Valid(to_reporting_currency(event, limits), unknown)
+
+
+def _invalid(exc: ValidationError) -> InvalidEvent:
+    errors = exc.errors(include_url=False)
+    kinds = {err["type"] for err in errors}
+    if "missing" in kinds:
+        reason = DeadLetterReason.MISSING_FIELD
+    elif "timezone_aware" in kinds:
+        reason = DeadLetterReason.NAIVE_TIMESTAMP
+    elif kinds & _TYPE_ERRORS:
+        reason = DeadLetterReason.WRONG_TYPE
+    else:
+        reason = DeadLetterReason.INVALID_VALUE
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(event)'}: {err['msg']}" for err in errors
+    )
+    return InvalidEvent(reason, detail[:2000])
+
+
+_CENT = Decimal("0.01")
+_UNIT = Decimal("0.0001")
+_MONEY_FIELDS = ("amount",)
+
+
+def to_reporting_currency(event: Envelope, limits: Limits) -> Envelope:
+    """The event with its amounts in the reporting currency, or InvalidEvent if no rate."""
+    currency = getattr(event, "currency", None)
+    if currency is None or currency == limits.currency:
+        return event
+    rate = limits.rates.get(currency)
+    if rate is None:
+        raise InvalidEvent(
+            DeadLetterReason.UNSUPPORTED_CURRENCY,
+            f"amount in {currency}, the reporting currency is {limits.currency} and no rate is "
+            f"set for {currency} (SALESPULSE_FX_RATES)",
+        )
+    changes: dict[str, Any] = {"currency": limits.currency}
+    for name in _MONEY_FIELDS:
+        if (value := getattr(event, name, None)) is not None:
+            changes[name] = (value * rate).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    if lines := getattr(event, "lines", None):
+        changes["lines"] = [
+            line.model_copy(
+                update={
+                    "unit_price": (line.unit_price * rate).quantize(_UNIT, ROUND_HALF_EVEN),
+                    "unit_cost": None
+                    if line.unit_cost is None
+                    else (line.unit_cost * rate).quantize(_UNIT, ROUND_HALF_EVEN),
+                }
+            )
+            for line in lines
+        ]
+    return event.model_copy(update=changes)
