@@ -2,10 +2,14 @@
 
 Nothing is wired at import time; ``build_app(settings)`` does it all, so tests and several
 workers can each build their own.
+
+Flow: every input topic -> ``ingest`` (validate, dead-letter, dedup, reference join) ->
+``internal.orders-by-rep`` -> ``revenue-by-rep`` (table + Redis read model).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -14,11 +18,18 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-from streams.events import InvalidEvent, OrderPlaced, decode_order
+from streams.codec import register_codec
+from streams.contracts.events import OrderPlaced
+from streams.ingest.dedup import is_duplicate
+from streams.ingest.enrich import EnrichedEvent, dimensions
+from streams.ingest.reference_cache import ReferenceCache
+from streams.ingest.reference_feed import follow_reference
+from streams.ingest.validate import InvalidEvent, Limits, validate
 from streams.metrics import PipelineCollector, PipelineStats
 from streams.read_model import RevenueReadModel
 from streams.revenue import add_amount, business_day, revenue_key
 from streams.settings import Settings
+from streams.topics import INPUT_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +37,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset 
 
 
 def build_app(settings: Settings) -> faust.App:
-    """A Faust app computing today's revenue per rep from ``sales.orders``."""
+    """A Faust app validating every input topic and computing revenue per rep and day."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -41,35 +52,46 @@ def build_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
     )
+    codec = register_codec()
     zone = settings.zone
+    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    horizon = float(settings.dedup_horizon_s)
     stats = PipelineStats()
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(PipelineCollector(stats))
+    reference = ReferenceCache()
+    reference_ready = asyncio.Event()
+    logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
 
-    orders_topic = app.topic(
-        settings.topic("sales.orders"), key_serializer="raw", value_serializer="raw"
-    )
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
+
+    inputs = app.topic(*logical, key_serializer="raw", value_serializer="raw")
+    deadletter_topic = raw_topic("sales.deadletter")
     by_rep_topic = app.topic(
-        settings.topic("internal.orders-by-rep"), key_serializer="raw", value_serializer="raw"
+        settings.topic("internal.orders-by-rep"), key_serializer="raw", value_serializer=codec
     )
-    deadletter_topic = app.topic(
-        settings.topic("sales.deadletter"), key_serializer="raw", value_serializer="raw"
-    )
-    revenue = app.Table(
-        "revenue-by-rep-day", default=None, key_type=str, value_type=str,
-        partitions=settings.topic_partitions,
-    )  # fmt: skip
+    # event_id -> event time (epoch s) of its first occurrence. Written in the context of the
+    # source message, so it lives on the source partition: a duplicate keyed like its original
+    # (a retry, a replay) is found across restarts, from the changelog.
+    seen = app.Table("seen-events", default=None, key_type=str, value_type=float)
+    revenue = app.Table("revenue-by-rep-day", default=None, key_type=str, value_type=str)
     redis_client = aioredis.from_url(settings.redis_url)
     read_model = RevenueReadModel(redis_client, settings.redis_prefix)
 
-    @app.agent(orders_topic, name="ingest-orders")
-    async def ingest_orders(stream: faust.StreamT[Any]) -> None:
-        """Validate orders; valid ones go on keyed by rep, invalid ones to the dead letters."""
+    @app.task
+    async def reference_data() -> None:
+        await follow_reference(settings, reference, reference_ready)
+
+    @app.agent(inputs, name="ingest")
+    async def ingest(stream: faust.StreamT[Any]) -> None:
+        """Validate, dead-letter, dedup and join every input event."""
+        await reference_ready.wait()
         async for event in stream.events():
             message = event.message
             try:
-                order = decode_order(event.value, settings.currency)
+                valid = validate(event.value, logical[message.topic], limits)
             except InvalidEvent as exc:
                 stats.dead_letters[exc.reason] += 1
                 await deadletter_topic.send(
@@ -84,14 +106,29 @@ def build_app(settings: Settings) -> faust.App:
                     ],
                 )
                 continue
-            stats.event(message.topic, order.type, order.occurred_at.timestamp())
-            await by_rep_topic.send(key=order.rep_id.encode(), value=event.value)
+            item = valid.event
+            occurred = item.occurred_at.timestamp()
+            if is_duplicate(seen.get(item.event_id), occurred, horizon):
+                stats.duplicates[item.type] += 1
+                continue
+            seen[item.event_id] = occurred
+            stats.event(logical[message.topic], item.type, occurred)
+            if valid.unknown_fields:
+                stats.unknown_fields[item.type] += len(valid.unknown_fields)
+            dims = dimensions(item, reference)
+            for miss in dims.misses:
+                stats.reference_misses[miss] += 1
+            if isinstance(item, OrderPlaced):
+                enriched = EnrichedEvent(event=item, dims=dims)
+                await by_rep_topic.send(key=item.rep_id.encode(), value=enriched)
 
     @app.agent(by_rep_topic, name="revenue-by-rep")
     async def count_revenue(stream: faust.StreamT[Any]) -> None:
         """Add each order to its rep's revenue for the order's business day."""
-        async for raw in stream:
-            order = OrderPlaced.model_validate_json(raw)  # validated upstream
+        async for value in stream:
+            order = EnrichedEvent.model_validate(value).event
+            if not isinstance(order, OrderPlaced):  # only orders are routed here
+                continue
             day = business_day(order.occurred_at, zone)
             key = revenue_key(order.rep_id, day)
             total = add_amount(revenue.get(key), order.amount)

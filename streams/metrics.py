@@ -19,6 +19,9 @@ class PipelineStats:
 
     events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, type)
     dead_letters: Counter[str] = field(default_factory=Counter)  # reason
+    duplicates: Counter[str] = field(default_factory=Counter)  # type
+    unknown_fields: Counter[str] = field(default_factory=Counter)  # type
+    reference_misses: Counter[str] = field(default_factory=Counter)  # rep, product, account
     last_event_timestamp: float | None = None
 
     def event(self, topic: str, event_type: str, timestamp: float) -> None:
@@ -47,9 +50,29 @@ class PipelineCollector(Collector):
         for reason, count in sorted(self._stats.dead_letters.items()):
             dead.add_metric([reason], count)
         yield dead
+        yield _by_label(
+            "salespulse_duplicate_events", "Events seen again (same event_id) and counted once.",
+            "type", self._stats.duplicates,
+        )  # fmt: skip
+        yield _by_label(
+            "salespulse_unknown_fields", "Unknown fields ignored in valid events.",
+            "type", self._stats.unknown_fields,
+        )  # fmt: skip
+        yield _by_label(
+            "salespulse_reference_misses",
+            "Events naming a rep, product or account missing from the reference data.",
+            "kind", self._stats.reference_misses,
+        )  # fmt: skip
         if self._stats.last_event_timestamp is not None:
             yield GaugeMetricFamily(
                 "salespulse_last_event_timestamp_seconds",
                 "Event time of the newest event processed (Unix seconds).",
                 value=self._stats.last_event_timestamp,
             )
+
+
+def _by_label(name: str, doc: str, label: str, counts: Counter[str]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family

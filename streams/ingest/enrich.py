@@ -1,0 +1,79 @@
+"""Join an event with the reference data: the dimensions it is counted under.
+
+An unknown rep, product or account does not drop the event: it is counted under its own raw
+key, and the miss is reported so that it can be counted too.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.contracts.events import Envelope, Event
+from streams.ingest.reference_cache import ReferenceCache
+
+
+class Dimensions(BaseModel):
+    """What an event is counted under (None: the event doesn't carry that dimension)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rep: str | None = None
+    team: str | None = None
+    region: str | None = None
+    products: tuple[str, ...] = ()
+    channel: str | None = None
+    sector: str | None = None
+    misses: tuple[str, ...] = Field(default=(), exclude=True)  # "rep", "product", "account"
+
+
+class EnrichedEvent(BaseModel):
+    """A valid, first-seen event with its dimensions: what the KPI stages consume."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: Event
+    dims: Dimensions
+
+
+def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
+    """Dimensions of ``event``: its own fields first, then the reference joins."""
+    misses: list[str] = []
+    rep_id = getattr(event, "rep_id", None)
+    team = getattr(event, "team", None)
+    region = getattr(event, "region", None)
+    if rep_id is not None:
+        rep = cache.rep(rep_id)
+        if rep is None:
+            misses.append("rep")
+        else:
+            team = team or rep.team
+            region = region or rep.region
+    sector = None
+    if (account_id := getattr(event, "account_id", None)) is not None:
+        account = cache.account(account_id)
+        if account is None:
+            misses.append("account")
+        else:
+            sector = account.sector
+            region = region or account.region if rep_id is None else region
+    products: list[str] = []
+    raw_products = [line.product_id for line in getattr(event, "lines", None) or []]
+    if (single := getattr(event, "product_id", None)) is not None:
+        raw_products.append(single)
+    for raw in raw_products:
+        product_id = cache.product_id(raw)
+        if product_id is None:
+            misses.append("product")
+        product = product_id or raw
+        if product not in products:
+            products.append(product)
+    channel = getattr(event, "channel", None)
+    return Dimensions(
+        rep=rep_id,
+        team=team,
+        region=region,
+        products=tuple(products),
+        channel=str(channel) if channel is not None else None,
+        sector=sector,
+        misses=tuple(misses),
+    )
