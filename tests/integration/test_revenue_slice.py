@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
-import pytest
 import redis
 
 from streams.read_model import revenue_day_key
 from streams.settings import Settings
 from streams.topics import ensure_topics
+from tests.kafka_tools import header, kcat_consume, kcat_produce, needs_kcat
 from tests.support import eventually, running_worker
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("kcat") is None,
-    reason="kcat is not installed: `make install` as root installs it (apt-get install kcat)",
-)
-
-
-def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
-    subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-P", "-K", "\t"],
-        input=key.encode() + b"\t" + value + b"\n",
-        check=True,
-        timeout=30,
-    )
+pytestmark = needs_kcat
 
 
 def order(rep_id: str, amount: str, occurred_at: datetime, **extra: object) -> bytes:
@@ -50,23 +36,6 @@ def order(rep_id: str, amount: str, occurred_at: datetime, **extra: object) -> b
             **extra,
         }
     )
-
-
-def kcat_consume(settings: Settings, topic: str) -> list[dict[str, object]]:
-    """Every message of ``topic`` so far, as kcat's JSON envelopes (key, payload, headers)."""
-    out = subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-C", "-e", "-J",
-         "-o", "beginning", "-q"],
-        capture_output=True, check=True, timeout=30,
-    )  # fmt: skip
-    return [orjson.loads(line) for line in out.stdout.splitlines() if line.strip()]
-
-
-def header(message: dict[str, object], name: str) -> str:
-    """A header of a kcat JSON envelope (headers come as a flat [k1, v1, k2, v2] list)."""
-    flat = message["headers"]
-    assert isinstance(flat, list)
-    return str(dict(zip(flat[::2], flat[1::2], strict=True))[name])
 
 
 def test_order_from_kcat_becomes_todays_revenue_in_redis(

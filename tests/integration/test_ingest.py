@@ -1,0 +1,145 @@
+"""Ingest on a real broker: every class of bad input reaches the dead letters with its reason
+while the worker keeps counting; a duplicate counts once, also across a restart; reference
+misses and unknown fields are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import redis
+
+from streams.contracts.reference import Rep
+from streams.read_model import revenue_day_key
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from tests.kafka_tools import header, kcat_consume, kcat_produce, needs_kcat, worker_metric
+from tests.support import eventually, running_worker
+
+pytestmark = needs_kcat
+
+
+def order(rep_id: str, amount: str, at: datetime, **changes: object) -> dict[str, object]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "order.placed",
+        "occurred_at": at.isoformat(),
+        "source": "test",
+        "schema_version": 1,
+        "order_id": f"ord-{uuid.uuid4().hex[:8]}",
+        "account_id": "acct-1",
+        "rep_id": rep_id,
+        "amount": amount,
+        "currency": "EUR",
+        "lines": [{"product_id": "widget", "quantity": 1, "unit_price": amount}],
+        **changes,
+    }
+
+
+def revenue(settings: Settings, day: datetime) -> dict[str, Decimal]:
+    client = redis.Redis.from_url(settings.redis_url)
+    raw = client.hgetall(revenue_day_key(settings.redis_prefix, day.date()))
+    return {k.decode(): Decimal(v.decode()) for k, v in raw.items()}
+
+
+def test_each_bad_input_class_is_dead_lettered_and_the_worker_keeps_going(
+    tmp_path: Path, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"max_event_bytes": 2048})
+    asyncio.run(ensure_topics(settings))
+    now = datetime.now(settings.zone)
+    naive = order("rep-a", "1.00", now)
+    naive["occurred_at"] = now.replace(tzinfo=None).isoformat()
+    missing = order("rep-a", "1.00", now)
+    del missing["rep_id"]
+    wrong_type = order("rep-a", "1.00", now)
+    wrong_type["amount"] = [1]
+    bad: dict[str, tuple[str, bytes]] = {
+        "not_json": ("sales.orders", b"{not json"),
+        "not_an_object": ("sales.orders", b"[1, 2]"),
+        "unknown_type": ("sales.orders", orjson.dumps(order("rep-a", "1", now, type="order.won"))),
+        "wrong_topic": ("sales.calls", orjson.dumps(order("rep-a", "1.00", now))),
+        "missing_field": ("sales.orders", orjson.dumps(missing)),
+        "wrong_type": ("sales.orders", orjson.dumps(wrong_type)),
+        "naive_timestamp": ("sales.orders", orjson.dumps(naive)),
+        "invalid_value": ("sales.orders", orjson.dumps(order("rep-a", "-5.00", now))),
+        "unsupported_currency": (
+            "sales.orders", orjson.dumps(order("rep-a", "1.00", now, currency="GBP")),
+        ),
+        "too_large": (
+            "sales.orders", orjson.dumps(order("rep-a", "1.00", now, note="x" * 4000)),
+        ),
+    }  # fmt: skip
+    with running_worker(settings, tmp_path / "worker.log"):
+        kcat_produce(settings, "sales.orders", "acct-1", orjson.dumps(order("rep-a", "10.00", now)))
+        for topic, raw in bad.values():
+            kcat_produce(settings, topic, "acct-1", raw)
+        kcat_produce(settings, "sales.orders", "acct-1", orjson.dumps(order("rep-a", "5.50", now)))
+
+        eventually(lambda: revenue(settings, now) == {"rep-a": Decimal("15.50")})
+        dead = eventually(
+            lambda: len(d := kcat_consume(settings, "sales.deadletter")) >= len(bad) and d
+        )
+        assert len(dead) == len(bad)
+        by_reason = {header(message, "reason"): message for message in dead}
+        assert set(by_reason) == set(bad)
+        for reason, (topic, raw) in bad.items():
+            message = by_reason[reason]
+            assert message["payload"] == raw.decode(), reason  # the original bytes, untouched
+            assert header(message, "source_topic") == settings.topic(topic)
+            assert header(message, "source_partition").isdigit()
+            assert header(message, "source_offset").isdigit()
+            assert header(message, "detail")
+            assert worker_metric(settings, "salespulse_dead_letters_total", reason=reason) == 1
+        assert "rep_id" in header(by_reason["missing_field"], "detail")
+        assert "2048" in header(by_reason["too_large"], "detail")
+
+
+def test_duplicate_counts_once_across_a_restart(tmp_path: Path, settings: Settings) -> None:
+    asyncio.run(ensure_topics(settings))
+    now = datetime.now(settings.zone)
+    first = orjson.dumps(order("rep-d", "100.00", now))
+    with running_worker(settings, tmp_path / "worker-1.log"):
+        kcat_produce(settings, "sales.orders", "acct-1", first)
+        kcat_produce(settings, "sales.orders", "acct-1", first)  # a retry upstream
+        eventually(lambda: revenue(settings, now) == {"rep-d": Decimal("100.00")})
+        eventually(lambda: worker_metric(settings, "salespulse_duplicate_events_total") == 1)
+    # A new worker with an empty state dir: the seen ids come back from the changelog.
+    restarted = settings.model_copy(update={"data_dir": tmp_path / "fresh-state"})
+    with running_worker(restarted, tmp_path / "worker-2.log"):
+        kcat_produce(settings, "sales.orders", "acct-1", first)  # replayed after the restart
+        later = now + timedelta(seconds=1)
+        kcat_produce(
+            settings, "sales.orders", "acct-1", orjson.dumps(order("rep-d", "1.00", later))
+        )
+        eventually(lambda: worker_metric(restarted, "salespulse_events_total",
+                                         type="order.placed") >= 1)  # fmt: skip
+        eventually(lambda: worker_metric(restarted, "salespulse_duplicate_events_total") == 1)
+        eventually(lambda: revenue(settings, now) == {"rep-d": Decimal("101.00")})
+        assert worker_metric(restarted, "salespulse_events_total", type="order.placed") == 1
+
+
+def test_reference_misses_and_unknown_fields_are_counted(
+    tmp_path: Path, settings: Settings
+) -> None:
+    asyncio.run(ensure_topics(settings))
+    rep = Rep(rep_id="rep-known", name="Ana", team="North", region="Paris")
+    kcat_produce(settings, "ref.reps", rep.rep_id, rep.model_dump_json().encode())
+    now = datetime.now(settings.zone)
+    with running_worker(settings, tmp_path / "worker.log"):
+        with_extras = order("rep-known", "3.00", now, coupon="X", campaign="Y")
+        kcat_produce(settings, "sales.orders", "acct-1", orjson.dumps(with_extras))
+        kcat_produce(
+            settings, "sales.orders", "acct-2", orjson.dumps(order("rep-ghost", "4.00", now))
+        )
+        eventually(lambda: revenue(settings, now) == {"rep-known": Decimal("3.00"),
+                                                      "rep-ghost": Decimal("4.00")})  # fmt: skip
+        assert worker_metric(settings, "salespulse_reference_misses_total", kind="rep") == 1
+        # No product and no account reference data was loaded: both orders miss them.
+        assert worker_metric(settings, "salespulse_reference_misses_total", kind="product") == 2
+        assert worker_metric(settings, "salespulse_reference_misses_total", kind="account") == 2
+        assert worker_metric(settings, "salespulse_unknown_fields_total", type="order.placed") == 2

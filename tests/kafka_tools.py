@@ -1,0 +1,57 @@
+"""kcat (an independent Kafka client) and metrics helpers for the integration tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.request
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.settings import Settings
+
+needs_kcat = pytest.mark.skipif(
+    shutil.which("kcat") is None,
+    reason="kcat is not installed: `make install` as root installs it (apt-get install kcat)",
+)
+
+
+def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
+    """Produce one message with kcat (the value must not contain a newline)."""
+    subprocess.run(
+        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-P", "-K", "\t"],
+        input=key.encode() + b"\t" + value + b"\n",
+        check=True,
+        timeout=30,
+    )
+
+
+def kcat_consume(settings: Settings, topic: str) -> list[dict[str, object]]:
+    """Every message of ``topic`` so far, as kcat's JSON envelopes (key, payload, headers)."""
+    out = subprocess.run(
+        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-C", "-e", "-J",
+         "-o", "beginning", "-q"],
+        capture_output=True, check=True, timeout=30,
+    )  # fmt: skip
+    return [orjson.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def header(message: dict[str, object], name: str) -> str:
+    """A header of a kcat JSON envelope (headers come as a flat [k1, v1, k2, v2] list)."""
+    flat = message["headers"]
+    assert isinstance(flat, list)
+    return str(dict(zip(flat[::2], flat[1::2], strict=True))[name])
+
+
+def worker_metric(settings: Settings, name: str, **labels: str) -> float:
+    """A sample of the worker's /metrics (0 when absent)."""
+    url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
