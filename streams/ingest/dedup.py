@@ -11,7 +11,3 @@ def is_duplicate(previous: float | None, occurred: float, horizon_s: float) -> b
     """
     return previous is not None and abs(occurred - previous) <= horizon_s
 
-
-def expired(seen_at: float, stream_time: float, horizon_s: float) -> bool:
-    """True once an id can no longer match a duplicate and may be forgotten."""
-    return seen_at < stream_time - horizon_s
