@@ -1,0 +1,1 @@
+"""KPI maths and event-time windowing: pure, no Faust, no I/O."""
