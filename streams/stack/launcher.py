@@ -55,6 +55,7 @@ def up(
 ) -> StackRecord:
     """Start the services in ``run_dir`` and record them; a failure stops what it started."""
     ports = ports or Ports()
+    run_dir = run_dir.resolve()  # services run with run_dir as working directory
     wanted = list(services)
     unknown = set(wanted) - set(SERVICES)
     if unknown:

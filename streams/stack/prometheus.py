@@ -28,6 +28,7 @@ def render_config(source: Path, run_dir: Path, port: int) -> Path:
     ``<run_dir>/prometheus-targets/`` (one per local worker, see ``register_target``), the
     self-scrape job points at the real port, and rule files become absolute paths.
     """
+    run_dir = run_dir.resolve()  # Prometheus runs in run_dir and resolves paths from there
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     config["rule_files"] = [
         str((source.parent / rule).resolve()) for rule in config.get("rule_files") or []
@@ -68,6 +69,7 @@ def start_prometheus(
         )
     if not source.is_file():
         raise StackError(f"the project's Prometheus config {source} is missing.")
+    run_dir = run_dir.resolve()
     config = render_config(source, run_dir, port)
     log = run_dir / "prometheus.log"
     argv = [

@@ -25,6 +25,7 @@ def start_redis(run_dir: Path, port: int, *, die_with_parent: bool) -> ProcessRe
             "(`make install` does it when run as root), or set SALESPULSE_REDIS_URL to a "
             "running Redis."
         )
+    run_dir = run_dir.resolve()
     log = run_dir / "redis.log"
     argv = [
         binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",

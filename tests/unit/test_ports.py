@@ -1,0 +1,124 @@
+"""streams.stack.ports: free ports on 127.0.0.1, and a clear error for a busy configured one."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from streams.stack.errors import StackError
+from streams.stack.ports import HOST, claim_port, free_port, port_in_use
+
+
+def bind_and_listen(port: int, host: str = HOST, family: int = socket.AF_INET) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.bind((host, port))
+    sock.listen()
+    return sock
+
+
+def ports_in_time_wait() -> set[int]:
+    """Local ports of IPv4 TCP sockets in TIME_WAIT (state 06 in /proc/net/tcp)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return {int(row[1].rsplit(":", 1)[1], 16) for row in rows if row[3] == "06"}
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something listens on for the whole test."""
+    with contextlib.closing(bind_and_listen(0)) as sock:
+        yield sock.getsockname()[1]
+
+
+def test_free_port_is_bindable() -> None:
+    port = free_port()
+    assert 1024 <= port <= 65535
+    with contextlib.closing(bind_and_listen(port)) as sock:
+        assert sock.getsockname() == (HOST, port)
+
+
+def test_free_port_is_not_in_use() -> None:
+    assert not port_in_use(free_port())
+
+
+def test_claim_port_zero_picks_a_free_port() -> None:
+    port = claim_port(0, "Kafka", "SALESPULSE_STACK_KAFKA_PORT")
+    assert port != 0
+    with contextlib.closing(bind_and_listen(port)):
+        pass
+
+
+def test_claim_port_keeps_a_free_configured_port() -> None:
+    port = free_port()
+    assert claim_port(port, "Redis", "SALESPULSE_STACK_REDIS_PORT") == port
+
+
+@pytest.mark.parametrize(
+    ("service", "setting"),
+    [
+        ("Kafka", "SALESPULSE_STACK_KAFKA_PORT"),
+        ("Redis", "SALESPULSE_STACK_REDIS_PORT"),
+        ("Prometheus", "SALESPULSE_STACK_PROMETHEUS_PORT"),
+    ],
+)
+def test_claim_busy_port_names_the_port_and_the_setting(
+    busy_port: int, service: str, setting: str
+) -> None:
+    assert port_in_use(busy_port)
+    with pytest.raises(StackError) as failure:
+        claim_port(busy_port, service, setting)
+    message = str(failure.value)
+    assert str(busy_port) in message
+    assert f"{setting}=0" in message
+    assert service in message
+
+
+def test_a_listener_on_all_interfaces_makes_the_port_busy() -> None:
+    with contextlib.closing(bind_and_listen(0, host="0.0.0.0")) as sock:
+        port = sock.getsockname()[1]
+        with pytest.raises(StackError, match=str(port)):
+            claim_port(port, "Kafka", "SALESPULSE_STACK_KAFKA_PORT")
+
+
+def test_a_dual_stack_ipv6_listener_makes_the_port_busy() -> None:
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", 0))
+        sock.listen()
+    except OSError as exc:
+        pytest.skip(f"no dual-stack IPv6 here: {exc}")
+    with contextlib.closing(sock):
+        port = sock.getsockname()[1]
+        assert port_in_use(port)
+
+
+def test_a_port_freed_again_can_be_claimed() -> None:
+    with contextlib.closing(bind_and_listen(0)) as sock:
+        port = sock.getsockname()[1]
+        assert port_in_use(port)
+    assert claim_port(port, "Kafka", "SALESPULSE_STACK_KAFKA_PORT") == port
+
+
+def test_a_port_in_time_wait_is_not_busy() -> None:
+    """A service restarted on its old port must not be refused for a closed connection.
+
+    Redis, Kafka and Prometheus listen with SO_REUSEADDR, so their TIME_WAIT leftovers do not
+    stop them from binding again: the check must not refuse the port either.
+    """
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((HOST, 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection((HOST, port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end stays in TIME_WAIT
+    client.recv(1)
+    client.close()
+    server.close()
+    assert port in ports_in_time_wait()  # the situation under test really arose
+    assert claim_port(port, "Kafka", "SALESPULSE_STACK_KAFKA_PORT") == port
