@@ -59,7 +59,7 @@ def build_app(settings: Settings) -> faust.App:
     stats = PipelineStats()
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    registry.register(PipelineCollector(stats))
+    registry.register(PipelineCollector(stats, assigned=lambda: _assigned_partitions(app)))
     reference = ReferenceCache()
     reference_ready = asyncio.Event()
     logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
@@ -144,3 +144,11 @@ def build_app(settings: Settings) -> faust.App:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
     return app
+
+
+def _assigned_partitions(app: faust.App) -> int:
+    """Partitions assigned to this worker right now (0 before it joined its group)."""
+    try:
+        return len(app.consumer.assignment())
+    except Exception:  # no consumer yet, or between rebalances
+        return 0

@@ -6,7 +6,7 @@ The hot path only increments a dict entry; Prometheus objects are built when scr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -33,8 +33,9 @@ class PipelineStats:
 class PipelineCollector(Collector):
     """Exports PipelineStats as ``salespulse_*`` metrics."""
 
-    def __init__(self, stats: PipelineStats) -> None:
+    def __init__(self, stats: PipelineStats, assigned: Callable[[], int] | None = None) -> None:
         self._stats = stats
+        self._assigned = assigned
 
     def collect(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
@@ -63,6 +64,12 @@ class PipelineCollector(Collector):
             "Events naming a rep, product or account missing from the reference data.",
             "kind", self._stats.reference_misses,
         )  # fmt: skip
+        if self._assigned is not None:
+            yield GaugeMetricFamily(
+                "salespulse_assigned_partitions",
+                "Topic partitions this worker consumes now (its share of the work).",
+                value=self._assigned(),
+            )
         if self._stats.last_event_timestamp is not None:
             yield GaugeMetricFamily(
                 "salespulse_last_event_timestamp_seconds",
