@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 
 from streams.settings import Settings
+from streams.simulator import command as simulator_command
 from streams.stack import StackError
 
 
@@ -25,11 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("worker", help="run a Faust worker (start several to scale out)")
 
-    sim = commands.add_parser("simulate", help="produce sales events")
-    sim.add_argument("--reps", type=int, default=40)
-    sim.add_argument("--rate", type=float, default=50.0, help="events per second")
-    sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--count", type=int, default=None, help="stop after this many events")
+    sim = commands.add_parser("simulate", help="produce a believable sales floor's events")
+    simulator_command.add_arguments(sim)
 
     rev = commands.add_parser("revenue", help="revenue per rep for a business day, from Redis")
     rev.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, business zone)")
@@ -50,12 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_worker(settings)
             return 0
         if args.command == "simulate":
-            from streams.simulate import simulate
-
-            asyncio.run(
-                simulate(settings, reps=args.reps, rate=args.rate, seed=args.seed, count=args.count)
-            )
-            return 0
+            return simulator_command.run(settings, args)
         if args.command == "revenue":
             from streams.stack_commands import print_revenue
 

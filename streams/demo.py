@@ -34,7 +34,8 @@ def run_demo(settings: Settings, *, rate: float) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         for name, args in (
             ("worker", ["worker"]),
-            ("simulator", ["simulate", "--rate", str(rate)]),
+            # Always-open clock: a busy floor at any hour of the day or night.
+            ("simulator", ["simulate", "--rate", str(rate), "--clock", "always-open"]),
         ):
             log = logs / f"{name}.log"
             log.write_text("")

@@ -25,7 +25,7 @@ class TopicSpec:
 
 
 INPUT_TOPICS = (
-    TopicSpec("sales.leads", "lead_id", "lead.created"),
+    TopicSpec("sales.leads", "account_id or lead_id", "lead.created"),
     TopicSpec("sales.calls", "account_id or lead_id", "call.logged"),
     TopicSpec("sales.emails", "account_id or lead_id", "email.sent"),
     TopicSpec("sales.meetings", "account_id or lead_id", "meeting.held"),

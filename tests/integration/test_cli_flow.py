@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import urllib.parse
 import urllib.request
+from datetime import date
 from decimal import Decimal
-from itertools import islice
 from pathlib import Path
 
 import orjson
+import redis
+from prometheus_client.parser import text_string_to_metric_families
 
-from streams.simulate import order_events
+from streams.contracts.events import OrderPlaced
+from streams.ingest.validate import InvalidEvent, Limits, validate
+from streams.read_model import revenue_day_key
+from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord
 from streams.stack.state import StackRecord
+from tests.kafka_tools import kcat_consume, needs_kcat
 from tests.support import REPO, eventually, salespulse, wait_http
+
+pytestmark = needs_kcat
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -30,6 +37,35 @@ def prometheus_query(base: str, query: str) -> list[dict[str, object]]:
     url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
     with urllib.request.urlopen(url, timeout=5) as response:
         return list(orjson.loads(response.read())["data"]["result"])
+
+
+def expected_revenue(settings: Settings) -> dict[tuple[date, str], Decimal]:
+    """Revenue per (business day, rep) of the valid, first-seen orders on sales.orders."""
+    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    seen: set[str] = set()
+    totals: dict[tuple[date, str], Decimal] = {}
+    for message in kcat_consume(settings, "sales.orders"):
+        try:
+            event = validate(str(message["payload"]).encode(), "sales.orders", limits).event
+        except InvalidEvent:
+            continue
+        if event.event_id in seen or not isinstance(event, OrderPlaced):
+            continue
+        seen.add(event.event_id)
+        key = (event.occurred_at.astimezone(settings.zone).date(), event.rep_id)
+        totals[key] = totals.get(key, Decimal(0)) + event.amount
+    return totals
+
+
+def worker_total(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "salespulse_events_total"
+    )
 
 
 def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
@@ -61,25 +97,38 @@ def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
             wait_http(
                 f"http://127.0.0.1:{web_port}/metrics", ProcessRecord.of(worker.pid), worker_log
             )
-            sim = run(env, "simulate", "--count", "30", "--rate", "200", "--reps", "5")
+            sim = run(env, "simulate", "--count", "400", "--rate", "400", "--clock", "always-open")
             assert sim.returncode == 0, sim.stderr
+            assert "orders" in sim.stdout or "order.placed" in sim.stdout, sim.stdout
 
-            expected = sum(
-                (Decimal(event["amount"]) for _, event in islice(order_events(5, 7, "EUR"), 30)),
-                Decimal(0),
-            )
+            # What the worker must show: every valid, first-seen order, per rep and day, read
+            # back from Kafka by an independent client.
+            settings = Settings(home=home, **record.settings())  # type: ignore[arg-type]
+            expected = expected_revenue(settings)
+            assert expected, "the simulator sent no valid order"
+            client = redis.Redis.from_url(settings.redis_url)
 
-            def revenue_total() -> Decimal | None:
-                out = run(env, "revenue", timeout=30).stdout
-                match = re.search(r"^\s+total\s+([\d,.]+)$", out, re.MULTILINE)
-                return Decimal(match.group(1).replace(",", "")) if match else None
+            def redis_revenue() -> dict[tuple[date, str], Decimal]:
+                return {
+                    (day, rep.decode()): Decimal(value.decode())
+                    for day in {day for day, _ in expected}
+                    for rep, value in client.hgetall(
+                        revenue_day_key(settings.redis_prefix, day)
+                    ).items()
+                }
 
-            eventually(lambda: revenue_total() == expected, timeout=60, interval=1)
+            eventually(lambda: redis_revenue() == expected, timeout=90, interval=1)
+            out = run(env, "revenue", "--day", min(day for day, _ in expected).isoformat())
+            assert "total" in out.stdout
 
             # The stack's Prometheus found the worker (its scrape target) and reads its metrics.
-            query = 'sum(salespulse_events_total{job="salespulse"})'
-            events = eventually(lambda: prometheus_query(prometheus, query), timeout=60, interval=1)
-            assert float(events[0]["value"][1]) == 30  # type: ignore[index]
+            def scraped_equals_served() -> bool:
+                query = 'sum(salespulse_events_total{job="salespulse"})'
+                result = prometheus_query(prometheus, query)
+                served = worker_total(web_port)
+                return bool(result) and float(result[0]["value"][1]) == served > 0  # type: ignore[index]
+
+            eventually(scraped_equals_served, timeout=60, interval=1)
         finally:
             worker.terminate()
             assert worker.wait(timeout=30) == 0, worker_log.read_text()[-3000:]
