@@ -10,4 +10,3 @@ def is_duplicate(previous: float | None, occurred: float, horizon_s: float) -> b
     an id reused by the source after the horizon counts as a new event.
     """
     return previous is not None and abs(occurred - previous) <= horizon_s
-
