@@ -31,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rev = commands.add_parser("revenue", help="revenue per rep for a business day, from Redis")
     rev.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, business zone)")
 
+    schemas = commands.add_parser("schemas", help="regenerate schemas/ from the contracts")
+    schemas.add_argument("--check", action="store_true", help="fail if schemas/ drifted")
+
     demo = commands.add_parser("demo", help="stack, worker and simulator; Ctrl-C stops all")
     demo.add_argument("--rate", type=float, default=20.0)
 
@@ -57,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else datetime.now(settings.zone).date()
             )
             return print_revenue(settings, day)
+        if args.command == "schemas":
+            from streams.contracts.export import run_schemas
+
+            return run_schemas(args.check)
         if args.command == "demo":
             from streams.demo import run_demo
 

@@ -6,15 +6,31 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 """A source-system identifier: non-empty, no surrounding whitespace."""
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]{1,16}(\.[0-9]{1,2})?$",
+         "description": "decimal amount, at most 2 decimal places"},
+        mode="serialization",
+    ),
+]  # fmt: skip
 """An amount to the cent, never negative (a refund is its own event)."""
 
-UnitPrice = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
+UnitPrice = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]{1,14}(\.[0-9]{1,4})?$",
+         "description": "decimal unit price, at most 4 decimal places"},
+        mode="serialization",
+    ),
+]  # fmt: skip
 
 # ISO 4217 active codes (2024), so that a typo is rejected rather than counted apart.
 ISO_4217 = frozenset(
