@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from streams.replay import command as replay_command
 from streams.settings import Settings
 from streams.simulator import command as simulator_command
 from streams.stack import StackError
@@ -30,6 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rev = commands.add_parser("revenue", help="revenue per rep for a business day, from Redis")
     rev.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, business zone)")
+
+    replay = commands.add_parser("replay", help="load CSV/JSONL exports through a mapping")
+    replay_command.add_replay_arguments(replay)
+    ref = commands.add_parser("ref", help="reference data")
+    ref_actions = ref.add_subparsers(dest="ref_action", required=True)
+    replay_command.add_ref_arguments(
+        ref_actions.add_parser("load", help="load a reference CSV into ref.KIND")
+    )
 
     schemas = commands.add_parser("schemas", help="regenerate schemas/ from the contracts")
     schemas.add_argument("--check", action="store_true", help="fail if schemas/ drifted")
@@ -60,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else datetime.now(settings.zone).date()
             )
             return print_revenue(settings, day)
+        if args.command == "replay":
+            return replay_command.run_replay(settings, args)
+        if args.command == "ref":
+            return replay_command.run_ref_load(settings, args)
         if args.command == "schemas":
             from streams.contracts.export import run_schemas
 
