@@ -45,7 +45,7 @@ REFERENCE_TOPICS = (
 )
 OUTPUT_TOPICS = (
     TopicSpec("sales.deadletter", "source topic", "invalid input with its reason"),
-    TopicSpec("kpi.updates", "kpi/window/dimension/key", "KPI update records"),
+    TopicSpec("kpi.updates", "kpi/window kind/window start/dimension/key", "KPI update records"),
 )
 INTERNAL_TOPICS = (
     TopicSpec("internal.orders-by-rep", "rep_id", "valid orders repartitioned by rep"),

@@ -11,9 +11,16 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 """A source-system identifier: non-empty, no surrounding whitespace."""
 
+
+def _fixed_point(value: Decimal) -> Decimal:
+    """``1E+3`` -> ``1000``, ``-0.00`` -> ``0.00``: the form the published schemas describe."""
+    return value.copy_abs() if value.is_zero() else Decimal(format(value, "f"))
+
+
 Money = Annotated[
     Decimal,
     Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False),
+    AfterValidator(_fixed_point),
     WithJsonSchema(
         {"type": "string", "pattern": r"^[0-9]{1,16}(\.[0-9]{1,2})?$",
          "description": "decimal amount, at most 2 decimal places"},
@@ -25,6 +32,7 @@ Money = Annotated[
 UnitPrice = Annotated[
     Decimal,
     Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    AfterValidator(_fixed_point),
     WithJsonSchema(
         {"type": "string", "pattern": r"^[0-9]{1,14}(\.[0-9]{1,4})?$",
          "description": "decimal unit price, at most 4 decimal places"},

@@ -11,11 +11,27 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from streams.contracts.common import Channel, Currency, Id, Money, UnitPrice
 
 SCHEMA_VERSION = 1
+
+
+def _rfc3339_text(value: object) -> object:
+    """Refuse Unix times: seconds or milliseconds would be a guess; RFC 3339 says which."""
+    if isinstance(value, int | float):
+        raise ValueError("expected an RFC 3339 date-time string with an offset, not a number")
+    if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
+        raise ValueError("expected an RFC 3339 date-time string with an offset, not a number")
+    return value
 
 
 class Envelope(BaseModel):
@@ -25,7 +41,9 @@ class Envelope(BaseModel):
 
     event_id: Id = Field(description="Idempotency key: an event with a seen id counts once.")
     type: str = Field(description="Event type, the discriminator (e.g. order.placed).")
-    occurred_at: AwareDatetime = Field(description="Event time, RFC 3339 with an offset.")
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)] = Field(
+        description="Event time, RFC 3339 with an offset."
+    )
     source: Id = Field(description="Producing system (crm, telephony, webshop, replay...).")
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
 

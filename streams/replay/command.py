@@ -18,14 +18,14 @@ from streams.ingest.validate import Limits
 from streams.replay.mapping import MappingError, load_mapping
 from streams.replay.produce import Summary, send_all
 from streams.replay.sources import count_rows, detect_format
-from streams.replay.transform import Output, Skip, files_of, transform_file
+from streams.replay.transform import Output, Skip, files_of, in_replay_order, transform_file
 from streams.settings import Settings
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapping", type=Path, required=True, help="the mapping YAML file")
     parser.add_argument("paths", type=Path, nargs="+", help="export files or folders")
-    parser.add_argument("--rate", type=float, default=None, help="at most N records per second")
+    parser.add_argument("--rate", type=_positive, default=None, help="at most N records per second")
     parser.add_argument(
         "--dry-run", action="store_true", help="transform and summarise, send nothing"
     )
@@ -50,25 +50,23 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
 
-    def items() -> Iterator[tuple[int, Output | Skip]]:
-        """(rows read so far, record)."""
-        done = 0
-        for source, path in planned:
-            last = 0
-            for line, item in transform_file(mapping, source, path, settings.zone, limits):
-                done += line != last
-                last = line
-                yield done, item
+    def items() -> list[Output | Skip]:
+        # Held in memory to be sent in event-time order (about 1 KB per record).
+        return in_replay_order(
+            item
+            for source, path in planned
+            for _line, item in transform_file(mapping, source, path, settings.zone, limits)
+        )
 
     summary = Summary()
     title = f"replay of {mapping.name} ({total} rows, times in {settings.business_tz})"
     try:
         if args.dry_run:
-            for _rows, item in items():
+            for item in items():
                 summary.add(item)
             title += ", dry run: nothing sent"
         else:
-            asyncio.run(send_all(settings, items(), total, args.rate, summary))
+            asyncio.run(send_all(settings, items(), args.rate, summary))
     except MappingError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
@@ -79,12 +77,12 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def ref_outputs(kind: str, path: Path) -> Iterator[tuple[int, Output | Skip]]:
+def ref_outputs(kind: str, path: Path) -> Iterator[Output | Skip]:
     """The records of a reference CSV (columns = the model's fields)."""
     topic, model = REFERENCE_MODELS[kind]
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        for number, row in enumerate(reader, start=1):
+        for row in reader:
             fields: dict[str, Any] = {k: v.strip() for k, v in row.items() if k and v and v.strip()}
             if "aliases" in fields:
                 fields["aliases"] = [a.strip() for a in fields["aliases"].split(";") if a.strip()]
@@ -92,31 +90,31 @@ def ref_outputs(kind: str, path: Path) -> Iterator[tuple[int, Output | Skip]]:
             try:
                 record = model.model_validate(fields)
             except ValidationError as exc:
-                yield (
-                    number,
-                    Skip(
-                        where,
-                        f"ref.{kind}",
-                        "; ".join(
-                            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-                        ),
-                    ),
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
                 )
+                yield Skip(where, f"ref.{kind}", problems)
                 continue
-            yield number, Output(topic, reference_key(record), record.model_dump(mode="json"),
-                                 f"ref.{kind}")  # fmt: skip
+            value = record.model_dump(mode="json")
+            yield Output(topic, reference_key(record), value, f"ref.{kind}")
 
 
 def run_ref_load(settings: Settings, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"ref load: no file {args.file}", file=sys.stderr)
         return 2
-    total = sum(1 for _ in ref_outputs(args.kind, args.file))
     summary = Summary()
     try:
-        asyncio.run(send_all(settings, ref_outputs(args.kind, args.file), total, None, summary))
+        asyncio.run(send_all(settings, ref_outputs(args.kind, args.file), None, summary))
     except KafkaError as exc:
         print(f"ref load: Kafka at {settings.kafka_bootstrap} failed: {exc!r}", file=sys.stderr)
         return 2
     print(summary.render(f"ref load {args.kind} from {args.file}"))
     return 1 if summary.skipped else 0
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value

@@ -48,25 +48,24 @@ class Summary:
 class Progress:
     """A progress line on stderr at most every PROGRESS_EVERY_S seconds."""
 
-    def __init__(self, total_rows: int) -> None:
-        self.total_rows = total_rows
+    def __init__(self, total: int) -> None:
+        self.total = total
         self.started = self.last = time.monotonic()
 
-    def show(self, rows: int, records: int, final: bool = False) -> None:
+    def show(self, records: int, final: bool = False) -> None:
         now = time.monotonic()
         if not final and now - self.last < PROGRESS_EVERY_S:
             return
         self.last = now
         rate = records / max(now - self.started, 1e-9)
-        share = 100.0 * rows / self.total_rows if self.total_rows else 100.0
-        print(f"replay: {rows}/{self.total_rows} rows ({share:.0f}%), {records} records sent, "
-              f"{rate:.0f}/s", file=sys.stderr, flush=True)  # fmt: skip
+        share = 100.0 * records / self.total if self.total else 100.0
+        print(f"replay: {records}/{self.total} records sent ({share:.0f}%), {rate:.0f}/s",
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 async def send_all(
     settings: Settings,
-    items: Iterable[tuple[int, Output | Skip]],
-    total_rows: int,
+    items: Iterable[Output | Skip],
     rate: float | None,
     summary: Summary,
 ) -> None:
@@ -77,10 +76,11 @@ async def send_all(
         linger_ms=20,
     )  # fmt: skip
     await producer.start()
-    progress = Progress(total_rows)
-    sent = rows = 0
+    records = list(items)
+    progress = Progress(sum(isinstance(item, Output) for item in records))
+    sent = 0
     try:
-        for rows, item in items:
+        for item in records:
             summary.add(item)
             if isinstance(item, Skip):
                 continue
@@ -92,8 +92,8 @@ async def send_all(
                 delay = progress.started + sent / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            progress.show(rows, sent)
+            progress.show(sent)
         await producer.flush()
     finally:
         await producer.stop()
-    progress.show(progress.total_rows, sent, final=True)
+    progress.show(sent, final=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import ValidationError
 
-from streams.contracts.events import TOPIC_OF_TYPE
+from streams.contracts.events import EVENT_MODELS, TOPIC_OF_TYPE
 from streams.contracts.reference import REFERENCE_MODELS, reference_key
 from streams.ingest.validate import InvalidEvent, Limits, validate
 from streams.replay.expressions import Row, first_present, render, render_template
@@ -54,7 +54,10 @@ def local_time(text: str, zone: ZoneInfo) -> datetime:
         day = date.fromisoformat(text)
         return datetime(day.year, day.month, day.day, tzinfo=zone)
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    if moment.tzinfo is not None:
+        return moment
+    # Through UTC: a time that does not exist (the spring-forward gap) becomes the real one.
+    return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
 def files_of(mapping: Mapping, inputs: list[Path]) -> list[tuple[Source, Path]]:
@@ -137,10 +140,29 @@ def _record(
     }
     topic = TOPIC_OF_TYPE[rule.event]
     try:
-        valid = validate(orjson.dumps(event), topic, limits)
+        validate(orjson.dumps(event), topic, limits)  # what the worker would say of it
     except InvalidEvent as exc:
         return Skip(row.where, rule.label, f"{exc.reason}: {exc.detail}")
-    return Output(topic, key, valid.event.model_dump(mode="json", exclude_none=True), rule.label)
+    # Sent as the export says it (original currency; the worker converts), typed and tidy.
+    typed = EVENT_MODELS[rule.event].model_validate(event)
+    return Output(topic, key, typed.model_dump(mode="json", exclude_none=True), rule.label)
+
+
+def in_replay_order(items: Iterable[Output | Skip]) -> list[Output | Skip]:
+    """Reference records first (as read), then events by event time (stable).
+
+    An export is ordered by row, not by event time (an opportunity's close is dated months
+    after its row): sending by event time makes stream time advance as it did live.
+    """
+    listed = list(items)
+
+    def order(item: Output | Skip) -> tuple[int, str]:
+        if isinstance(item, Output) and "occurred_at" in item.value:
+            instant = datetime.fromisoformat(item.value["occurred_at"]).astimezone(UTC)
+            return 1, instant.isoformat()
+        return 0, ""
+
+    return sorted(listed, key=order)
 
 
 def _errors(exc: ValidationError) -> str:

@@ -24,4 +24,3 @@ def test_is_duplicate(
     previous: float | None, occurred: float, horizon: float, duplicate: bool
 ) -> None:
     assert is_duplicate(previous, occurred, horizon) is duplicate
-

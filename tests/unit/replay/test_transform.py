@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +12,14 @@ import yaml
 
 from streams.ingest.validate import Limits
 from streams.replay.mapping import MappingError, load_mapping
-from streams.replay.transform import Output, Skip, files_of, transform_file
+from streams.replay.transform import (
+    Output,
+    Skip,
+    files_of,
+    in_replay_order,
+    local_time,
+    transform_file,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 LIMITS = Limits(65536, "EUR", {})
@@ -138,4 +146,28 @@ def test_reference_records_and_their_keys(tmp_path: Path) -> None:
     ]
     assert [(i.topic, i.key, i.value.get("team")) for i in items if isinstance(i, Output)] == [
         ("ref.reps", "Ana", "Zoe"), ("ref.reps", "Bob", None),
+    ]  # fmt: skip
+
+
+def test_naive_time_in_the_spring_forward_gap_moves_to_the_real_time() -> None:
+    moment = local_time("2017-03-26T02:30:00", PARIS)
+    assert moment.isoformat() == "2017-03-26T03:30:00+02:00"
+    assert local_time("2017-10-29T02:30:00+01:00", PARIS).utcoffset() == timedelta(hours=1)
+
+
+def test_replay_order_is_references_then_events_by_event_time() -> None:
+    def event(at: str, label: str) -> Output:
+        return Output("sales.orders", "k", {"occurred_at": at}, label)
+
+    reference = Output("ref.reps", "ana", {"rep_id": "ana"}, "ref.reps")
+    items: list[Output | Skip] = [
+        event("2017-03-01T00:00:00+01:00", "late-dated row"),
+        reference,
+        event("2016-10-20T00:00:00+02:00", "early"),
+        Skip("x line 2", "order.placed", "day is empty"),
+        event("2016-10-20T00:00:00+02:00", "early, second"),
+    ]
+    ordered = in_replay_order(items)
+    assert [getattr(i, "label", None) for i in ordered] == [
+        "ref.reps", "order.placed", "early", "early, second", "late-dated row",
     ]  # fmt: skip
