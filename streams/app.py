@@ -88,6 +88,7 @@ def build_app(settings: Settings) -> faust.App:
     async def ingest(stream: faust.StreamT[Any]) -> None:
         """Validate, dead-letter, dedup and join every input event."""
         await reference_ready.wait()
+        log.info("reference data ready: counting input events")
         async for event in stream.events():
             message = event.message
             try:

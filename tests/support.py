@@ -64,15 +64,30 @@ def salespulse(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
-    """A real ``salespulse worker`` process, up once its web server answers."""
+    """A real ``salespulse worker`` process, yielded once it owns partitions.
+
+    A failure inside the block is re-raised with the tail of the worker's log.
+    """
     process = spawn(
         salespulse("worker"), log, cwd=REPO, env=settings_env(settings), die_with_parent=True
     )
     try:
-        wait_http(f"http://127.0.0.1:{settings.web_port}/metrics", process, log)
-        yield process
+        url = f"http://127.0.0.1:{settings.web_port}/metrics"
+        wait_http(url, process, log)
+        eventually(lambda: _assigned(wait_http(url, process, log)) > 0, timeout=60)
+        try:
+            yield process
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- worker log ({log}):\n{log_tail(log, 40)}") from exc
     finally:
         process.stop()
+
+
+def _assigned(metrics: bytes) -> float:
+    for line in metrics.decode().splitlines():
+        if line.startswith("salespulse_assigned_partitions "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def wait_http(url: str, process: ProcessRecord, log: Path, timeout: float = 60.0) -> bytes:

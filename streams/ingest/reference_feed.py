@@ -36,6 +36,7 @@ async def follow_reference(settings: Settings, cache: ReferenceCache, ready: asy
         partitions = sorted(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
         behind = {tp for tp, end in ends.items() if end > 0}
+        log.info("reference data: %d partitions, %d with records to load", len(ends), len(behind))
         if not behind:
             ready.set()
         while True:
