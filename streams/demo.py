@@ -16,6 +16,7 @@ from streams.settings import Settings
 from streams.stack import StackError, launcher
 from streams.stack.process import ProcessRecord, current_process, log_tail, spawn
 from streams.stack.state import StackRecord
+from streams.stack_commands import start_stack
 
 REFRESH_S = 5.0
 
@@ -26,9 +27,7 @@ def run_demo(settings: Settings, *, rate: float) -> int:
     children: list[tuple[str, ProcessRecord, Path]] = []
     try:
         if StackRecord.load(settings.home) is None:
-            started_stack = launcher.up(
-                settings.home / "stack", owner=current_process(), die_with_parent=True
-            )
+            started_stack = start_stack(settings, owner=current_process(), die_with_parent=True)
         settings = Settings()  # now reads the stack's addresses
         logs = settings.home / "demo"
         logs.mkdir(parents=True, exist_ok=True)

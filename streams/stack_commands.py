@@ -12,6 +12,7 @@ from streams.read_model import read_revenue_day
 from streams.settings import Settings
 from streams.stack import launcher
 from streams.stack.kafka import KAFKA_VERSION, ensure_jars
+from streams.stack.process import ProcessRecord
 from streams.stack.state import StackRecord, cache_dir
 
 
@@ -24,17 +25,7 @@ def run(action: str, settings: Settings) -> int:
     if action == "up":
         record = StackRecord.load(settings.home)
         if record is None:
-            for stale in settings.home.glob("worker-*"):
-                # Worker state belongs to the cluster it was built from; a new stack is empty.
-                shutil.rmtree(stale, ignore_errors=True)
-            record = launcher.up(
-                run_dir,
-                ports=launcher.Ports(
-                    kafka=settings.stack_kafka_port,
-                    redis=settings.stack_redis_port,
-                    prometheus=settings.stack_prometheus_port,
-                ),
-            )
+            record = start_stack(settings)
             print("stack is up; `salespulse worker` and the other commands find it by itself.")
         else:
             print("stack is already up.")
@@ -54,6 +45,25 @@ def run(action: str, settings: Settings) -> int:
         return 1
     _print_status(record)
     return 0 if record.alive() else 1
+
+
+def start_stack(
+    settings: Settings, owner: ProcessRecord | None = None, die_with_parent: bool = False
+) -> StackRecord:
+    """A new local stack in ``<home>/stack``, with the configured ports."""
+    for stale in settings.home.glob("worker-*"):
+        # Worker state belongs to the cluster it was built from; a new stack is empty.
+        shutil.rmtree(stale, ignore_errors=True)
+    return launcher.up(
+        settings.home / "stack",
+        ports=launcher.Ports(
+            kafka=settings.stack_kafka_port,
+            redis=settings.stack_redis_port,
+            prometheus=settings.stack_prometheus_port,
+        ),
+        owner=owner,
+        die_with_parent=die_with_parent,
+    )
 
 
 def _print_status(record: StackRecord) -> None:
