@@ -37,10 +37,6 @@ class RevenueReadModel:
         """Remember the latest total; only the last one per key is written."""
         self._pending[(day, rep_id)] = total
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     async def flush(self) -> int:
         """Write what is pending; on a Redis error keep it for the next flush."""
         if not self._pending:

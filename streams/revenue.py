@@ -19,11 +19,6 @@ def revenue_key(rep_id: str, day: date) -> str:
     return f"{day.isoformat()}|{rep_id}"
 
 
-def split_revenue_key(key: str) -> tuple[date, str]:
-    day, rep_id = key.split("|", 1)
-    return date.fromisoformat(day), rep_id
-
-
 def add_amount(total: str | None, amount: Decimal) -> str:
     """New running total (kept as a decimal string, so no cent is ever lost to floats)."""
     return str((Decimal(total) if total else Decimal(0)) + amount)

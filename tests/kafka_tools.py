@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import urllib.request
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
+from tests import support
 
 needs_kcat = pytest.mark.skipif(
     shutil.which("kcat") is None,
@@ -47,11 +46,4 @@ def header(message: dict[str, object], name: str) -> str:
 
 def worker_metric(settings: Settings, name: str, **labels: str) -> float:
     """A sample of the worker's /metrics (0 when absent)."""
-    url = f"http://127.0.0.1:{settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+    return support.worker_metric(settings.web_port, name, **labels)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord, log_tail, spawn
@@ -74,7 +76,8 @@ def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
     try:
         url = f"http://127.0.0.1:{settings.web_port}/metrics"
         wait_http(url, process, log)
-        eventually(lambda: _assigned(wait_http(url, process, log)) > 0, timeout=60)
+        assigned = "salespulse_assigned_partitions"
+        eventually(lambda: metric(wait_http(url, process, log), assigned) > 0, timeout=60)
         try:
             yield process
         except AssertionError as exc:
@@ -83,11 +86,21 @@ def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
         process.stop()
 
 
-def _assigned(metrics: bytes) -> float:
-    for line in metrics.decode().splitlines():
-        if line.startswith("salespulse_assigned_partitions "):
-            return float(line.split()[1])
-    return 0.0
+def metric(text: bytes | str, name: str, **labels: str) -> float:
+    """Sum of the samples ``name`` matching ``labels`` in a /metrics page (0 when absent)."""
+    page = text.decode() if isinstance(text, bytes) else text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def worker_metric(port: int, name: str, **labels: str) -> float:
+    """``metric`` of the worker serving /metrics on ``port``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return metric(response.read(), name, **labels)
 
 
 def wait_http(url: str, process: ProcessRecord, log: Path, timeout: float = 60.0) -> bytes:

@@ -8,7 +8,6 @@ YAML in a fixed order, every file ending with a newline.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from streams.contracts.examples import EVENT_EXAMPLES, KPI_UPDATE_EXAMPLE, REFER
 from streams.contracts.kpi import KpiUpdate
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.ingest.validate import DeadLetterReason
+from streams.stack.state import project_root
 from streams.topics import INPUT_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, TopicSpec
 
 BASE_ID = "https://salespulse.dev/schemas/"
@@ -58,12 +58,6 @@ def _json_text(document: dict[str, Any]) -> str:
 
 
 def _version() -> str:
-    """The project's version: pyproject.toml of the checkout, else the installed package."""
-    pyproject = repo_root() / "pyproject.toml"
-    if pyproject.is_file():
-        version = tomllib.loads(pyproject.read_text()).get("project", {}).get("version")
-        if isinstance(version, str):
-            return version
     try:
         return metadata.version("salespulse")
     except metadata.PackageNotFoundError:
@@ -296,13 +290,12 @@ def generate() -> dict[str, str]:
     return files
 
 
-def repo_root() -> Path:
-    """The checkout the package runs from (schemas/ is not installed with the package)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def schemas_dir() -> Path:
-    return repo_root() / "schemas"
+    """``schemas/`` of the checkout (it is not installed with the package)."""
+    root = project_root()
+    if root is None:
+        raise RuntimeError("schemas/ lives in the repository: run this from a checkout")
+    return root / "schemas"
 
 
 def _generated_on_disk(root: Path) -> set[str]:

@@ -55,7 +55,8 @@ def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
             misses.append("account")
         else:
             sector = account.sector
-            region = region or account.region if rep_id is None else region
+            if rep_id is None:  # no rep to take the region from: the account's
+                region = region or account.region
     products: list[str] = []
     raw_products = [line.product_id for line in getattr(event, "lines", None) or []]
     if (single := getattr(event, "product_id", None)) is not None:

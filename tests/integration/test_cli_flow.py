@@ -12,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.contracts.events import OrderPlaced
 from streams.ingest.validate import InvalidEvent, Limits, validate
@@ -22,7 +21,7 @@ from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord
 from streams.stack.state import StackRecord
 from tests.kafka_tools import kcat_consume, needs_kcat
-from tests.support import REPO, eventually, salespulse, wait_http
+from tests.support import REPO, eventually, salespulse, wait_http, worker_metric
 
 pytestmark = needs_kcat
 
@@ -55,17 +54,6 @@ def expected_revenue(settings: Settings) -> dict[tuple[date, str], Decimal]:
         key = (event.occurred_at.astimezone(settings.zone).date(), event.rep_id)
         totals[key] = totals.get(key, Decimal(0)) + event.amount
     return totals
-
-
-def worker_total(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "salespulse_events_total"
-    )
 
 
 def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
@@ -125,7 +113,7 @@ def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
             def scraped_equals_served() -> bool:
                 query = 'sum(salespulse_events_total{job="salespulse"})'
                 result = prometheus_query(prometheus, query)
-                served = worker_total(web_port)
+                served = worker_metric(web_port, "salespulse_events_total")
                 return bool(result) and float(result[0]["value"][1]) == served > 0  # type: ignore[index]
 
             eventually(scraped_equals_served, timeout=60, interval=1)

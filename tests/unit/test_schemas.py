@@ -23,7 +23,6 @@ from streams.contracts.export import (
     DEFAULT_PARTITIONS,
     drift,
     generate,
-    repo_root,
     run_schemas,
     schemas_dir,
     write,
@@ -192,7 +191,7 @@ def test_asyncapi_document_header() -> None:
     document = asyncapi()
     assert document["asyncapi"] == "3.0.0"
     assert document["info"]["title"] == "salespulse"
-    pyproject = tomllib.loads((repo_root() / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((schemas_dir().parent / "pyproject.toml").read_text())
     assert document["info"]["version"] == pyproject["project"]["version"]
     assert {"host": "127.0.0.1:9092", "protocol": "kafka"}.items() <= (
         document["servers"]["local"].items()
