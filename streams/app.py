@@ -3,8 +3,14 @@
 Nothing is wired at import time; ``build_app(settings)`` does it all, so tests and several
 workers can each build their own.
 
-Flow: every input topic -> ``ingest`` (validate, dead-letter, dedup, reference join) ->
-``internal.orders-by-rep`` -> ``revenue-by-rep`` (table + Redis read model).
+Flow (docs/engine.md)::
+
+  input topics -> ingest (validate, dead-letter, reference join, route by role)
+    -> internal.entities (key role:entity) -> entity stage (dedup, lateness, histories,
+       partial cells; streams.engine.entity_stage)
+    -> internal.cells (key dimension|key) -> publisher (merge partials, close windows;
+       streams.engine.publisher) -> kpi.updates + Redis read model
+  /api/kpis (streams.api) answers from Redis, /metrics from in-memory counters.
 """
 
 from __future__ import annotations
@@ -18,16 +24,17 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-from streams.codec import register_codec
-from streams.contracts.events import OrderPlaced
-from streams.ingest.dedup import is_duplicate
+from streams.api import register_api
+from streams.engine.entity_stage import EntityStage
+from streams.engine.publisher import Publisher
+from streams.engine.routing import message_key, roles
 from streams.ingest.enrich import EnrichedEvent, dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate
+from streams.kpi.windows import CellWindows, Graces
 from streams.metrics import PipelineCollector, PipelineStats
-from streams.read_model import RevenueReadModel
-from streams.revenue import add_amount, business_day, revenue_key
+from streams.read_model import ReadModel
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS
 
@@ -37,7 +44,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset 
 
 
 def build_app(settings: Settings) -> faust.App:
-    """A Faust app validating every input topic and computing revenue per rep and day."""
+    """A Faust app computing every KPI of the catalogue from the input topics."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -52,33 +59,65 @@ def build_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_in_thread=False,
     )
-    codec = register_codec()
-    zone = settings.zone
     limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
-    horizon = float(settings.dedup_horizon_s)
     stats = PipelineStats()
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    registry.register(PipelineCollector(stats, assigned=lambda: _assigned_partitions(app)))
+    registry.register(PipelineCollector(stats, assigned=lambda: _assigned_count(app)))
     reference = ReferenceCache()
     reference_ready = asyncio.Event()
     logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
+    windows = CellWindows(settings.zone)
+    graces = Graces(int(settings.grace_minute_s * 1000), int(settings.grace_calendar_s * 1000))
 
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 
     inputs = app.topic(*logical, key_serializer="raw", value_serializer="raw")
     deadletter_topic = raw_topic("sales.deadletter")
-    by_rep_topic = app.topic(
-        settings.topic("internal.orders-by-rep"), key_serializer="raw", value_serializer=codec
+    late_topic = raw_topic("sales.late")
+    updates_topic = raw_topic("kpi.updates")
+    entities_topic = app.topic(
+        settings.topic("internal.entities"), key_serializer="raw", value_serializer="json"
     )
-    # event_id -> event time (epoch s) of its first occurrence. Written in the context of the
-    # source message, so it lives on the source partition: a duplicate keyed like its original
-    # (a retry, a replay) is found across restarts, from the changelog.
-    seen = app.Table("seen-events", default=None, key_type=str, value_type=float)
-    revenue = app.Table("revenue-by-rep-day", default=None, key_type=str, value_type=str)
+    cells_topic = raw_topic("internal.cells")
     redis_client = aioredis.from_url(settings.redis_url)
-    read_model = RevenueReadModel(redis_client, settings.redis_prefix)
+    read_model = ReadModel(redis_client, settings.redis_prefix)
+
+    def table(name: str) -> Any:
+        return app.Table(name, default=None, key_type=str)
+
+    stage = EntityStage(
+        seen=table("entity-seen"),
+        entities=table("entities"),
+        cells=table("cells"),
+        stream_time=table("stream-time"),
+        cells_topic=cells_topic,
+        late_topic=late_topic,
+        windows=windows,
+        graces=graces,
+        idle_close_s=settings.idle_close_s,
+        publisher_partitions=settings.topic_partitions,
+        stats=stats,
+        assigned=lambda: _assigned(app, settings.topic("internal.entities")),
+    )
+    retention = {
+        "minute": settings.retention_minute_s,
+        "day": settings.retention_day_s,
+    }
+    publisher = Publisher(
+        cells=table("published-cells"),
+        base=table("customer-base"),
+        marks=table("publisher-stream-time"),
+        updates_topic=updates_topic,
+        read_model=read_model,
+        reference=reference,
+        windows=windows,
+        graces=graces,
+        retention_s=lambda kind: retention.get(kind, settings.retention_calendar_s),
+        entity_partitions=settings.topic_partitions,
+        lead_sla_ms=int(settings.lead_sla_s * 1000),
+    )
 
     @app.task
     async def reference_data() -> None:
@@ -86,7 +125,7 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
-        """Validate, dead-letter, dedup and join every input event."""
+        """Validate, dead-letter, join and route every input event to its entities."""
         await reference_ready.wait()
         log.info("reference data ready: counting input events")
         async for event in stream.events():
@@ -108,48 +147,61 @@ def build_app(settings: Settings) -> faust.App:
                 )
                 continue
             item = valid.event
-            occurred = item.occurred_at.timestamp()
-            if is_duplicate(seen.get(item.event_id), occurred, horizon):
-                stats.duplicates[item.type] += 1
-                continue
-            seen[item.event_id] = occurred
-            stats.event(logical[message.topic], item.type, occurred)
+            stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
             if valid.unknown_fields:
                 stats.unknown_fields[item.type] += len(valid.unknown_fields)
             dims = dimensions(item, reference)
             for miss in dims.misses:
                 stats.reference_misses[miss] += 1
-            if isinstance(item, OrderPlaced):
-                enriched = EnrichedEvent(event=item, dims=dims)
-                await by_rep_topic.send(key=item.rep_id.encode(), value=enriched)
+            enriched = EnrichedEvent(event=item, dims=dims).model_dump(mode="json")  # type: ignore[arg-type]
+            for role, key in roles(item):
+                await entities_topic.send(
+                    key=message_key(role, key),
+                    value={"role": role, "key": key, "enriched": enriched},
+                )
 
-    @app.agent(by_rep_topic, name="revenue-by-rep")
-    async def count_revenue(stream: faust.StreamT[Any]) -> None:
-        """Add each order to its rep's revenue for the order's business day."""
-        async for value in stream:
-            order = EnrichedEvent.model_validate(value).event
-            if not isinstance(order, OrderPlaced):  # only orders are routed here
-                continue
-            day = business_day(order.occurred_at, zone)
-            key = revenue_key(order.rep_id, day)
-            total = add_amount(revenue.get(key), order.amount)
-            revenue[key] = total
-            read_model.stage(day, order.rep_id, total)
+    @app.agent(entities_topic, name="entity-stage")
+    async def entity_stage(stream: faust.StreamT[Any]) -> None:
+        """Dedup, lateness, entity histories and partial cells; acked once flushed."""
+        manual = stream.noack()  # type: ignore[attr-defined]
+        async for event in manual.events():
+            await stage.process(manual, event)
+            if len(stage.pending) >= 5000:
+                await stage.flush()
 
-    @app.timer(interval=settings.redis_flush_interval_s)
-    async def flush_read_model() -> None:
-        await read_model.flush()
+    @app.agent(cells_topic, name="publisher")
+    async def publish(stream: faust.StreamT[Any]) -> None:
+        """Merge partial cells, close windows, publish to kpi.updates and Redis."""
+        manual = stream.noack()  # type: ignore[attr-defined]
+        async for event in manual.events():
+            await publisher.process(manual, event)
+            if len(publisher.pending) >= 5000:
+                await publisher.flush()
+
+    @app.timer(interval=settings.engine_flush_interval_s)
+    async def flush() -> None:
+        await stage.flush()
+        await publisher.flush()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
+    register_api(app, settings, redis_client)
     return app
 
 
-def _assigned_partitions(app: faust.App) -> int:
+def _assigned(app: faust.App, topic: str) -> list[int]:
+    """Partitions of ``topic`` assigned to this worker right now."""
+    try:
+        return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
+    except Exception:  # no consumer yet, or between rebalances
+        return []
+
+
+def _assigned_count(app: faust.App) -> int:
     """Partitions assigned to this worker right now (0 before it joined its group)."""
     try:
         return len(app.consumer.assignment())
-    except Exception:  # no consumer yet, or between rebalances
+    except Exception:
         return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 
+from streams import kpi_command
 from streams.replay import command as replay_command
 from streams.settings import Settings
 from streams.simulator import command as simulator_command
@@ -29,8 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = commands.add_parser("simulate", help="produce a believable sales floor's events")
     simulator_command.add_arguments(sim)
 
-    rev = commands.add_parser("revenue", help="revenue per rep for a business day, from Redis")
-    rev.add_argument("--day", default=None, help="YYYY-MM-DD (default: today, business zone)")
+    kpi = commands.add_parser("kpi", help="one KPI for a window, by a dimension (from Redis)")
+    kpi_command.add_arguments(kpi)
 
     replay = commands.add_parser("replay", help="load CSV/JSONL exports through a mapping")
     replay_command.add_replay_arguments(replay)
@@ -60,15 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "simulate":
             return simulator_command.run(settings, args)
-        if args.command == "revenue":
-            from streams.stack_commands import print_revenue
-
-            day = (
-                datetime.strptime(args.day, "%Y-%m-%d").date()  # noqa: DTZ007 - a date only
-                if args.day
-                else datetime.now(settings.zone).date()
-            )
-            return print_revenue(settings, day)
+        if args.command == "kpi":
+            return kpi_command.run(settings, args)
         if args.command == "replay":
             return replay_command.run_replay(settings, args)
         if args.command == "ref":

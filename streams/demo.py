@@ -63,8 +63,9 @@ def _print_where_to_look(settings: Settings, logs: Path) -> None:
         f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
         f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
         f"  Redis            {settings.redis_url}"
-        f"  (hash {settings.redis_prefix}revenue:day:<date>)\n"
-        f"  revenue table    .venv/bin/salespulse revenue\n"
+        f"  (layout: docs/engine.md)\n"
+        f"  KPI API          http://{settings.web_host}:{settings.web_port}/api/kpis\n"
+        f"  revenue table    .venv/bin/salespulse kpi revenue --window day --by rep\n"
         f"  logs             {logs}/\n"
         "Today's revenue per rep appears below within seconds and refreshes every "
         f"{REFRESH_S:.0f} s.\n",
@@ -83,7 +84,7 @@ async def _watch(settings: Settings, children: list[tuple[str, ProcessRecord, Pa
                     raise StackError(f"the demo's {name} stopped. Its log ({log}) ends with:\n"
                                      f"{log_tail(log)}")  # fmt: skip
             day = datetime.now(settings.zone).date()
-            totals = await read_revenue_day(client, settings.redis_prefix, day)
+            totals = await read_revenue_day(client, settings.redis_prefix, day, settings.zone)
             top = sorted(totals.items(), key=lambda kv: -kv[1])[:3]
             total = sum(totals.values(), Decimal(0))
             leaders = ", ".join(f"{rep} {amount:,.2f}" for rep, amount in top) or "waiting..."

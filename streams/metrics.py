@@ -22,6 +22,9 @@ class PipelineStats:
     duplicates: Counter[str] = field(default_factory=Counter)  # type
     unknown_fields: Counter[str] = field(default_factory=Counter)  # type
     reference_misses: Counter[str] = field(default_factory=Counter)  # rep, product, account
+    late: Counter[tuple[str, str]] = field(default_factory=Counter)  # (window kind, role)
+    applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
+    engine_errors: int = 0
     last_event_timestamp: float | None = None
 
     def event(self, topic: str, event_type: str, timestamp: float) -> None:
@@ -63,6 +66,21 @@ class PipelineCollector(Collector):
             "salespulse_reference_misses",
             "Events naming a rep, product or account missing from the reference data.",
             "kind", self._stats.reference_misses,
+        )  # fmt: skip
+        late = CounterMetricFamily(
+            "salespulse_late_events", "Event copies late for a window kind (kept out of it).",
+            labels=["kind", "role"],
+        )  # fmt: skip
+        for (kind, role), count in sorted(self._stats.late.items()):
+            late.add_metric([kind, role], count)
+        yield late
+        yield _by_label(
+            "salespulse_events_applied", "Events whose effects the KPI engine applied.",
+            "type", self._stats.applied,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "salespulse_engine_errors", "Messages the KPI engine failed to apply (see the log).",
+            value=self._stats.engine_errors,
         )  # fmt: skip
         if self._assigned is not None:
             yield GaugeMetricFamily(

@@ -1,67 +1,128 @@
-"""The Redis read model: absolute values, written in one pipeline per flush.
+"""The Redis read model: the latest KPI values, written absolute, in one pipeline per flush.
 
-Key layout (first slice):
+Key layout (``<p>`` is ``SALESPULSE_REDIS_PREFIX``, default ``sp:``; ``<start>`` is the window
+start in Unix seconds; kinds are ``minute``, ``day``, ``week``, ``month``, ``quarter`` and
+``live`` (start 0)):
 
-- ``<prefix>revenue:day:<YYYY-MM-DD>``: hash, field = rep_id, value = revenue (decimal string)
-- ``<prefix>revenue:day:<YYYY-MM-DD>:leaderboard``: sorted set, member = rep_id, score = revenue
+- ``<p>kpi:<kpi>:<kind>:<start>:<dimension>``: hash, field = dimension key (``all`` for
+  global), value = JSON ``{"value", "numerator", "denominator", "final", "revision"}``
+  (decimal strings or null);
+- ``<p>lb:<kpi>:<kind>:<start>:<dimension>``: sorted set, the leaderboard: member = key,
+  score = value (keys with a null value are left out);
+- ``<p>cell:<kind>:<start>:<dimension>``: hash, field = key, value = JSON of the merged cell
+  (the additive components every KPI of the window is computed from, used by the API for
+  rolling windows) with its ``final``, ``revision`` and context;
+- ``<p>stream_time``: sorted set with one member, ``global``, scored by the global stream
+  time in ms (only moves forward).
 
-Writes are absolute (HSET / ZADD of the total), never increments, so replaying a message after
-a crash rewrites the same value instead of counting it twice.
+Every write sets an absolute value (HSET, ZADD of the value), never an increment, so a message
+replayed after a crash rewrites the same value instead of counting twice. Windows past their
+retention are deleted.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from streams.kpi.cells import Cell, split_cell_key
+from streams.kpi.values import Context, Value
+from streams.kpi.values import decimal_text as _text
 
 log = logging.getLogger(__name__)
 
 
-def revenue_day_key(prefix: str, day: date) -> str:
-    return f"{prefix}revenue:day:{day.isoformat()}"
+def as_text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
-class RevenueReadModel:
-    """Collects the latest totals between flushes and writes them to Redis in a pipeline."""
+class ReadModel:
+    """Collects the latest values between flushes and writes them to Redis in a pipeline."""
 
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
-        self._client = client
-        self._prefix = prefix
-        self._pending: dict[tuple[date, str], str] = {}
+        self.client = client
+        self.prefix = prefix
+        self.hashes: dict[tuple[str, str], bytes] = {}
+        self.scores: dict[tuple[str, str], float] = {}
+        self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
+        self.stream_ms: int | None = None
 
-    def stage(self, day: date, rep_id: str, total: str) -> None:
-        """Remember the latest total; only the last one per key is written."""
-        self._pending[(day, rep_id)] = total
+    def stage_cell(
+        self, cell: str, merged: Cell, stored: Mapping[str, Any], ctx: Context,
+        values: Mapping[str, Value],
+    ) -> None:  # fmt: skip
+        kind, start, dim, key = split_cell_key(cell)
+        p = self.prefix
+        final, revision = bool(stored["final"]), int(stored["rev"])
+        context = {"customers_at_start": ctx.customers_at_start, "target_c": ctx.target_c}
+        self.hashes[(f"{p}cell:{kind}:{start}:{dim}", key)] = orjson.dumps(
+            {"c": merged, "final": final, "revision": revision, "ctx": context}
+        )
+        for kpi, v in values.items():
+            record = {
+                "value": _text(v.value), "numerator": _text(v.numerator),
+                "denominator": _text(v.denominator), "final": final, "revision": revision,
+            }  # fmt: skip
+            self.hashes[(f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key)] = orjson.dumps(record)
+            if dim != "global" and v.value is not None:
+                self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(v.value)
 
-    async def flush(self) -> int:
-        """Write what is pending; on a Redis error keep it for the next flush."""
-        if not self._pending:
-            return 0
-        batch, self._pending = self._pending, {}
-        pipe = self._client.pipeline(transaction=False)
-        for (day, rep_id), total in batch.items():
-            key = revenue_day_key(self._prefix, day)
-            pipe.hset(key, rep_id, total)
-            pipe.zadd(f"{key}:leaderboard", {rep_id: float(Decimal(total))})
+    def remove(self, cell: str, kpis: Iterable[str]) -> None:
+        kind, start, dim, key = split_cell_key(cell)
+        p = self.prefix
+        self.removals.append(("hdel", f"{p}cell:{kind}:{start}:{dim}", key))
+        for kpi in kpis:
+            self.removals.append(("hdel", f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key))
+            self.removals.append(("zrem", f"{p}lb:{kpi}:{kind}:{start}:{dim}", key))
+
+    def stream_time(self, ms: int) -> None:
+        if self.stream_ms is None or ms > self.stream_ms:
+            self.stream_ms = ms
+
+    async def flush(self) -> bool:
+        """Write what is staged; False (and everything kept for the next try) if Redis failed."""
+        if not (self.hashes or self.scores or self.removals or self.stream_ms is not None):
+            return True
+        hashes, scores, removals = self.hashes, self.scores, self.removals
+        self.hashes, self.scores, self.removals = {}, {}, []
+        stream_ms, self.stream_ms = self.stream_ms, None
+        pipe = self.client.pipeline(transaction=False)
+        for op, key, field in removals:
+            if op == "hdel":
+                pipe.hdel(key, field)
+            else:
+                pipe.zrem(key, field)
+        for (key, field), value in hashes.items():
+            pipe.hset(key, field, value)
+        for (key, member), score in scores.items():
+            pipe.zadd(key, {member: score})
+        if stream_ms is not None:
+            pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)
         try:
             await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("Redis write failed, retrying at next flush: %s", exc)
-            for staged, total in batch.items():
-                self._pending.setdefault(staged, total)  # a newer total staged since wins
-            return 0
-        return len(batch)
+        except RedisError as exc:  # keep the values for the next flush, newest first
+            log.warning("Redis write failed (%s); retrying at the next flush", exc)
+            self.hashes = {**hashes, **self.hashes}
+            self.scores = {**scores, **self.scores}
+            self.removals = removals + self.removals
+            if stream_ms is not None:
+                self.stream_time(stream_ms)
+            return False
+        return True
 
 
-async def read_revenue_day(client: aioredis.Redis, prefix: str, day: date) -> dict[str, Decimal]:
-    """Revenue of each rep on ``day``, as written by the worker."""
-    raw = await client.hgetall(revenue_day_key(prefix, day))
-    return {_text(k): Decimal(_text(v)) for k, v in raw.items()}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+async def read_revenue_day(
+    client: aioredis.Redis, prefix: str, day: date, zone: ZoneInfo
+) -> dict[str, Decimal]:
+    """Revenue per rep of a business day, as published (the demo's ticker)."""
+    start = int(datetime.combine(day, datetime.min.time(), zone).timestamp())
+    raw = await client.hgetall(f"{prefix}kpi:revenue:day:{start}:rep")
+    return {as_text(k): Decimal(orjson.loads(v)["value"]) for k, v in raw.items()}

@@ -92,6 +92,27 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600, ge=0, description="an event id seen this recently counts once"
     )
 
+    # KPI engine (docs/kpi-definitions.md)
+    grace_minute_s: float = Field(
+        default=600, ge=0, description="minute buckets take events this late"
+    )
+    grace_calendar_s: float = Field(default=86_400, ge=0, description="days to quarters: this late")
+    idle_close_s: float = Field(
+        default=60,
+        gt=0,
+        description="a partition idle this long moves its stream time to wall time",
+    )
+    lead_sla_s: float = Field(
+        default=3600, gt=0, description="leads_waiting: older than this, untouched"
+    )
+    retention_minute_s: float = Field(default=2 * 86_400, gt=0)
+    retention_day_s: float = Field(default=90 * 86_400, gt=0)
+    retention_calendar_s: float = Field(
+        default=3 * 366 * 86_400, gt=0, description="weeks to quarters"
+    )
+    engine_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
+    label_cap: int = Field(default=50, ge=1, description="distinct values per label before 'other'")
+
     # Business
     business_tz: str = "Europe/Paris"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")

@@ -1,14 +1,9 @@
-"""``salespulse stack up|down|status`` and ``salespulse revenue``: what people type."""
+"""``salespulse stack up|down|status``: what people type."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-from datetime import date
 
-import redis.asyncio as aioredis
-
-from streams.read_model import read_revenue_day
 from streams.settings import Settings
 from streams.stack import launcher
 from streams.stack.kafka import KAFKA_VERSION, ensure_jars
@@ -75,23 +70,3 @@ def _print_status(record: StackRecord) -> None:
         print("  some services are down: `salespulse stack down && salespulse stack up`.")
     for name, value in record.settings().items():
         print(f"  SALESPULSE_{name.upper()}={value}")
-
-
-def print_revenue(settings: Settings, day: date) -> int:
-    totals = asyncio.run(_revenue(settings, day))
-    if not totals:
-        print(f"no revenue recorded for {day} yet.")
-        return 0
-    print(f"revenue on {day} ({settings.business_tz}), {settings.currency}")
-    for rep_id, amount in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])):
-        print(f"  {rep_id:<20} {amount:>14,.2f}")
-    print(f"  {'total':<20} {sum(totals.values()):>14,.2f}")
-    return 0
-
-
-async def _revenue(settings: Settings, day: date) -> dict:
-    client = aioredis.from_url(settings.redis_url)
-    try:
-        return await read_revenue_day(client, settings.redis_prefix, day)
-    finally:
-        await client.aclose()

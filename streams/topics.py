@@ -45,10 +45,12 @@ REFERENCE_TOPICS = (
 )
 OUTPUT_TOPICS = (
     TopicSpec("sales.deadletter", "source topic", "invalid input with its reason"),
+    TopicSpec("sales.late", "role:entity", "events late for a window kind, with the kinds"),
     TopicSpec("kpi.updates", "kpi/window kind/window start/dimension/key", "KPI update records"),
 )
 INTERNAL_TOPICS = (
-    TopicSpec("internal.orders-by-rep", "rep_id", "valid orders repartitioned by rep"),
+    TopicSpec("internal.entities", "role:entity key", "valid events routed to their entities"),
+    TopicSpec("internal.cells", "dimension|key", "partial KPI cells of each entity partition"),
 )
 ALL_TOPICS = INPUT_TOPICS + REFERENCE_TOPICS + OUTPUT_TOPICS + INTERNAL_TOPICS
 

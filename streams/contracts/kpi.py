@@ -17,6 +17,8 @@ class WindowKind(StrEnum):
     ROLLING_15M = "15m"
     ROLLING_1H = "1h"
     ROLLING_24H = "24h"
+    MINUTE = "minute"  # the 1-minute buckets rolling windows are made of
+    LIVE = "live"  # point-in-time values (leads waiting), not windowed
 
 
 class WindowRef(BaseModel):

@@ -21,6 +21,7 @@ class Dimensions(BaseModel):
     team: str | None = None
     region: str | None = None
     products: tuple[str, ...] = ()
+    line_products: tuple[str, ...] = ()  # the product of each order line, in line order
     channel: str | None = None
     sector: str | None = None
     misses: tuple[str, ...] = Field(default=(), exclude=True)  # "rep", "product", "account"
@@ -58,14 +59,16 @@ def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
             if rep_id is None:  # no rep to take the region from: the account's
                 region = region or account.region
     products: list[str] = []
+    line_products: list[str] = []
     raw_products = [line.product_id for line in getattr(event, "lines", None) or []]
-    if (single := getattr(event, "product_id", None)) is not None:
-        raw_products.append(single)
-    for raw in raw_products:
+    single = getattr(event, "product_id", None)
+    for i, raw in enumerate([*raw_products, *([single] if single is not None else [])]):
         product_id = cache.product_id(raw)
         if product_id is None:
             misses.append("product")
         product = product_id or raw
+        if i < len(raw_products):
+            line_products.append(product)
         if product not in products:
             products.append(product)
     channel = getattr(event, "channel", None)
@@ -74,6 +77,7 @@ def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
         team=team,
         region=region,
         products=tuple(products),
+        line_products=tuple(line_products),
         channel=str(channel) if channel is not None else None,
         sector=sector,
         misses=tuple(misses),

@@ -60,3 +60,10 @@ class ReferenceCache:
 
     def account(self, account_id: str) -> Account | None:
         return self.accounts.get(account_id)
+
+    def target_cents(self, scope: str, key: str, period: str) -> int | None:
+        """The revenue target of a scope (rep, team, global), key and period, in cents."""
+        for target in self.targets.values():
+            if target.scope == scope and target.key == key and target.period == period:
+                return int(target.amount * 100)
+        return None

@@ -103,3 +103,62 @@ def closes_at(end: datetime, grace: timedelta) -> datetime:
 def is_late(window_end: datetime, grace: timedelta, stream_time: datetime) -> bool:
     """True when an event for the window ending at ``window_end`` comes after it closed."""
     return stream_time.timestamp() >= closes_at(window_end, grace).timestamp()
+
+
+# --- the windows of the engine's cells -------------------------------------------------------
+
+MINUTE = "minute"
+LIVE = "live"
+CELL_KINDS = (MINUTE, "day", "week", "month", "quarter")
+"""Kinds of the cells the engine keeps; rolling windows are sums of ``minute`` cells and
+``live`` cells (start 0) hold point-in-time state such as the leads still waiting."""
+
+
+@dataclass(frozen=True)
+class Graces:
+    """How long after its end a window of each kind still takes events, in milliseconds."""
+
+    minute_ms: int = 600_000
+    calendar_ms: int = 86_400_000
+
+    def of(self, kind: str) -> int:
+        return self.minute_ms if kind == MINUTE else self.calendar_ms
+
+
+class CellWindows:
+    """Start and end (epoch seconds) of the cell of each kind holding a moment, memoised.
+
+    Calendar windows depend on the local date only; every zone offset in use is a multiple
+    of 15 minutes, so the 15-minute slot of a moment determines its windows.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._memo: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def span(self, kind: str, at_ms: int) -> tuple[int, int]:
+        if kind == MINUTE:
+            start = (at_ms // 60_000) * 60
+            return start, start + 60
+        if kind == LIVE:
+            return 0, 0
+        slot = at_ms // 900_000
+        memo = self._memo.get((kind, slot))
+        if memo is None:
+            moment = datetime.fromtimestamp(slot * 900, UTC)
+            window = calendar_window(WindowKind(kind), moment, self.zone)
+            memo = (int(window.start.timestamp()), int(window.end.timestamp()))
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[(kind, slot)] = memo
+        return memo
+
+    def late_kinds(self, at_ms: int, stream_ms: int | None, graces: Graces) -> tuple[str, ...]:
+        """The cell kinds whose window of ``at_ms`` had closed at stream time ``stream_ms``."""
+        if stream_ms is None:
+            return ()
+        return tuple(
+            kind
+            for kind in CELL_KINDS
+            if stream_ms >= self.span(kind, at_ms)[1] * 1000 + graces.of(kind)
+        )

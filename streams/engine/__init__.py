@@ -1,0 +1,1 @@
+"""The KPI engine's Faust glue: routing, the entity stage, the publisher (docs/engine.md)."""

@@ -1,0 +1,193 @@
+"""The entity stage: dedup, lateness, entity histories and the partial KPI cells (Faust glue).
+
+It consumes ``internal.entities`` (keyed ``role:entity``) with manual acks. For a message at
+offset ``o`` of partition ``p`` it writes, each in one table value carrying the offset mark of
+the last message applied to it:
+
+- ``entity-seen[role:event_id]``: the offset of the first copy and the window kinds it was
+  late for (a second copy at another offset is a duplicate; the same offset, a redelivery);
+- ``entities[role:key]``: the entity's history of items;
+- ``cells[p|cell]``: this partition's partial sum of the cell;
+- ``stream-time[p]``: the largest event time of the partition.
+
+A redelivered message (after a crash, offsets are only committed once flushed) finds marks
+>= ``o`` and changes nothing it already changed, so effects are exactly once. The delta a
+message brings is recomputed from the history by offset, so a redelivery also re-dirties the
+cells it touched and they are sent again. ``flush`` sends the dirty cells' absolute partials
+to ``internal.cells`` (keyed by dimension and key), then this partition's stream time to
+every publisher partition, and only then acks the events: the publisher never learns a
+stream time before the cells that precede it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import faust
+import orjson
+
+from streams.ingest.enrich import EnrichedEvent
+from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
+from streams.kpi.facts import contribution, item_of
+from streams.kpi.windows import CellWindows, Graces
+from streams.metrics import PipelineStats
+
+log = logging.getLogger(__name__)
+
+
+class EntityStage:
+    def __init__(
+        self,
+        *,
+        seen: Any,
+        entities: Any,
+        cells: Any,
+        stream_time: Any,
+        cells_topic: faust.TopicT,
+        late_topic: faust.TopicT,
+        windows: CellWindows,
+        graces: Graces,
+        idle_close_s: float,
+        publisher_partitions: int,
+        stats: PipelineStats,
+        assigned: Callable[[], list[int]],
+    ) -> None:
+        self.seen, self.entities, self.cells, self.stream_time = seen, entities, cells, stream_time
+        self.cells_topic, self.late_topic = cells_topic, late_topic
+        self.windows, self.graces = windows, graces
+        self.idle_close_s = idle_close_s
+        self.publisher_partitions = publisher_partitions
+        self.stats = stats
+        self.assigned = assigned
+        self.dirty: dict[int, set[str]] = {}
+        self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
+        self.last_event_wall: dict[int, float] = {}
+        self.started = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    # --- stream time ---------------------------------------------------------------------
+
+    def _idle_now_ms(self, partition: int) -> int | None:
+        """Wall time in ms when the partition has been idle long enough to close on it."""
+        last = self.last_event_wall.get(partition, self.started)
+        if time.monotonic() - last >= self.idle_close_s:
+            return int(time.time() * 1000)
+        return None
+
+    def stream_ms(self, partition: int) -> int | None:
+        """The partition's stream time, moved to wall time when it is idle."""
+        stored = self.stream_time.get(str(partition))
+        persisted = None if stored is None else int(stored["t"])
+        idle = self._idle_now_ms(partition)
+        if idle is None:
+            return persisted
+        return idle if persisted is None else max(persisted, idle)
+
+    # --- one message ---------------------------------------------------------------------
+
+    async def process(self, stream: Any, event: Any) -> None:
+        message = event.message
+        p, o = message.partition, message.offset
+        try:
+            await self._apply(p, o, event.value)
+        except Exception:  # a bug must not stop the stage: the event goes to the late topic
+            log.exception("entity stage: could not apply offset %s of partition %s", o, p)
+            self.stats.engine_errors += 1
+        self.last_event_wall[p] = time.monotonic()
+        self.pending.append((stream, event))
+
+    async def _apply(self, p: int, o: int, value: Any) -> None:
+        role = value["role"]
+        enriched = EnrichedEvent.model_validate(value["enriched"])
+        event = enriched.event
+        seen_key = f"{role}:{event.event_id}"
+        seen = self.seen.get(seen_key)
+        if seen is not None and seen["o"] != o:
+            if role == "event":
+                self.stats.duplicates[event.type] += 1
+            return
+        at_ms = round(event.occurred_at.timestamp() * 1000)
+        if seen is None:
+            late = self.windows.late_kinds(at_ms, self.stream_ms(p), self.graces)
+            self.seen[seen_key] = {"o": o, "late": list(late)}
+            if late:
+                for kind in late:
+                    self.stats.late[(kind, role)] += 1
+                await self.late_topic.send(
+                    key=f"{role}:{value['key']}".encode(),
+                    value=orjson.dumps(value["enriched"]["event"]),
+                    headers=[("late_kinds", ",".join(late).encode()), ("role", role.encode())],
+                )
+        else:
+            late = tuple(seen["late"])
+        if role == "event":
+            self.stats.applied[event.type] += 1
+        stored = self.stream_time.get(str(p))
+        if stored is None or stored["m"] < o:
+            current = self.stream_ms(p)
+            newest = at_ms if current is None else max(current, at_ms)
+            self.stream_time[str(p)] = {"t": newest, "m": o}
+        item = item_of(enriched, o, late)
+        if role == "event":
+            delta = contribution(role, [item], self.windows)
+        else:
+            delta = self._entity_delta(role, value["key"], item, o)
+        self._apply_delta(p, o, delta)
+
+    def _entity_delta(self, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
+        name = f"{role}:{key}"
+        entity = self.entities.get(name) or {"h": [], "m": -1}
+        history = list(entity["h"])
+        if entity["m"] < o:
+            history.append(item)
+            self.entities[name] = {"h": history, "m": o}
+        before = [i for i in history if i["o"] < o]
+        upto = [i for i in history if i["o"] <= o]
+        return diff(
+            contribution(role, upto, self.windows), contribution(role, before, self.windows)
+        )
+
+    def _apply_delta(self, p: int, o: int, delta: Cells) -> None:
+        dirty = self.dirty.setdefault(p, set())
+        for cell, components in delta.items():
+            name = f"{p}|{cell}"
+            current = self.cells.get(name)
+            if current is None or current["m"] < o:
+                merged = dict(current["c"]) if current is not None else {}
+                add_cell(merged, components)
+                self.cells[name] = {"c": merged, "m": o}
+            dirty.add(cell)
+
+    # --- flush ---------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Send dirty partials, then stream times, then ack what they cover."""
+        async with self.lock:
+            pending, self.pending = self.pending, []
+            dirty, self.dirty = self.dirty, {}
+            marks = {p: self.stream_ms(p) for p in self.assigned()}  # before any await
+            for p, names in dirty.items():
+                batches: dict[str, list[list[Any]]] = {}
+                for cell in names:
+                    stored = self.cells.get(f"{p}|{cell}")
+                    if stored is not None:
+                        _, _, dim, key = split_cell_key(cell)
+                        batches.setdefault(f"{dim}|{key}", []).append(
+                            [cell, stored["m"], stored["c"]]
+                        )
+                for target, cells in batches.items():
+                    await self.cells_topic.send(
+                        key=target.encode(), value=orjson.dumps({"p": p, "cells": cells})
+                    )
+            for p, ms in marks.items():
+                if ms is None:
+                    continue
+                marker = orjson.dumps({"wm": p, "t": ms})
+                for q in range(self.publisher_partitions):
+                    await self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
+            for stream, event in pending:
+                await stream.ack(event)

@@ -1,0 +1,274 @@
+"""The publisher: merges the entity partitions' partial cells, closes windows, publishes.
+
+It consumes ``internal.cells`` (keyed by dimension and key, so every window of a dimension
+key is on one partition) with manual acks:
+
+- a cell message (a batch of cells of one dimension key) replaces one entity partition's
+  partial of each cell (absolute, with that
+  partition's offset mark: an older or repeated partial changes nothing); the merged cell's
+  KPI values are recomputed and the changed ones published;
+- a stream-time marker from entity partition ``ep`` updates this partition's view of stream
+  time; the *global* stream time is the minimum over all entity partitions. A window whose
+  end + grace is behind it gets its one ``final`` record, and windows older than their
+  retention are removed.
+
+Publishing stages ``kpi.updates`` records and Redis writes; ``flush`` sends them (Redis in one
+pipeline), then acks the messages they came from. A message redelivered after a crash is
+published again with the same revision: absolute values, so nothing counts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import faust
+import orjson
+
+from streams.ingest.reference_cache import ReferenceCache
+from streams.kpi.catalog import KPIS
+from streams.kpi.cells import Cell, merge, split_cell_key
+from streams.kpi.values import CALENDAR, Context, Value, decimal_text, values_of
+from streams.kpi.windows import LIVE, CellWindows, Graces
+from streams.read_model import ReadModel
+
+log = logging.getLogger(__name__)
+
+REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
+
+
+def target_period(kind: str, start_s: int, zone: ZoneInfo) -> str | None:
+    local = datetime.fromtimestamp(start_s, zone)
+    if kind == "month":
+        return f"{local.year}-{local.month:02d}"
+    if kind == "quarter":
+        return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    return None
+
+
+class Publisher:
+    def __init__(
+        self,
+        *,
+        cells: Any,
+        base: Any,
+        marks: Any,
+        updates_topic: faust.TopicT,
+        read_model: ReadModel,
+        reference: ReferenceCache,
+        windows: CellWindows,
+        graces: Graces,
+        retention_s: Callable[[str], float],
+        entity_partitions: int,
+        lead_sla_ms: int,
+    ) -> None:
+        self.cells, self.base, self.marks = cells, base, marks
+        self.updates_topic = updates_topic
+        self.read_model = read_model
+        self.reference = reference
+        self.windows, self.graces = windows, graces
+        self.retention_s = retention_s
+        self.entity_partitions = entity_partitions
+        self.lead_sla_ms = lead_sla_ms
+        self.tz = str(windows.zone)
+        self.closing: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (close ms, cell)
+        self.expiring: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (expiry ms, cell)
+        self.refreshable: dict[int, set[str]] = {}  # q -> live and target cells to re-evaluate
+        self.refreshed_at: dict[int, int] = {}
+        self.records: list[tuple[bytes, bytes]] = []
+        self.pending: list[tuple[Any, Any]] = []
+        self.lock = asyncio.Lock()
+
+    # --- index of this worker's cells, per publisher partition ---------------------------
+
+    def _index(self, q: int) -> None:
+        if q in self.closing:
+            return
+        self.closing[q], self.expiring[q], self.refreshable[q] = [], [], set()
+        for cell, stored in self.cells.items():
+            if stored.get("q") == q:
+                self._track(q, cell, stored)
+
+    def _track(self, q: int, cell: str, stored: dict[str, Any]) -> None:
+        kind, start, dim, _ = split_cell_key(cell)
+        if kind == LIVE:
+            self.refreshable[q].add(cell)
+            return
+        end = self.windows.span(kind, start * 1000)[1]
+        if not stored.get("final"):
+            heapq.heappush(self.closing[q], (end * 1000 + self.graces.of(kind), cell))
+            if kind in ("month", "quarter") and dim in ("global", "rep", "team"):
+                self.refreshable[q].add(cell)
+        heapq.heappush(self.expiring[q], (int((end + self.retention_s(kind)) * 1000), cell))
+
+    def global_ms(self, q: int) -> int | None:
+        seen = self.marks.get(str(q)) or {}
+        if len(seen) < self.entity_partitions:
+            return None
+        return min(int(t) for t in seen.values())
+
+    # --- one message ---------------------------------------------------------------------
+
+    async def process(self, stream: Any, event: Any) -> None:
+        q, o = event.message.partition, event.message.offset
+        self._index(q)
+        try:
+            value = orjson.loads(event.value) if isinstance(event.value, bytes) else event.value
+            if "wm" in value:
+                self._on_marker(q, int(value["wm"]), int(value["t"]))
+            else:
+                for cell, mark, components in value["cells"]:
+                    self._on_partial(q, o, cell, str(value["p"]), mark, components)
+        except Exception:
+            log.exception("publisher: could not apply offset %s of partition %s", o, q)
+        self.pending.append((stream, event))
+
+    def _on_partial(
+        self, q: int, o: int, cell: str, part: str, mark: int, components: dict[str, Any]
+    ) -> None:
+        stored = self.cells.get(cell)
+        fresh = stored is None
+        if stored is None:
+            stored = {"parts": {}, "rev": 0, "final": False, "v": {}, "q": q, "o": -1}
+        redelivered = o <= stored["o"]
+        if not redelivered:
+            previous = stored["parts"].get(part)
+            if previous is None or value["m"] >= previous["m"]:
+                stored = {
+                    **stored,
+                    "parts": {**stored["parts"], part: {"m": value["m"], "c": value["c"]}},
+                }
+            stored["o"] = o
+        kind, start, dim, key = split_cell_key(cell)
+        if kind == "day":
+            self._update_base(dim, key, start, stored)
+        self._publish(q, cell, stored, force=redelivered)
+        if fresh:
+            self._track(q, cell, stored)
+
+    def _update_base(self, dim: str, key: str, start: int, stored: dict[str, Any]) -> None:
+        total = merge(part["c"] for part in stored["parts"].values()).get("base", 0)
+        name = f"{dim}|{key}"
+        base = dict(self.base.get(name) or {})
+        if base.get(str(start), 0) != total:
+            if total:
+                base[str(start)] = total
+            else:
+                base.pop(str(start), None)
+            self.base[name] = base
+
+    def _on_marker(self, q: int, ep: int, t: int) -> None:
+        seen = dict(self.marks.get(str(q)) or {})
+        if seen.get(str(ep), -1) >= t:
+            return
+        seen[str(ep)] = t
+        self.marks[str(q)] = seen
+        now = self.global_ms(q)
+        if now is None:
+            return
+        self.read_model.stream_time(now)
+        closing = self.closing[q]
+        while closing and closing[0][0] <= now:
+            _, cell = heapq.heappop(closing)
+            stored = self.cells.get(cell)
+            if stored is None or stored["final"]:
+                continue
+            stored = {**stored, "final": True}
+            self._publish(q, cell, stored, force=True, bump=True)
+            self.refreshable[q].discard(cell)
+        expiring = self.expiring[q]
+        while expiring and expiring[0][0] <= now:
+            _, cell = heapq.heappop(expiring)
+            if self.cells.get(cell) is not None:
+                del self.cells[cell]
+                self.read_model.remove(cell, KPIS)
+        if now - self.refreshed_at.get(q, 0) >= 60_000:
+            self.refreshed_at[q] = now
+            for cell in list(self.refreshable[q]):
+                stored = self.cells.get(cell)
+                if stored is not None:
+                    self._publish(q, cell, stored)
+
+    # --- values and records --------------------------------------------------------------
+
+    def context(self, cell: str, q: int) -> Context:
+        kind, start, dim, key = split_cell_key(cell)
+        end = self.windows.span(kind, start * 1000)[1] if kind != LIVE else 0
+        customers = None
+        if kind in CALENDAR:
+            base = self.base.get(f"{dim}|{key}") or {}
+            customers = sum(n for day, n in base.items() if int(day) < start)
+        target = None
+        period = target_period(kind, start, self.windows.zone)
+        if period is not None and dim in ("global", "rep", "team"):
+            target = self.reference.target_cents(dim, key, period)
+        return Context(
+            kind=kind, dimension=dim, start_s=start, end_s=end, customers_at_start=customers,
+            target_c=target, stream_ms=self.global_ms(q), lead_sla_ms=self.lead_sla_ms,
+        )  # fmt: skip
+
+    def _publish(
+        self, q: int, cell: str, stored: dict[str, Any], force: bool = False, bump: bool = False
+    ) -> None:
+        merged: Cell = merge(part["c"] for part in stored["parts"].values())
+        ctx = self.context(cell, q)
+        values = values_of(merged, ctx)
+        texts = {
+            kpi: [decimal_text(v.value), decimal_text(v.numerator), decimal_text(v.denominator)]
+            for kpi, v in values.items()
+        }
+        was_final = stored["final"] and not bump
+        changed = {
+            kpi for kpi, text in texts.items()
+            if stored["v"].get(kpi) != text and (not was_final or kpi in REVISABLE_AFTER_FINAL)
+        }  # fmt: skip
+        if was_final and not changed and not force:
+            return
+        if changed or bump:
+            stored = {**stored, "rev": stored["rev"] + 1, "v": {**stored["v"], **texts}}
+        self.cells[cell] = stored
+        publish = set(texts) if (force or bump) else changed
+        if not publish:
+            return
+        kind, start, dim, key = split_cell_key(cell)
+        self.read_model.stage_cell(cell, merged, stored, ctx, {k: values[k] for k in texts})
+        self._records(kind, start, ctx.end_s, dim, key, stored, {k: values[k] for k in publish})
+
+    def _records(
+        self, kind: str, start: int, end: int, dim: str, key: str, stored: dict[str, Any],
+        values: dict[str, Value],
+    ) -> None:  # fmt: skip
+        window = {
+            "kind": kind,
+            "start": datetime.fromtimestamp(start, self.windows.zone).isoformat(),
+            "end": datetime.fromtimestamp(end, self.windows.zone).isoformat(),
+            "tz": self.tz,
+        }
+        computed_at = datetime.now(UTC).isoformat()
+        for kpi, v in values.items():
+            record = {
+                "kpi": kpi, "window": window, "dimension": dim, "key": key,
+                "value": decimal_text(v.value), "numerator": decimal_text(v.numerator),
+                "denominator": decimal_text(v.denominator), "unit": KPIS[kpi].unit,
+                "final": bool(stored["final"]), "revision": stored["rev"],
+                "computed_at": computed_at,
+            }  # fmt: skip
+            record_key = f"{kpi}/{kind}/{window['start']}/{dim}/{key}".encode()
+            self.records.append((record_key, orjson.dumps(record)))
+
+    async def flush(self) -> None:
+        async with self.lock:
+            pending, self.pending = self.pending, []
+            records, self.records = self.records, []
+            for key, value in records:
+                await self.updates_topic.send(key=key, value=value)
+            if not await self.read_model.flush():
+                self.pending = pending + self.pending  # acked once Redis has the values
+                return
+            for stream, event in pending:
+                await stream.ack(event)

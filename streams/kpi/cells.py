@@ -1,0 +1,86 @@
+"""KPI cells: the additive components of every KPI for one window and dimension key.
+
+A cell is ``{component: value}`` where a value is an ``int`` (counts, cents, milliseconds)
+or a ``{member: int}`` map (sketch buckets, distinct reps, open leads by minute). Every
+component adds up, so cells merge across partitions by addition and an entity whose history
+changes retracts its old contribution by subtraction. Integers only: no float ever drifts.
+
+A cell key is ``"<kind>|<window start, epoch s>|<dimension>|<key>"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+Component = int | dict[str, int]
+Cell = dict[str, Component]
+Cells = dict[str, Cell]
+
+SEP = "|"
+
+
+def cell_key(kind: str, start: int, dimension: str, key: str) -> str:
+    return f"{kind}{SEP}{start}{SEP}{dimension}{SEP}{key}"
+
+
+def split_cell_key(cell: str) -> tuple[str, int, str, str]:
+    kind, start, dimension, key = cell.split(SEP, 3)
+    return kind, int(start), dimension, key
+
+
+def add_component(cell: Cell, name: str, value: Component, sign: int = 1) -> None:
+    """Add ``sign * value`` to ``cell[name]`` in place, dropping what becomes zero."""
+    if isinstance(value, int):
+        total = int(cell.get(name, 0)) + sign * value  # type: ignore[arg-type]
+        if total:
+            cell[name] = total
+        else:
+            cell.pop(name, None)
+        return
+    current = cell.get(name)
+    merged: dict[str, int] = dict(current) if isinstance(current, dict) else {}
+    for member, count in value.items():
+        n = merged.get(member, 0) + sign * count
+        if n:
+            merged[member] = n
+        else:
+            merged.pop(member, None)
+    if merged:
+        cell[name] = merged
+    else:
+        cell.pop(name, None)
+
+
+def add_cell(target: Cell, other: Mapping[str, Component], sign: int = 1) -> None:
+    for name, value in other.items():
+        add_component(target, name, value, sign)
+
+
+def merge(cells: Iterable[Mapping[str, Component]]) -> Cell:
+    """One cell holding the sum of ``cells`` (partitions, minute buckets...)."""
+    total: Cell = {}
+    for cell in cells:
+        add_cell(total, cell)
+    return total
+
+
+def diff(new: Mapping[str, Cell], old: Mapping[str, Cell]) -> Cells:
+    """``new - old`` per cell key, without the cells that did not change."""
+    out: Cells = {}
+    for key in new.keys() | old.keys():
+        delta: Cell = {}
+        add_cell(delta, new.get(key, {}))
+        add_cell(delta, old.get(key, {}), -1)
+        if delta:
+            out[key] = delta
+    return out
+
+
+def count_of(cell: Mapping[str, Component], name: str) -> int:
+    value = cell.get(name, 0)
+    return value if isinstance(value, int) else 0
+
+
+def members_of(cell: Mapping[str, Component], name: str) -> dict[str, int]:
+    value = cell.get(name)
+    return dict(value) if isinstance(value, dict) else {}

@@ -1,0 +1,1 @@
+"""An independent reference implementation of the KPIs, used by the tests (see kpis.py)."""

@@ -1,0 +1,58 @@
+"""Which messages count, and for which window kinds: validation, dedup, lateness.
+
+In arrival order: an invalid message is skipped (it never marks an ``event_id`` as seen); a
+valid event whose ``event_id`` was seen before is a duplicate and skipped. Stream time is one
+number: the largest ``occurred_at`` of the counted events that arrived before. An event is
+late for kind ``k`` when stream time >= end of its ``k`` window + grace of ``k``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from streams.contracts.events import Envelope
+from streams.ingest.validate import InvalidEvent, Limits, validate
+from tests.reference.windows import KINDS, MINUTE, window_end, window_start
+
+
+@dataclass(frozen=True)
+class Arrival:
+    event: Envelope
+    late_for: frozenset[str]
+
+
+def admit(
+    messages: Iterable[tuple[str, bytes]],
+    *,
+    limits: Limits,
+    tz: ZoneInfo,
+    grace_minute_s: float,
+    grace_calendar_s: float,
+) -> list[Arrival]:
+    """The counted events in arrival order, each with the kinds it is late for."""
+    seen: set[str] = set()
+    stream_time: datetime | None = None
+    out: list[Arrival] = []
+    for topic, raw in messages:
+        try:
+            event = validate(raw, topic, limits).event
+        except InvalidEvent:
+            continue
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        late: set[str] = set()
+        if stream_time is not None:
+            now = stream_time.timestamp()
+            for kind in KINDS:
+                grace = grace_minute_s if kind == MINUTE else grace_calendar_s
+                end = window_end(kind, window_start(kind, event.occurred_at, tz), tz)
+                if now >= end + grace:
+                    late.add(kind)
+        out.append(Arrival(event, frozenset(late)))
+        if stream_time is None or event.occurred_at > stream_time:
+            stream_time = event.occurred_at
+    return out
