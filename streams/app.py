@@ -28,6 +28,7 @@ from streams.api import register_api
 from streams.engine.entity_stage import EntityStage
 from streams.engine.publisher import Publisher
 from streams.engine.routing import message_key, roles
+from streams.engine.watermark import Watermark
 from streams.ingest.enrich import EnrichedEvent, dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
@@ -68,6 +69,7 @@ def build_app(settings: Settings) -> faust.App:
     reference_ready = asyncio.Event()
     logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
     windows = CellWindows(settings.zone)
+    watermark = Watermark(settings.idle_close_s)
     graces = Graces(int(settings.grace_minute_s * 1000), int(settings.grace_calendar_s * 1000))
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -153,11 +155,14 @@ def build_app(settings: Settings) -> faust.App:
             dims = dimensions(item, reference)
             for miss in dims.misses:
                 stats.reference_misses[miss] += 1
+            watermark.observe(
+                message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
+            )
             enriched = EnrichedEvent(event=item, dims=dims).model_dump(mode="json")  # type: ignore[arg-type]
             for role, key in roles(item):
                 await entities_topic.send(
                     key=message_key(role, key),
-                    value={"role": role, "key": key, "enriched": enriched},
+                    value={"role": role, "key": key, "enriched": enriched, "w": watermark.value()},
                 )
 
     @app.agent(entities_topic, name="entity-stage")

@@ -8,7 +8,8 @@ the last message applied to it:
   late for (a second copy at another offset is a duplicate; the same offset, a redelivery);
 - ``entities[role:key]``: the entity's history of items;
 - ``cells[p|cell]``: this partition's partial sum of the cell;
-- ``stream-time[p]``: the largest event time of the partition.
+- ``stream-time[p]``: the partition's stream time: the largest ingest watermark received
+  (``streams.engine.watermark``), moved to wall time when the partition is idle.
 
 A redelivered message (after a crash, offsets are only committed once flushed) finds marks
 >= ``o`` and changes nothing it already changed, so effects are exactly once. The delta a
@@ -111,8 +112,12 @@ class EntityStage:
                 self.stats.duplicates[event.type] += 1
             return
         at_ms = round(event.occurred_at.timestamp() * 1000)
+        watermark = value.get("w")
         if seen is None:
-            late = self.windows.late_kinds(at_ms, self.stream_ms(p), self.graces)
+            current = self.stream_ms(p)
+            if watermark is not None and (current is None or watermark > current):
+                current = watermark
+            late = self.windows.late_kinds(at_ms, current, self.graces)
             self.seen[seen_key] = {"o": o, "late": list(late)}
             if late:
                 for kind in late:
@@ -129,7 +134,7 @@ class EntityStage:
         stored = self.stream_time.get(str(p))
         if stored is None or stored["m"] < o:
             current = self.stream_ms(p)
-            newest = at_ms if current is None else max(current, at_ms)
+            newest = max(x for x in (current, watermark, -1) if x is not None)
             self.stream_time[str(p)] = {"t": newest, "m": o}
         item = item_of(enriched, o, late)
         if role == "event":

@@ -138,10 +138,10 @@ class Publisher:
         redelivered = o <= stored["o"]
         if not redelivered:
             previous = stored["parts"].get(part)
-            if previous is None or value["m"] >= previous["m"]:
+            if previous is None or mark >= previous["m"]:
                 stored = {
                     **stored,
-                    "parts": {**stored["parts"], part: {"m": value["m"], "c": value["c"]}},
+                    "parts": {**stored["parts"], part: {"m": mark, "c": components}},
                 }
             stored["o"] = o
         kind, start, dim, key = split_cell_key(cell)

@@ -1,0 +1,190 @@
+"""Helpers of the KPI tests: streams to send, the engine's published values, comparisons."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import redis
+from aiokafka import AIOKafkaProducer
+
+from streams.contracts.reference import REFERENCE_MODELS
+from streams.ingest.validate import Limits
+from streams.settings import Settings
+from streams.simulator.produce import Options, plan
+from streams.topics import ensure_topics
+from tests.kafka_tools import worker_metric
+from tests.reference.kpis import RefData, Result, compute
+
+Message = tuple[str, bytes, bytes]  # (logical topic, key, value)
+Key = tuple[str, str, int, str, str]
+
+
+def simulator_stream(
+    settings: Settings, start: datetime, events: int, seed: int = 11, late: int = 15
+) -> tuple[list[Message], list[Message]]:
+    """(reference records, event messages) of a simulated floor from ``start``.
+
+    The floor brings duplicates, out-of-order events and invalid messages; ``late`` copies of
+    calls and orders (new ids) three days in the past are added near the end, late for the
+    minute and day windows.
+    """
+    _, records = plan(settings, Options(rate=0.05, clock="always-open", seed=seed), start)
+    reference: list[Message] = []
+    stream: list[Message] = []
+    for record in records:
+        if record.kind == "reference":
+            reference.append((record.topic, record.key, record.value))
+            continue
+        stream.append((record.topic, record.key, record.value))
+        if len(stream) >= events:
+            break
+    copies: list[Message] = []
+    for topic, key, value in stream:
+        if len(copies) >= late or topic not in ("sales.calls", "sales.orders"):
+            continue
+        try:
+            payload = orjson.loads(value)
+            moment = datetime.fromisoformat(payload["occurred_at"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        payload["event_id"] = f"{payload['event_id']}-late"
+        payload["occurred_at"] = (moment - timedelta(days=3)).isoformat()
+        copies.append((topic, key, orjson.dumps(payload)))
+    return reference, stream[:-50] + copies + stream[-50:]
+
+
+def ref_data(reference: Iterable[Message]) -> RefData:
+    by_topic = {topic: model for topic, model in REFERENCE_MODELS.values()}
+    reps, products, accounts, targets = {}, {}, {}, []
+    for topic, _, value in reference:
+        record = by_topic[topic].model_validate_json(value)
+        if topic == "ref.reps":
+            reps[record.rep_id] = record  # type: ignore[attr-defined]
+        elif topic == "ref.products":
+            products[record.product_id] = record  # type: ignore[attr-defined]
+        elif topic == "ref.accounts":
+            accounts[record.account_id] = record  # type: ignore[attr-defined]
+        else:
+            targets.append(record)
+    return RefData(reps=reps, products=products, accounts=accounts, targets=targets)
+
+
+def reference_results(
+    settings: Settings, reference: list[Message], stream: list[Message], now: datetime
+) -> dict[Key, Result]:
+    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    return compute(
+        [(topic, value) for topic, _, value in stream], ref_data(reference), limits=limits,
+        tz=settings.business_tz, grace_minute_s=settings.grace_minute_s,
+        grace_calendar_s=settings.grace_calendar_s, lead_sla_s=settings.lead_sla_s, now=now,
+    )  # fmt: skip
+
+
+async def _produce(settings: Settings, messages: list[Message]) -> None:
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for topic, key, value in messages:
+            await producer.send(settings.topic(topic), value=value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def produce(settings: Settings, messages: list[Message]) -> None:
+    """Send ``messages`` in order (per partition order is what the engine sees)."""
+    asyncio.run(_produce(settings, messages))
+
+
+def engine_results(settings: Settings) -> dict[Key, dict[str, Any]]:
+    """Every KPI record of the Redis read model."""
+    client = redis.Redis.from_url(settings.redis_url)
+    out: dict[Key, dict[str, Any]] = {}
+    for name in client.scan_iter(match=f"{settings.redis_prefix}kpi:*", count=1000):
+        _, kpi, kind, start, dim = name.decode()[len(settings.redis_prefix) :].split(":", 4)
+        for field, raw in client.hgetall(name).items():
+            out[(kpi, kind, int(start), dim, field.decode())] = orjson.loads(raw)
+    return out
+
+
+def stream_time_ms(settings: Settings) -> int | None:
+    score = redis.Redis.from_url(settings.redis_url).zscore(
+        f"{settings.redis_prefix}stream_time", "global"
+    )
+    return None if score is None else int(score)
+
+
+def applied(settings: Settings) -> float:
+    return worker_metric(settings, "salespulse_events_applied_total")
+
+
+def settled(settings: Settings, timeout: float = 240.0) -> dict[Key, dict[str, Any]]:
+    """The engine's values once every window is final and nothing changed for 3 s."""
+    deadline = time.monotonic() + timeout
+    last: dict[Key, dict[str, Any]] | None = None
+    while time.monotonic() < deadline:
+        current = engine_results(settings)
+        done = current and all(r["final"] for k, r in current.items() if k[1] != "live")
+        if done and current == last:
+            return current
+        last = current
+        time.sleep(3)
+    open_windows = sum(1 for k, r in (last or {}).items() if k[1] != "live" and not r["final"])
+    raise AssertionError(
+        f"the engine did not settle in {timeout:.0f} s: {len(last or {})} records, "
+        f"{open_windows} not final, stream time {stream_time_ms(settings)}"
+    )
+
+
+def _close(a: Decimal | None, b: Decimal | None, rel: Decimal) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= rel * max(abs(a), abs(b), Decimal(1))
+
+
+def _dec(x: Any) -> Decimal | None:
+    return None if x is None else Decimal(str(x))
+
+
+def mismatches(
+    engine: Mapping[Key, Mapping[str, Any]], reference: Mapping[Key, Result],
+    kinds: Iterable[str], dims: Iterable[str] | None = None,
+) -> list[str]:  # fmt: skip
+    """Differences between the engine's records and the reference, for ``kinds``."""
+    kinds, wanted = set(kinds), None if dims is None else set(dims)
+    problems: list[str] = []
+    exact, loose = Decimal("1e-9"), Decimal("0.0101")
+    for key, want in reference.items():
+        if key[1] not in kinds or (wanted is not None and key[3] not in wanted):
+            continue
+        got = engine.get(key)
+        if got is None:
+            if _dec(want.numerator) in (None, Decimal(0)) and want.value in (None, 0):
+                continue  # an empty value the engine has no cell for
+            problems.append(f"missing {key}: reference {want}")
+            continue
+        p90 = key[0].endswith("_p90")
+        checks = [
+            ("value", _dec(got["value"]), _dec(want.value), loose if p90 else exact),
+            ("denominator", _dec(got["denominator"]), _dec(want.denominator), exact),
+        ]
+        if not p90:
+            checks.append(("numerator", _dec(got["numerator"]), _dec(want.numerator), exact))
+        for name, g, w, rel in checks:
+            if not _close(g, w, rel):
+                problems.append(f"{key} {name}: engine {g} != reference {w}")
+    for key, got in engine.items():
+        if key[1] not in kinds or key in reference:
+            continue
+        if wanted is not None and key[3] not in wanted:
+            continue
+        if _dec(got["numerator"]) not in (None, Decimal(0)):
+            problems.append(f"extra {key}: engine {got}")
+    return problems
