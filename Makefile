@@ -34,3 +34,9 @@ lint: install
 clean:
 	-$(BIN)/salespulse stack down
 	rm -rf $(VENV) .salespulse .pytest_cache .mypy_cache .ruff_cache
+
+# Throughput (bare aiokafka vs the full pipeline), worker peak RSS, produce -> Redis latency,
+# on an isolated local stack: see bench/README.md. Report in bench/results/latest.json.
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench.run

@@ -21,6 +21,7 @@ from bench.events import producer
 from streams.settings import Settings
 
 POLL_S = 0.005
+POLL_FIELDS = 1000  # oldest fields asked per poll: a backlog must not make polling the load
 
 
 @dataclass
@@ -118,7 +119,7 @@ async def measure(
     async def watch() -> None:
         drain_deadline: float | None = None
         while True:
-            pending = [(k, list(fields)) for k, fields in waiting.items() if fields]
+            pending = [(k, list(fields)[:POLL_FIELDS]) for k, fields in waiting.items() if fields]
             if pending:
                 pipe = client.pipeline(transaction=False)
                 for key, fields in pending:

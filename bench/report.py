@@ -26,6 +26,11 @@ def lines(r: dict[str, Any]) -> list[str]:
     ]
     rss = r.get("worker_peak_rss_mb")
     out.append(f"worker peak RSS:              {rss:>9,.0f} MB" if rss else "worker peak RSS: n/a")
+    if "probe_seconds" in r:
+        out.append(
+            f"Redis caught up with the backlog:  {r['probe_seconds']:>5.1f} s after the last "
+            "event was applied (probe order)"
+        )
     lat = r.get("latency")
     if lat:
         out.append(

@@ -146,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         settings = stack.bench_settings(record)
-        log = report.RESULTS / f"worker-{settings.app_id}.log"
         report.RESULTS.mkdir(exist_ok=True)
+        log = report.RESULTS / "worker.log"  # the last run's; kept after the run
+        log.unlink(missing_ok=True)
         try:
             result = asyncio.run(measure(settings, args, log))
         except (WorkerFailed, TimeoutError) as exc:

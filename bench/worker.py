@@ -83,7 +83,7 @@ class Worker:
         """Wait until applied + dead-lettered reaches ``expected``; when, monotonic."""
         started = time.monotonic()
         deadline = started + limit_s
-        next_say = started + 2.0
+        next_say = started + 5.0
         done = 0.0
         while True:
             sums = await self.metrics()
@@ -98,7 +98,7 @@ class Worker:
                     f"in {limit_s:.0f} s"
                 )
             if now >= next_say:
-                next_say = now + 2.0
+                next_say = now + 5.0
                 say(f"  pipeline: {done:,.0f}/{expected:,} applied or dead-lettered")
             await asyncio.sleep(0.05)
 

@@ -39,6 +39,8 @@ from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 
+STARTUP_IDLE_S = 30.0
+
 
 class EntityStage:
     def __init__(
@@ -73,8 +75,14 @@ class EntityStage:
     # --- stream time ---------------------------------------------------------------------
 
     def _idle_now_ms(self, partition: int) -> int | None:
-        """Wall time in ms when the partition has been idle long enough to close on it."""
-        last = self.last_event_wall.get(partition, self.started)
+        """Wall time in ms when the partition has been idle long enough to close on it.
+
+        A partition without a message since the worker started may just not have been
+        fetched yet (a backlog being read): it only counts as idle after STARTUP_IDLE_S.
+        """
+        last = self.last_event_wall.get(partition)
+        if last is None:
+            last = self.started + max(STARTUP_IDLE_S - self.idle_close_s, 0)
         if time.monotonic() - last >= self.idle_close_s:
             return int(time.time() * 1000)
         return None

@@ -33,7 +33,7 @@ import orjson
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS
 from streams.kpi.cells import Cell, merge, split_cell_key
-from streams.kpi.values import CALENDAR, Context, Value, decimal_text, values_of
+from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, CellWindows, Graces
 from streams.read_model import ReadModel
 
@@ -218,6 +218,9 @@ class Publisher:
         merged: Cell = merge(part["c"] for part in stored["parts"].values())
         ctx = self.context(cell, q)
         values = values_of(merged, ctx)
+        for kpi in stored["v"]:  # published before, inputs retracted since: publish it emptied
+            if kpi not in values:
+                values[kpi] = value_of(kpi, merged, ctx)
         texts = {
             kpi: [decimal_text(v.value), decimal_text(v.numerator), decimal_text(v.denominator)]
             for kpi, v in values.items()

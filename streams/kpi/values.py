@@ -133,7 +133,7 @@ def applies(kpi: str, ctx: Context) -> bool:
     if kpi in ("churn_rate", "retention_rate", "ltv"):
         return ctx.kind in CALENDAR
     if kpi in ("target_attainment", "target_pacing"):
-        return ctx.kind in TARGET_KINDS and ctx.target_c is not None
+        return ctx.kind in TARGET_KINDS  # without a target: revenue over null
     return True
 
 
