@@ -11,6 +11,8 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -126,3 +128,14 @@ def eventually(check, timeout: float = 60.0, interval: float = 0.25):  # type: i
             return result
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout:.0f} s; last result: {result!r}")
+
+
+def revenue_by_rep(settings: Settings, day: date) -> dict[str, Decimal]:
+    """Published revenue per rep of a business day (Redis ``kpi:revenue:day:<start>:rep``)."""
+    import orjson
+    import redis
+
+    start = int(datetime.combine(day, datetime.min.time(), settings.zone).timestamp())
+    client = redis.Redis.from_url(settings.redis_url)
+    raw = client.hgetall(f"{settings.redis_prefix}kpi:revenue:day:{start}:rep")
+    return {k.decode(): Decimal(orjson.loads(v)["value"]) for k, v in raw.items()}

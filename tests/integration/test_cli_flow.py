@@ -11,17 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-import redis
 
 from streams.contracts.events import OrderPlaced
 from streams.ingest.validate import InvalidEvent, Limits, validate
-from streams.read_model import revenue_day_key
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord
 from streams.stack.state import StackRecord
 from tests.kafka_tools import kcat_consume, needs_kcat
-from tests.support import REPO, eventually, salespulse, wait_http, worker_metric
+from tests.support import REPO, eventually, revenue_by_rep, salespulse, wait_http, worker_metric
 
 pytestmark = needs_kcat
 
@@ -94,20 +92,20 @@ def test_stack_up_worker_simulate_revenue_down(tmp_path: Path) -> None:
             settings = Settings(home=home, **record.settings())  # type: ignore[arg-type]
             expected = expected_revenue(settings)
             assert expected, "the simulator sent no valid order"
-            client = redis.Redis.from_url(settings.redis_url)
 
             def redis_revenue() -> dict[tuple[date, str], Decimal]:
                 return {
-                    (day, rep.decode()): Decimal(value.decode())
+                    (day, rep): value
                     for day in {day for day, _ in expected}
-                    for rep, value in client.hgetall(
-                        revenue_day_key(settings.redis_prefix, day)
-                    ).items()
+                    for rep, value in revenue_by_rep(settings, day).items()
                 }
 
             eventually(lambda: redis_revenue() == expected, timeout=90, interval=1)
-            out = run(env, "revenue", "--day", min(day for day, _ in expected).isoformat())
-            assert "total" in out.stdout
+            first_day, rep = min(expected)
+            out = run(env, "kpi", "revenue", "--window", "day", "--at", first_day.isoformat(),
+                      "--by", "rep")  # fmt: skip
+            row = next(line for line in out.stdout.splitlines() if line.startswith(rep + " "))
+            assert f"{expected[(first_day, rep)]:,.2f}".rstrip("0").rstrip(".") in row, out.stdout
 
             # The stack's Prometheus found the worker (its scrape target) and reads its metrics.
             def scraped_equals_served() -> bool:

@@ -11,14 +11,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-import redis
 
 from streams.contracts.reference import Rep
-from streams.read_model import revenue_day_key
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.kafka_tools import header, kcat_consume, kcat_produce, needs_kcat, worker_metric
-from tests.support import eventually, running_worker
+from tests.support import eventually, revenue_by_rep, running_worker
 
 pytestmark = needs_kcat
 
@@ -41,9 +39,7 @@ def order(rep_id: str, amount: str, at: datetime, **changes: object) -> dict[str
 
 
 def revenue(settings: Settings, day: datetime) -> dict[str, Decimal]:
-    client = redis.Redis.from_url(settings.redis_url)
-    raw = client.hgetall(revenue_day_key(settings.redis_prefix, day.date()))
-    return {k.decode(): Decimal(v.decode()) for k, v in raw.items()}
+    return revenue_by_rep(settings, day.date())
 
 
 def test_each_bad_input_class_is_dead_lettered_and_the_worker_keeps_going(

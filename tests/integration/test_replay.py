@@ -10,13 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
 
-from streams.read_model import revenue_day_key
 from streams.replay.command import run_ref_load, run_replay
 from streams.settings import Settings
 from tests.kafka_tools import kcat_consume, needs_kcat, worker_metric
-from tests.support import REPO, eventually, running_worker
+from tests.support import REPO, eventually, revenue_by_rep, running_worker
 
 EXPORT = REPO.parent / "shared" / "datasets" / "crm-sales-opportunities"
 MAPPING = REPO / "examples" / "crm-sales-opportunities" / "mapping.yaml"
@@ -70,11 +68,9 @@ def test_replay_twice_counts_every_event_once(
         assert processed() == 15011
 
         expected = won_revenue_by_day_and_rep()
-        client = redis.Redis.from_url(settings.redis_url)
         got: dict[tuple[date, str], Decimal] = {}
         for day in {day for day, _ in expected}:
-            raw = client.hgetall(revenue_day_key(settings.redis_prefix, day))
-            got |= {(day, k.decode()): Decimal(v.decode()) for k, v in raw.items()}
+            got |= {(day, k): v for k, v in revenue_by_rep(settings, day).items()}
         assert got == expected
 
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import orjson
 import redis
 
-from streams.read_model import revenue_day_key
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.kafka_tools import header, kcat_consume, kcat_produce, needs_kcat
-from tests.support import eventually, running_worker
+from tests.support import eventually, revenue_by_rep, running_worker
 
 pytestmark = needs_kcat
 
@@ -43,12 +42,10 @@ def test_order_from_kcat_becomes_todays_revenue_in_redis(
 ) -> None:
     asyncio.run(ensure_topics(settings))
     now = datetime.now(settings.zone)
-    client = redis.Redis.from_url(settings.redis_url)
-    key = revenue_day_key(settings.redis_prefix, now.date())
     expected = {"rep-ana": Decimal("1299.99"), "rep-bob": Decimal("17.00")}
 
     def revenue() -> dict[str, Decimal]:
-        return {k.decode(): Decimal(v.decode()) for k, v in client.hgetall(key).items()}
+        return revenue_by_rep(settings, now.date())
 
     with running_worker(settings, tmp_path / "worker.log"):
         kcat_produce(settings, "sales.orders", "acct-1", order("rep-ana", "1200.50", now))
@@ -62,7 +59,11 @@ def test_order_from_kcat_becomes_todays_revenue_in_redis(
 
         eventually(lambda: revenue() == expected, timeout=60)
         assert revenue() == expected
-        leaderboard = client.zrevrange(f"{key}:leaderboard", 0, -1, withscores=True)
+        client = redis.Redis.from_url(settings.redis_url)
+        start = int(datetime.combine(now.date(), datetime.min.time(), settings.zone).timestamp())
+        leaderboard = client.zrevrange(
+            f"{settings.redis_prefix}lb:revenue:day:{start}:rep", 0, -1, withscores=True
+        )
         assert leaderboard == [(b"rep-ana", 1299.99), (b"rep-bob", 17.0)]
 
         dead = eventually(lambda: len(d := kcat_consume(settings, "sales.deadletter")) == 2 and d)

@@ -9,14 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-import redis
 
-from streams.read_model import revenue_day_key
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.topics import ensure_topics
 from tests.kafka_tools import kcat_produce, needs_kcat, worker_metric
-from tests.support import eventually, running_worker
+from tests.support import eventually, revenue_by_rep, running_worker
 
 pytestmark = needs_kcat
 
@@ -28,11 +26,9 @@ def test_two_workers_split_the_work_and_agree_with_the_totals(
     now = datetime.now(settings.zone)
     second = settings.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / "w2"})
     expected: dict[str, Decimal] = {}
-    client = redis.Redis.from_url(settings.redis_url)
-    key = revenue_day_key(settings.redis_prefix, now.date())
 
     def revenue() -> dict[str, Decimal]:
-        return {k.decode(): Decimal(v.decode()) for k, v in client.hgetall(key).items()}
+        return revenue_by_rep(settings, now.date())
 
     with (
         running_worker(settings, tmp_path / "worker-1.log"),
