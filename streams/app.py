@@ -59,7 +59,16 @@ def build_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        # Acks are manual and come after a flush: unflushed events are simply redelivered,
+        # so a stop or rebalance need not wait for them (the offset marks make that safe).
+        stream_wait_empty=False,
     )
+
+    async def delivered() -> None:
+        """Table changelogs (buffered by Faust) and sent messages are all in Kafka."""
+        await app.producer.buffer.flush()
+        await app.producer.flush()
+
     limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
     stats = PipelineStats()
     registry = CollectorRegistry()
@@ -102,6 +111,7 @@ def build_app(settings: Settings) -> faust.App:
         publisher_partitions=settings.topic_partitions,
         stats=stats,
         assigned=lambda: _assigned(app, settings.topic("internal.entities")),
+        delivered=delivered,
     )
     retention = {
         "minute": settings.retention_minute_s,
@@ -119,6 +129,7 @@ def build_app(settings: Settings) -> faust.App:
         retention_s=lambda kind: retention.get(kind, settings.retention_calendar_s),
         entity_partitions=settings.topic_partitions,
         lead_sla_ms=int(settings.lead_sla_s * 1000),
+        delivered=delivered,
     )
 
     @app.task
@@ -127,10 +138,17 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
-        """Validate, dead-letter, join and route every input event to its entities."""
+        """Validate, dead-letter, join and route every input event to its entities.
+
+        Acks are manual: an input offset is committed only once what it sent is in Kafka.
+        """
         await reference_ready.wait()
         log.info("reference data ready: counting input events")
-        async for event in stream.events():
+        manual = stream.noack()  # type: ignore[attr-defined]
+        async for event in manual.events():
+            ingest_pending.append((manual, event))
+            if len(ingest_pending) >= 5000:
+                await flush_ingest()
             message = event.message
             try:
                 valid = validate(event.value, logical[message.topic], limits)
@@ -183,8 +201,18 @@ def build_app(settings: Settings) -> faust.App:
             if len(publisher.pending) >= 5000:
                 await publisher.flush()
 
+    ingest_pending: list[tuple[Any, Any]] = []
+
+    async def flush_ingest() -> None:
+        pending = list(ingest_pending)
+        ingest_pending.clear()
+        await delivered()
+        for source, event in pending:
+            await source.ack(event)
+
     @app.timer(interval=settings.engine_flush_interval_s)
     async def flush() -> None:
+        await flush_ingest()
         await stage.flush()
         await publisher.flush()
 

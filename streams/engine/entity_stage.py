@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -58,6 +58,7 @@ class EntityStage:
         publisher_partitions: int,
         stats: PipelineStats,
         assigned: Callable[[], list[int]],
+        delivered: Callable[[], Awaitable[None]],
     ) -> None:
         self.seen, self.entities, self.cells, self.stream_time = seen, entities, cells, stream_time
         self.cells_topic, self.late_topic = cells_topic, late_topic
@@ -66,6 +67,7 @@ class EntityStage:
         self.publisher_partitions = publisher_partitions
         self.stats = stats
         self.assigned = assigned
+        self.delivered = delivered
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
         self.last_event_wall: dict[int, float] = {}
@@ -202,5 +204,6 @@ class EntityStage:
                 marker = orjson.dumps({"wm": p, "t": ms})
                 for q in range(self.publisher_partitions):
                     await self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
+            await self.delivered()  # every send above is in Kafka before an offset is committed
             for stream, event in pending:
                 await stream.ack(event)

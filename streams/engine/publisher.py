@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,6 +66,7 @@ class Publisher:
         retention_s: Callable[[str], float],
         entity_partitions: int,
         lead_sla_ms: int,
+        delivered: Callable[[], Awaitable[None]],
     ) -> None:
         self.cells, self.base, self.marks = cells, base, marks
         self.updates_topic = updates_topic
@@ -75,6 +76,7 @@ class Publisher:
         self.retention_s = retention_s
         self.entity_partitions = entity_partitions
         self.lead_sla_ms = lead_sla_ms
+        self.delivered = delivered
         self.tz = str(windows.zone)
         self.closing: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (close ms, cell)
         self.expiring: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (expiry ms, cell)
@@ -273,5 +275,6 @@ class Publisher:
             if not await self.read_model.flush():
                 self.pending = pending + self.pending  # acked once Redis has the values
                 return
+            await self.delivered()  # the records are in Kafka before an offset is committed
             for stream, event in pending:
                 await stream.ack(event)

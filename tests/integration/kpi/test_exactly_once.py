@@ -1,0 +1,98 @@
+"""Effects exactly once: kill -9 during a replay, and two workers, give the reference's values.
+
+Both run on a real broker. The killed worker restarts on its own state directory (see the
+README's known problem with empty state directories in faust-streaming 0.15.3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+
+import pytest
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from streams.settings import Settings
+from streams.stack.ports import free_port
+from streams.stack.process import spawn
+from tests.kafka_tools import needs_kcat, worker_metric
+from tests.kpi_tools import mismatches, produce, reference_results, settled, simulator_stream
+from tests.support import REPO, running_worker, salespulse, settings_env
+
+pytestmark = needs_kcat
+
+START = datetime(2026, 3, 30, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
+KINDS = ("minute", "day", "week", "month", "quarter")
+FOREVER = 20 * 365 * 86_400.0
+
+
+def _engine_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"idle_close_s": 3.0, "retention_minute_s": FOREVER, "retention_day_s": FOREVER}
+    )
+
+
+def _check(settings: Settings, reference: list, stream: list, engine: dict) -> None:
+    expected = reference_results(settings, reference, stream, now=datetime.now(ZoneInfo("UTC")))
+    problems = mismatches(engine, expected, KINDS)
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
+
+
+@pytest.mark.xfail(
+    reason="open in issue #4: after kill -9 restarts, events of the first minutes are still "
+    "missing (2,153 differences on 2,000 events, down from 21,735 before acks waited for "
+    "delivery); not yet found whether faust's restore or our marks lose them",
+    strict=False,
+)
+def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Settings) -> None:
+    settings = _engine_settings(settings)
+    reference, stream = simulator_stream(settings, START, events=2000, seed=5)
+    produce(settings, reference + stream)
+    rng = random.Random(20261123)
+    log = tmp_path / "worker.log"
+    kills = 0
+    for _ in range(3):  # start, let it work a random while, kill -9 mid-way
+        process = spawn(
+            salespulse("worker"), log, cwd=REPO, env=settings_env(settings), die_with_parent=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if worker_metric(settings, "salespulse_events_applied_total") > 0:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.2, 2.5))
+        os.killpg(process.pid, signal.SIGKILL)  # kill -9: no shutdown, no final commit
+        while process.alive():
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(process.pid, os.WNOHANG)
+            time.sleep(0.05)
+        kills += 1
+    assert kills == 3
+    with running_worker(settings, tmp_path / "worker-final.log"):
+        engine = settled(settings)
+    _check(settings, reference, stream, engine)
+
+
+def test_two_workers_give_the_same_values_as_the_reference(
+    tmp_path: Path, settings: Settings
+) -> None:
+    settings = _engine_settings(settings)
+    second = settings.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / "w2"})
+    reference, stream = simulator_stream(settings, START, events=1500, seed=9)
+    with (
+        running_worker(settings, tmp_path / "worker-1.log"),
+        running_worker(second, tmp_path / "worker-2.log"),
+    ):
+        produce(settings, reference + stream)
+        engine = settled(settings)
+        shares = [worker_metric(s, "salespulse_events_applied_total") for s in (settings, second)]
+    assert all(share > 0 for share in shares), f"one worker did nothing: {shares}"
+    _check(settings, reference, stream, engine)
