@@ -10,12 +10,12 @@ import contextlib
 import os
 import random
 import signal
-
-import pytest
 import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from streams.settings import Settings
 from streams.stack.ports import free_port
