@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 import redis.asyncio as aioredis
+from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
@@ -78,7 +79,7 @@ def build_app(settings: Settings) -> faust.App:
     reference_ready = asyncio.Event()
     logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
     windows = CellWindows(settings.zone)
-    watermark = Watermark(settings.idle_close_s)
+    watermark = Watermark(settings.idle_close_s, lambda t, p, o: _caught_up(app, t, p, o))
     graces = Graces(int(settings.grace_minute_s * 1000), int(settings.grace_calendar_s * 1000))
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -111,6 +112,8 @@ def build_app(settings: Settings) -> faust.App:
         publisher_partitions=settings.topic_partitions,
         stats=stats,
         assigned=lambda: _assigned(app, settings.topic("internal.entities")),
+        caught_up=lambda p, o: _caught_up(app, settings.topic("internal.entities"), p, o),
+        upstream_quiet=lambda: watermark.all_quiet(_assigned_inputs(app, logical)),
         delivered=delivered,
     )
     retention = {
@@ -150,6 +153,7 @@ def build_app(settings: Settings) -> faust.App:
             if len(ingest_pending) >= 5000:
                 await flush_ingest()
             message = event.message
+            watermark.read(message.topic, message.partition, message.offset)
             try:
                 valid = validate(event.value, logical[message.topic], limits)
             except InvalidEvent as exc:
@@ -230,6 +234,27 @@ def _assigned(app: faust.App, topic: str) -> list[int]:
         return sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
     except Exception:  # no consumer yet, or between rebalances
         return []
+
+
+def _assigned_inputs(app: faust.App, inputs: dict[str, str]) -> list[tuple[str, int]]:
+    try:
+        return [(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in inputs]
+    except Exception:
+        return []
+
+
+def _caught_up(app: faust.App, topic: str, partition: int, processed: int | None) -> bool:
+    """Whether this worker has processed everything known to be in ``topic[partition]``."""
+    tp = TP(topic, partition)
+    try:
+        highwater = app.consumer.highwater(tp)
+    except Exception:  # no consumer yet, or between rebalances
+        return False
+    if highwater is None:
+        return False
+    if processed is None:  # nothing processed since start: caught up if nothing was read
+        return app.consumer._read_offset.get(tp) is None  # type: ignore[attr-defined]
+    return processed + 1 >= highwater
 
 
 def _assigned_count(app: faust.App) -> int:

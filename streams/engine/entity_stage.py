@@ -39,8 +39,6 @@ from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 
-STARTUP_IDLE_S = 30.0
-
 
 class EntityStage:
     def __init__(
@@ -58,6 +56,8 @@ class EntityStage:
         publisher_partitions: int,
         stats: PipelineStats,
         assigned: Callable[[], list[int]],
+        caught_up: Callable[[int, int | None], bool],
+        upstream_quiet: Callable[[], bool],
         delivered: Callable[[], Awaitable[None]],
     ) -> None:
         self.seen, self.entities, self.cells, self.stream_time = seen, entities, cells, stream_time
@@ -67,6 +67,9 @@ class EntityStage:
         self.publisher_partitions = publisher_partitions
         self.stats = stats
         self.assigned = assigned
+        self.caught_up = caught_up
+        self.upstream_quiet = upstream_quiet
+        self.offsets: dict[int, int] = {}  # partition -> last offset processed
         self.delivered = delivered
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
@@ -79,13 +82,13 @@ class EntityStage:
     def _idle_now_ms(self, partition: int) -> int | None:
         """Wall time in ms when the partition has been idle long enough to close on it.
 
-        A partition without a message since the worker started may just not have been
-        fetched yet (a backlog being read): it only counts as idle after STARTUP_IDLE_S.
+        Only a partition with nothing left to read, fed by an ingest with nothing left to
+        read either, is idle: one with a backlog (a replay, a restart) is waiting its turn.
         """
-        last = self.last_event_wall.get(partition)
-        if last is None:
-            last = self.started + max(STARTUP_IDLE_S - self.idle_close_s, 0)
-        if time.monotonic() - last >= self.idle_close_s:
+        last = self.last_event_wall.get(partition, self.started)
+        if time.monotonic() - last < self.idle_close_s:
+            return None
+        if self.caught_up(partition, self.offsets.get(partition)) and self.upstream_quiet():
             return int(time.time() * 1000)
         return None
 
@@ -109,6 +112,7 @@ class EntityStage:
             log.exception("entity stage: could not apply offset %s of partition %s", o, p)
             self.stats.engine_errors += 1
         self.last_event_wall[p] = time.monotonic()
+        self.offsets[p] = o
         self.pending.append((stream, event))
 
     async def _apply(self, p: int, o: int, value: Any) -> None:

@@ -147,15 +147,20 @@ class Publisher:
                 }
             stored["o"] = o
         kind, start, dim, key = split_cell_key(cell)
-        if kind == "day":
-            self._update_base(dim, key, start, stored)
+        if kind in CALENDAR:
+            self._update_base(kind, dim, key, start, stored)
         self._publish(q, cell, stored, force=redelivered)
         if fresh:
             self._track(q, cell, stored)
 
-    def _update_base(self, dim: str, key: str, start: int, stored: dict[str, Any]) -> None:
+    def _update_base(
+        self, kind: str, dim: str, key: str, start: int, stored: dict[str, Any]
+    ) -> None:
+        """The customer base's change in this window, kept per kind: a window's customers at
+        start are the sum over the earlier windows of its kind (each kind leaves out the
+        events late for it, so each has its own base)."""
         total = merge(part["c"] for part in stored["parts"].values()).get("base", 0)
-        name = f"{dim}|{key}"
+        name = f"{kind}|{dim}|{key}"
         base = dict(self.base.get(name) or {})
         if base.get(str(start), 0) != total:
             if total:
@@ -203,7 +208,7 @@ class Publisher:
         end = self.windows.span(kind, start * 1000)[1] if kind != LIVE else 0
         customers = None
         if kind in CALENDAR:
-            base = self.base.get(f"{dim}|{key}") or {}
+            base = self.base.get(f"{kind}|{dim}|{key}") or {}
             customers = sum(n for day, n in base.items() if int(day) < start)
         target = None
         period = target_period(kind, start, self.windows.zone)

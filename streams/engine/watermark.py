@@ -3,31 +3,64 @@
 Kafka delivers the partitions of the input topics at different paces (a backlog of calls may
 be read before the emails of the same hours), so the largest event time seen says little
 about what is still to come. The watermark is the *smallest* of the largest event times of
-the partitions with data, leaving out partitions idle for ``idle_s`` (caught up, or quiet);
-the entity stage judges lateness against it. Pure state, no I/O.
+the partitions read, leaving out a partition only when it is caught up (nothing left to read)
+and has been quiet for ``idle_s``; the entity stage judges lateness against it. No I/O: the
+caller says whether a partition is caught up.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+
+CaughtUp = Callable[[str, int, int | None], bool]
+"""(topic, partition, last offset processed or None) -> nothing left to read there"""
 
 
 class Watermark:
-    def __init__(self, idle_s: float) -> None:
+    def __init__(self, idle_s: float, caught_up: CaughtUp) -> None:
         self.idle_s = idle_s
+        self.caught_up = caught_up
         self.newest: dict[tuple[str, int], int] = {}  # source partition -> max event time ms
         self.seen_at: dict[tuple[str, int], float] = {}  # source partition -> monotonic time
+        self.offset: dict[tuple[str, int], int] = {}  # source partition -> last offset
+        self.started = time.monotonic()
 
-    def observe(self, topic: str, partition: int, at_ms: int, now: float | None = None) -> None:
+    def read(self, topic: str, partition: int, offset: int, now: float | None = None) -> None:
+        """A message of ``topic[partition]`` was processed (valid or not)."""
+        source = (topic, partition)
+        self.seen_at[source] = time.monotonic() if now is None else now
+        self.offset[source] = offset
+
+    def observe(self, topic: str, partition: int, at_ms: int) -> None:
+        """A valid event of ``topic[partition]`` happened at ``at_ms``."""
         source = (topic, partition)
         if at_ms > self.newest.get(source, -1):
             self.newest[source] = at_ms
-        self.seen_at[source] = time.monotonic() if now is None else now
+
+    def _quiet(self, source: tuple[str, int], now: float) -> bool:
+        return now - self.seen_at[source] >= self.idle_s and self.caught_up(
+            source[0], source[1], self.offset.get(source)
+        )
+
+    def all_quiet(self, sources: list[tuple[str, int]], now: float | None = None) -> bool:
+        """Whether every one of ``sources`` (the input partitions assigned here) is quiet:
+        caught up and without a message for ``idle_s``; then windows may close on wall time."""
+        now = time.monotonic() if now is None else now
+        if now - self.started < self.idle_s:
+            return False
+        for topic, partition in sources:
+            if (topic, partition) in self.seen_at:
+                if not self._quiet((topic, partition), now):
+                    return False
+            elif not self.caught_up(topic, partition, None):
+                return False
+        return True
 
     def value(self, now: float | None = None) -> int | None:
         """The watermark in ms, None before any event."""
         if not self.newest:
             return None
         now = time.monotonic() if now is None else now
-        active = [t for s, t in self.newest.items() if now - self.seen_at[s] < self.idle_s]
+        active = [t for s, t in self.newest.items() if not self._quiet(s, now)]
         return min(active) if active else max(self.newest.values())

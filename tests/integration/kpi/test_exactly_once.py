@@ -43,12 +43,6 @@ def _check(settings: Settings, reference: list, stream: list, engine: dict) -> N
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
 
 
-@pytest.mark.xfail(
-    reason="open in issue #4: after kill -9 restarts, events of the first minutes are still "
-    "missing (2,153 differences on 2,000 events, down from 21,735 before acks waited for "
-    "delivery); not yet found whether faust's restore or our marks lose them",
-    strict=False,
-)
 def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Settings) -> None:
     settings = _engine_settings(settings)
     reference, stream = simulator_stream(settings, START, events=2000, seed=5)
