@@ -63,6 +63,9 @@ def build_app(settings: Settings) -> faust.App:
         # Acks are manual and come after a flush: unflushed events are simply redelivered,
         # so a stop or rebalance need not wait for them (the offset marks make that safe).
         stream_wait_empty=False,
+        # A worker killed without leaving its group holds its partitions until this expires.
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
     )
 
     async def delivered() -> None:
@@ -184,7 +187,13 @@ def build_app(settings: Settings) -> faust.App:
             for role, key in roles(item):
                 await entities_topic.send(
                     key=message_key(role, key),
-                    value={"role": role, "key": key, "enriched": enriched, "w": watermark.value()},
+                    value={
+                        "role": role,
+                        "key": key,
+                        "enriched": enriched,
+                        "w": watermark.value(),
+                        "src": f"{message.topic}/{message.partition}/{message.offset}",
+                    },
                 )
 
     @app.agent(entities_topic, name="entity-stage")

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     )
     topic_partitions: int = Field(default=4, ge=1, le=1024)
     topic_replication: int = Field(default=1, ge=1)
+    kafka_session_timeout_s: float = Field(
+        default=10.0, ge=6.0, description="a dead worker's partitions move after this long"
+    )
 
     # Redis read model
     redis_url: str = "redis://127.0.0.1:6379/0"

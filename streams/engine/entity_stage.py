@@ -31,6 +31,7 @@ from typing import Any
 import faust
 import orjson
 
+from streams.engine.writeback import WriteBack, write_all
 from streams.ingest.enrich import EnrichedEvent
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution, item_of
@@ -60,7 +61,9 @@ class EntityStage:
         upstream_quiet: Callable[[], bool],
         delivered: Callable[[], Awaitable[None]],
     ) -> None:
-        self.seen, self.entities, self.cells, self.stream_time = seen, entities, cells, stream_time
+        self.seen, self.entities = WriteBack(seen), WriteBack(entities)
+        self.cells, self.stream_time = WriteBack(cells), WriteBack(stream_time)
+        self.tables = (self.seen, self.entities, self.cells, self.stream_time)
         self.cells_topic, self.late_topic = cells_topic, late_topic
         self.windows, self.graces = windows, graces
         self.idle_close_s = idle_close_s
@@ -94,7 +97,7 @@ class EntityStage:
 
     def stream_ms(self, partition: int) -> int | None:
         """The partition's stream time, moved to wall time when it is idle."""
-        stored = self.stream_time.get(str(partition))
+        stored = self.stream_time.get(partition, str(partition))
         persisted = None if stored is None else int(stored["t"])
         idle = self._idle_now_ms(partition)
         if idle is None:
@@ -106,23 +109,26 @@ class EntityStage:
     async def process(self, stream: Any, event: Any) -> None:
         message = event.message
         p, o = message.partition, message.offset
-        try:
-            await self._apply(p, o, event.value)
-        except Exception:  # a bug must not stop the stage: the event goes to the late topic
-            log.exception("entity stage: could not apply offset %s of partition %s", o, p)
-            self.stats.engine_errors += 1
-        self.last_event_wall[p] = time.monotonic()
-        self.offsets[p] = o
-        self.pending.append((stream, event))
+        async with self.lock:
+            try:
+                await self._apply(p, o, event.value)
+            except Exception:  # a bug must not stop the stage: logged, counted, acked
+                log.exception("entity stage: could not apply offset %s of partition %s", o, p)
+                self.stats.engine_errors += 1
+            self.last_event_wall[p] = time.monotonic()
+            self.offsets[p] = o
+            self.pending.append((stream, event))
 
     async def _apply(self, p: int, o: int, value: Any) -> None:
         role = value["role"]
         enriched = EnrichedEvent.model_validate(value["enriched"])
         event = enriched.event
         seen_key = f"{role}:{event.event_id}"
-        seen = self.seen.get(seen_key)
+        seen = self.seen.get(p, seen_key)
         if seen is not None and seen["o"] != o:
-            if role == "event":
+            # The same input message routed again (the ingest restarted before its offset
+            # was committed) is not a duplicate, just nothing new; another message is.
+            if role == "event" and seen.get("src") != value.get("src"):
                 self.stats.duplicates[event.type] += 1
             return
         at_ms = round(event.occurred_at.timestamp() * 1000)
@@ -132,7 +138,7 @@ class EntityStage:
             if watermark is not None and (current is None or watermark > current):
                 current = watermark
             late = self.windows.late_kinds(at_ms, current, self.graces)
-            self.seen[seen_key] = {"o": o, "late": list(late)}
+            self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
             if late:
                 for kind in late:
                     self.stats.late[(kind, role)] += 1
@@ -145,25 +151,25 @@ class EntityStage:
             late = tuple(seen["late"])
         if role == "event":
             self.stats.applied[event.type] += 1
-        stored = self.stream_time.get(str(p))
+        stored = self.stream_time.get(p, str(p))
         if stored is None or stored["m"] < o:
             current = self.stream_ms(p)
             newest = max(x for x in (current, watermark, -1) if x is not None)
-            self.stream_time[str(p)] = {"t": newest, "m": o}
+            self.stream_time.set(p, str(p), {"t": newest, "m": o})
         item = item_of(enriched, o, late)
         if role == "event":
             delta = contribution(role, [item], self.windows)
         else:
-            delta = self._entity_delta(role, value["key"], item, o)
+            delta = self._entity_delta(p, role, value["key"], item, o)
         self._apply_delta(p, o, delta)
 
-    def _entity_delta(self, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
+    def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
         name = f"{role}:{key}"
-        entity = self.entities.get(name) or {"h": [], "m": -1}
+        entity = self.entities.get(p, name) or {"h": [], "m": -1}
         history = list(entity["h"])
         if entity["m"] < o:
             history.append(item)
-            self.entities[name] = {"h": history, "m": o}
+            self.entities.set(p, name, {"h": history, "m": o})
         before = [i for i in history if i["o"] < o]
         upto = [i for i in history if i["o"] <= o]
         return diff(
@@ -174,34 +180,36 @@ class EntityStage:
         dirty = self.dirty.setdefault(p, set())
         for cell, components in delta.items():
             name = f"{p}|{cell}"
-            current = self.cells.get(name)
+            current = self.cells.get(p, name)
             if current is None or current["m"] < o:
                 merged = dict(current["c"]) if current is not None else {}
                 add_cell(merged, components)
-                self.cells[name] = {"c": merged, "m": o}
+                self.cells.set(p, name, {"c": merged, "m": o})
             dirty.add(cell)
 
     # --- flush ---------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Send dirty partials, then stream times, then ack what they cover."""
+        """Write the tables, send dirty partials, then stream times, then ack."""
         async with self.lock:
             pending, self.pending = self.pending, []
             dirty, self.dirty = self.dirty, {}
-            marks = {p: self.stream_ms(p) for p in self.assigned()}  # before any await
+            marks = {p: self.stream_ms(p) for p in self.assigned()}
+            partials: list[tuple[bytes, bytes]] = []
             for p, names in dirty.items():
                 batches: dict[str, list[list[Any]]] = {}
                 for cell in names:
-                    stored = self.cells.get(f"{p}|{cell}")
+                    stored = self.cells.get(p, f"{p}|{cell}")
                     if stored is not None:
                         _, _, dim, key = split_cell_key(cell)
                         batches.setdefault(f"{dim}|{key}", []).append(
                             [cell, stored["m"], stored["c"]]
                         )
                 for target, cells in batches.items():
-                    await self.cells_topic.send(
-                        key=target.encode(), value=orjson.dumps({"p": p, "cells": cells})
-                    )
+                    partials.append((target.encode(), orjson.dumps({"p": p, "cells": cells})))
+            write_all(self.tables, (event for _, event in pending))
+            for target_key, partial in partials:
+                await self.cells_topic.send(key=target_key, value=partial)
             for p, ms in marks.items():
                 if ms is None:
                     continue

@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import spawn

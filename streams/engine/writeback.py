@@ -1,0 +1,65 @@
+"""Table writes held in memory until the flush, so that a cell touched by a thousand events
+between two flushes is written (and sent to its changelog) once.
+
+Faust writes a table key on the partition of the event being processed; the flush has no
+such event, so it sets, for each partition, one of the (not yet acked) events it is about to
+ack as the current event while it writes that partition's keys. Nothing is acked before its
+writes are in Kafka, so a crash before the flush loses nothing: the events are redelivered.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from faust.streams import _current_event
+
+
+class WriteBack:
+    """A table's pending writes, by partition; reads see them before the table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.dirty: dict[int, dict[str, Any]] = {}
+
+    def get(self, partition: int, key: str) -> Any:
+        pending = self.dirty.get(partition)
+        if pending is not None and key in pending:
+            return pending[key]
+        return self.table.get(key)
+
+    def set(self, partition: int, key: str, value: Any) -> None:
+        self.dirty.setdefault(partition, {})[key] = value
+
+    def delete(self, partition: int, key: str) -> None:
+        self.dirty.setdefault(partition, {})[key] = None
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        """Every key of the table with its latest value (pending writes included)."""
+        pending = {k: v for writes in self.dirty.values() for k, v in writes.items()}
+        for key, value in self.table.items():
+            if key not in pending:
+                yield key, value
+        yield from ((k, v) for k, v in pending.items() if v is not None)
+
+
+def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
+    """Write the pending keys of each partition in the context of one of its events."""
+    by_partition = {event.message.partition: event for event in events}
+    tables = list(tables)
+    for partition, event in by_partition.items():
+        token = _current_event.set(weakref.ref(event))
+        try:
+            for writeback in tables:
+                for key, value in writeback.dirty.pop(partition, {}).items():
+                    if value is None:
+                        if writeback.table.get(key) is not None:
+                            del writeback.table[key]
+                    else:
+                        writeback.table[key] = value
+        finally:
+            _current_event.reset(token)
+    leftovers = [p for writeback in tables for p in writeback.dirty]
+    if leftovers:
+        raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
