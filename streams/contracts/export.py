@@ -203,6 +203,42 @@ def _dead_letter_message(spec: TopicSpec) -> dict[str, Any]:
     }
 
 
+def _late_message(spec: TopicSpec) -> dict[str, Any]:
+    return {
+        "name": "late.event",
+        "title": "A valid event that came after its window closed",
+        "summary": "The event (JSON, one of the input event schemas), left out of the KPIs of "
+        "the window kinds named in its headers; kept here so that nothing is silently dropped.",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "description": "Kafka record headers (UTF-8 strings).",
+            "required": ["late_kinds", "role"],
+            "properties": {
+                "late_kinds": {
+                    "type": "string",
+                    "description": "Comma-separated window kinds it was late for "
+                    "(minute, day, week, month, quarter).",
+                },
+                "role": {
+                    "type": "string",
+                    "enum": ["event", "lead", "account", "opportunity"],
+                    "description": "Which of its roles in the engine was late.",
+                },
+            },
+        },
+        "payload": {"description": "The event, as validated (an input event schema)."},
+        "bindings": _key_binding(spec.key),
+        "examples": [
+            {
+                "name": "order_late_for_the_day",
+                "headers": {"late_kinds": "minute,day", "role": "event"},
+                "payload": EVENT_EXAMPLES["order.placed"],
+            }
+        ],
+    }
+
+
 class _PlainDumper(yaml.SafeDumper):
     """Writes a shared object twice rather than as a YAML anchor and alias."""
 
@@ -241,6 +277,9 @@ def _asyncapi() -> str:
                 "their headers."
             )
             add(spec, summary, {"dead_letter": _dead_letter_message(spec)}, "send")
+        elif spec.name == "sales.late":
+            add(spec, f"Late events: {spec.description}.", {"late_event": _late_message(spec)},
+                "send")  # fmt: skip
         else:
             add(spec, f"{spec.description}.", {"kpi_update": _kpi_update_message(spec)}, "send")
 
