@@ -261,8 +261,11 @@ def _caught_up(app: faust.App, topic: str, partition: int, processed: int | None
         return False
     if highwater is None:
         return False
-    if processed is None:  # nothing processed since start: caught up if nothing was read
-        return app.consumer._read_offset.get(tp) is None  # type: ignore[attr-defined]
+    if processed is None:  # nothing processed since start: caught up if committed at the end
+        if highwater == 0:
+            return True
+        committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        return committed is not None and committed >= highwater - 1
     return processed + 1 >= highwater
 
 

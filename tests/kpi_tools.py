@@ -125,17 +125,22 @@ def applied(settings: Settings) -> float:
     return worker_metric(settings, "salespulse_events_applied_total")
 
 
-def settled(settings: Settings, timeout: float = 240.0) -> dict[Key, dict[str, Any]]:
-    """The engine's values once every window is final and nothing changed for 3 s."""
+def settled(
+    settings: Settings, timeout: float = 240.0, final: bool = True, quiet_s: float = 3.0
+) -> dict[Key, dict[str, Any]]:
+    """The engine's values once (``final``) every window is final and nothing changed for
+    ``quiet_s``."""
     deadline = time.monotonic() + timeout
     last: dict[Key, dict[str, Any]] | None = None
     while time.monotonic() < deadline:
         current = engine_results(settings)
-        done = current and all(r["final"] for k, r in current.items() if k[1] != "live")
+        done = current and (
+            not final or all(r["final"] for k, r in current.items() if k[1] != "live")
+        )
         if done and current == last:
             return current
         last = current
-        time.sleep(3)
+        time.sleep(quiet_s)
     open_windows = sum(1 for k, r in (last or {}).items() if k[1] != "live" and not r["final"])
     raise AssertionError(
         f"the engine did not settle in {timeout:.0f} s: {len(last or {})} records, "

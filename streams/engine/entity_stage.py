@@ -134,9 +134,11 @@ class EntityStage:
         at_ms = round(event.occurred_at.timestamp() * 1000)
         watermark = value.get("w")
         if seen is None:
-            current = self.stream_ms(p)
-            if watermark is not None and (current is None or watermark > current):
-                current = watermark
+            # Lateness is judged against the watermark the message carries (and wall time
+            # when the partition has been idle), not against the stored stream time: a
+            # message redelivered after a crash then gets the same answer as the first time.
+            idle = self._idle_now_ms(p)
+            current = max((x for x in (watermark, idle) if x is not None), default=None)
             late = self.windows.late_kinds(at_ms, current, self.graces)
             self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
             if late:

@@ -171,11 +171,10 @@ class Publisher:
 
     def _on_marker(self, q: int, ep: int, t: int) -> None:
         seen = dict(self.marks.get(str(q)) or {})
-        if seen.get(str(ep), -1) >= t:
-            return
-        seen[str(ep)] = t
-        self.marks[str(q)] = seen
-        now = self.global_ms(q)
+        if seen.get(str(ep), -1) < t:
+            seen[str(ep)] = t
+            self.marks[str(q)] = seen
+        now = self.global_ms(q)  # closes what is due even when it did not move (a restart)
         if now is None:
             return
         self.read_model.stream_time(now)

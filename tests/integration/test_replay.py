@@ -50,11 +50,11 @@ def test_replay_twice_counts_every_event_once(
 
         def processed() -> float:
             return sum(
-                worker_metric(settings, "salespulse_events_total", type=t)
+                worker_metric(settings, "salespulse_events_applied_total", type=t)
                 for t in ("opportunity.opened", "order.placed", "opportunity.lost")
             )
 
-        eventually(lambda: processed() == 15011, timeout=180, interval=1)
+        eventually(lambda: processed() == 15011, timeout=400, interval=1)
         assert worker_metric(settings, "salespulse_reference_misses_total", kind="rep") == 0
         assert worker_metric(settings, "salespulse_reference_misses_total", kind="product") == 0
 
@@ -63,7 +63,7 @@ def test_replay_twice_counts_every_event_once(
         eventually(
             lambda: worker_metric(settings, "salespulse_duplicate_events_total", type="order.placed")
             == 4238,
-            timeout=180, interval=1,
+            timeout=400, interval=1,
         )  # fmt: skip
         assert processed() == 15011
 
