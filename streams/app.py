@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 import faust
+from faust.exceptions import NotReady
 import redis.asyncio as aioredis
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
@@ -225,9 +226,12 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=settings.engine_flush_interval_s)
     async def flush() -> None:
-        await flush_ingest()
-        await stage.flush()
-        await publisher.flush()
+        try:
+            await flush_ingest()
+            await stage.flush()
+            await publisher.flush()
+        except NotReady:  # stopping: what was not flushed is not acked, so redelivered
+            log.info("flush skipped: the producer is stopping")
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

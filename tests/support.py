@@ -101,7 +101,8 @@ def metric(text: bytes | str, name: str, **labels: str) -> float:
 
 def worker_metric(port: int, name: str, **labels: str) -> float:
     """``metric`` of the worker serving /metrics on ``port``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+    # Generous: a worker catching up on a backlog answers between two batches (docs/engine.md).
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
         return metric(response.read(), name, **labels)
 
 
