@@ -20,8 +20,8 @@ import logging
 from typing import Any
 
 import faust
-from faust.exceptions import NotReady
 import redis.asyncio as aioredis
+from faust.exceptions import NotReady
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
