@@ -47,8 +47,8 @@ class Watermark:
         """Whether every one of ``sources`` (the input partitions assigned here) is quiet:
         caught up and without a message for ``idle_s``; then windows may close on wall time."""
         now = time.monotonic() if now is None else now
-        if now - self.started < self.idle_s:
-            return False
+        if not sources or now - self.started < self.idle_s:
+            return False  # no assignment known (starting, rebalancing): nothing to say
         for topic, partition in sources:
             if (topic, partition) in self.seen_at:
                 if not self._quiet((topic, partition), now):

@@ -26,3 +26,8 @@ def test_all_quiet_needs_every_assigned_partition_caught_up() -> None:
     caught_up[("spend", 0)] = True
     assert mark.all_quiet(sources, now=mark.started + 10)
     assert not mark.all_quiet(sources, now=mark.started + 1)  # too early to tell
+
+
+def test_no_known_assignment_is_not_quiet() -> None:
+    mark = Watermark(3.0, lambda t, p, o: True)
+    assert not mark.all_quiet([], now=mark.started + 100)  # starting or rebalancing
