@@ -37,6 +37,7 @@ def won_revenue_by_day_and_rep() -> dict[tuple[date, str], Decimal]:
 
 @needs_export
 @needs_kcat
+@pytest.mark.timeout(900)  # two replays of 15,011 events through the whole engine
 def test_replay_twice_counts_every_event_once(
     tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
