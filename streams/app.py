@@ -143,6 +143,49 @@ def build_app(settings: Settings) -> faust.App:
     async def reference_data() -> None:
         await follow_reference(settings, reference, reference_ready)
 
+    async def route(event: Any) -> None:
+        """Validate, dead-letter, join and send one input event to its entities."""
+        message = event.message
+        watermark.read(message.topic, message.partition, message.offset)
+        try:
+            valid = validate(event.value, logical[message.topic], limits)
+        except InvalidEvent as exc:
+            stats.dead_letters[exc.reason] += 1
+            await deadletter_topic.send(
+                key=message.topic.encode(),
+                value=event.value,
+                headers=[
+                    ("reason", exc.reason.encode()),
+                    ("detail", exc.detail.encode()[:2000]),
+                    ("source_topic", message.topic.encode()),
+                    ("source_partition", str(message.partition).encode()),
+                    ("source_offset", str(message.offset).encode()),
+                ],
+            )
+            return
+        item = valid.event
+        stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
+        if valid.unknown_fields:
+            stats.unknown_fields[item.type] += len(valid.unknown_fields)
+        dims = dimensions(item, reference)
+        for miss in dims.misses:
+            stats.reference_misses[miss] += 1
+        watermark.observe(
+            message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
+        )
+        enriched = EnrichedEvent(event=item, dims=dims).model_dump(mode="json")  # type: ignore[arg-type]
+        for role, key in roles(item):
+            await entities_topic.send(
+                key=message_key(role, key),
+                value={
+                    "role": role,
+                    "key": key,
+                    "enriched": enriched,
+                    "w": watermark.value(),
+                    "src": f"{message.topic}/{message.partition}/{message.offset}",
+                },
+            )
+
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
         """Validate, dead-letter, join and route every input event to its entities.
@@ -153,49 +196,11 @@ def build_app(settings: Settings) -> faust.App:
         log.info("reference data ready: counting input events")
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
+            await route(event)
+            # Acked (by the flush) only once every message it caused has been sent.
             ingest_pending.append((manual, event))
             if len(ingest_pending) >= 5000:
                 await flush_ingest()
-            message = event.message
-            watermark.read(message.topic, message.partition, message.offset)
-            try:
-                valid = validate(event.value, logical[message.topic], limits)
-            except InvalidEvent as exc:
-                stats.dead_letters[exc.reason] += 1
-                await deadletter_topic.send(
-                    key=message.topic.encode(),
-                    value=event.value,
-                    headers=[
-                        ("reason", exc.reason.encode()),
-                        ("detail", exc.detail.encode()[:2000]),
-                        ("source_topic", message.topic.encode()),
-                        ("source_partition", str(message.partition).encode()),
-                        ("source_offset", str(message.offset).encode()),
-                    ],
-                )
-                continue
-            item = valid.event
-            stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
-            if valid.unknown_fields:
-                stats.unknown_fields[item.type] += len(valid.unknown_fields)
-            dims = dimensions(item, reference)
-            for miss in dims.misses:
-                stats.reference_misses[miss] += 1
-            watermark.observe(
-                message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
-            )
-            enriched = EnrichedEvent(event=item, dims=dims).model_dump(mode="json")  # type: ignore[arg-type]
-            for role, key in roles(item):
-                await entities_topic.send(
-                    key=message_key(role, key),
-                    value={
-                        "role": role,
-                        "key": key,
-                        "enriched": enriched,
-                        "w": watermark.value(),
-                        "src": f"{message.topic}/{message.partition}/{message.offset}",
-                    },
-                )
 
     @app.agent(entities_topic, name="entity-stage")
     async def entity_stage(stream: faust.StreamT[Any]) -> None:
