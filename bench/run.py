@@ -65,7 +65,6 @@ async def measure(settings: Settings, args: argparse.Namespace, log: Any) -> dic
         "settings": {
             "topic_partitions": settings.topic_partitions,
             "engine_flush_interval_s": settings.engine_flush_interval_s,
-            "redis_flush_interval_s": settings.redis_flush_interval_s,
         },
     }
     say(f"producing {args.events:,} events (simulator: always-open clock, seed 7) ...")

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from streams.contracts.kpi import WindowKind
 from streams.kpi.catalog import ALL_DIMENSIONS, KPIS
 from streams.kpi.cells import Cell, add_cell
-from streams.kpi.values import INPUTS, Context, applies, value_of
+from streams.kpi.values import INPUTS, Context, applies, decimal_text, value_of
 from streams.kpi.windows import CALENDAR_KINDS, ROLLING_MINUTES, calendar_window
 from streams.read_model import as_text
 from streams.settings import Settings
@@ -179,9 +179,9 @@ async def _rolling(
             continue
         v = value_of(kpi, cell, ctx)
         record = {
-            "value": None if v.value is None else str(v.value),
-            "numerator": None if v.numerator is None else str(v.numerator),
-            "denominator": None if v.denominator is None else str(v.denominator),
+            "value": decimal_text(v.value),
+            "numerator": decimal_text(v.numerator),
+            "denominator": decimal_text(v.denominator),
             "final": final[k], "revision": revision[k],
         }  # fmt: skip
         out.append(_out(k, record))

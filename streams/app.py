@@ -32,6 +32,7 @@ from streams.engine.publisher import Publisher
 from streams.engine.routing import message_key, roles
 from streams.engine.watermark import Watermark
 from streams.ingest.enrich import EnrichedEvent, dimensions
+from streams.kpi.facts import item_of
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate
@@ -173,14 +174,18 @@ def build_app(settings: Settings) -> faust.App:
         watermark.observe(
             message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
         )
-        enriched = EnrichedEvent(event=item, dims=dims).model_dump(mode="json")  # type: ignore[arg-type]
+        # The history item (offset and lateness are set by the entity stage) and the event as
+        # sent to sales.late if it turns out late: computed once here, not once per role.
+        history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
+        event_json = item.model_dump(mode="json")
         for role, key in roles(item):
             await entities_topic.send(
                 key=message_key(role, key),
                 value={
                     "role": role,
                     "key": key,
-                    "enriched": enriched,
+                    "item": history_item,
+                    "event": event_json,
                     "w": watermark.value(),
                     "src": f"{message.topic}/{message.partition}/{message.offset}",
                 },

@@ -68,7 +68,6 @@ class Settings(BaseSettings):
     # Redis read model
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "sp:"
-    redis_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
 
     # Prometheus (read by `stack status` and the tests; workers are scraped, they never push)
     prometheus_url: str = "http://127.0.0.1:9090"
@@ -91,9 +90,6 @@ class Settings(BaseSettings):
 
     # Ingest
     max_event_bytes: int = Field(default=65_536, ge=256, description="larger: dead-lettered")
-    dedup_horizon_s: int = Field(
-        default=7 * 24 * 3600, ge=0, description="an event id seen this recently counts once"
-    )
 
     # KPI engine (docs/kpi-definitions.md)
     grace_minute_s: float = Field(
@@ -114,7 +110,6 @@ class Settings(BaseSettings):
         default=3 * 366 * 86_400, gt=0, description="weeks to quarters"
     )
     engine_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
-    label_cap: int = Field(default=50, ge=1, description="distinct values per label before 'other'")
 
     # Business
     business_tz: str = "Europe/Paris"

@@ -47,7 +47,7 @@ def isolated_settings(services: Services, home: Path, **overrides: object) -> Se
         "home": home,
         "web_port": free_port(),
         "topic_partitions": 2,
-        "redis_flush_interval_s": 0.2,
+        "engine_flush_interval_s": 0.2,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -32,9 +32,8 @@ import faust
 import orjson
 
 from streams.engine.writeback import WriteBack, write_all
-from streams.ingest.enrich import EnrichedEvent
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
-from streams.kpi.facts import contribution, item_of
+from streams.kpi.facts import contribution
 from streams.kpi.windows import CellWindows, Graces
 from streams.metrics import PipelineStats
 
@@ -121,17 +120,18 @@ class EntityStage:
 
     async def _apply(self, p: int, o: int, value: Any) -> None:
         role = value["role"]
-        enriched = EnrichedEvent.model_validate(value["enriched"])
-        event = enriched.event
-        seen_key = f"{role}:{event.event_id}"
+        # The ingest validated the event once and sent its history item: no second parse here.
+        base = value["item"]
+        event_type = base["x"]
+        seen_key = f"{role}:{base['id']}"
         seen = self.seen.get(p, seen_key)
         if seen is not None and seen["o"] != o:
             # The same input message routed again (the ingest restarted before its offset
             # was committed) is not a duplicate, just nothing new; another message is.
             if role == "event" and seen.get("src") != value.get("src"):
-                self.stats.duplicates[event.type] += 1
+                self.stats.duplicates[event_type] += 1
             return
-        at_ms = round(event.occurred_at.timestamp() * 1000)
+        at_ms = int(base["t"])
         watermark = value.get("w")
         if seen is None:
             # Lateness is judged against the watermark the message carries (and wall time
@@ -146,19 +146,19 @@ class EntityStage:
                     self.stats.late[(kind, role)] += 1
                 await self.late_topic.send(
                     key=f"{role}:{value['key']}".encode(),
-                    value=orjson.dumps(value["enriched"]["event"]),
+                    value=orjson.dumps(value["event"]),
                     headers=[("late_kinds", ",".join(late).encode()), ("role", role.encode())],
                 )
         else:
             late = tuple(seen["late"])
         if role == "event":
-            self.stats.applied[event.type] += 1
+            self.stats.applied[event_type] += 1
         stored = self.stream_time.get(p, str(p))
         if stored is None or stored["m"] < o:
             current = self.stream_ms(p)
             newest = max(x for x in (current, watermark, -1) if x is not None)
             self.stream_time.set(p, str(p), {"t": newest, "m": o})
-        item = item_of(enriched, o, late)
+        item = {**base, "o": o, "late": sorted(late)}
         if role == "event":
             delta = contribution(role, [item], self.windows)
         else:

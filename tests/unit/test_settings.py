@@ -229,7 +229,7 @@ def test_fx_rates_from_the_environment_are_exact(
         ("SALESPULSE_TOPIC_PARTITIONS", "0"),
         ("SALESPULSE_STACK_KAFKA_PORT", "-1"),
         ("SALESPULSE_MAX_EVENT_BYTES", "10"),
-        ("SALESPULSE_REDIS_FLUSH_INTERVAL_S", "0"),
+        ("SALESPULSE_ENGINE_FLUSH_INTERVAL_S", "0"),
     ],
 )
 def test_out_of_range_values_are_rejected(
