@@ -32,10 +32,10 @@ from streams.engine.publisher import Publisher
 from streams.engine.routing import message_key, roles
 from streams.engine.watermark import Watermark
 from streams.ingest.enrich import EnrichedEvent, dimensions
-from streams.kpi.facts import item_of
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate
+from streams.kpi.facts import item_of
 from streams.kpi.windows import CellWindows, Graces
 from streams.metrics import PipelineCollector, PipelineStats
 from streams.read_model import ReadModel
