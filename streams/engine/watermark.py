@@ -3,9 +3,14 @@
 Kafka delivers the partitions of the input topics at different paces (a backlog of calls may
 be read before the emails of the same hours), so the largest event time seen says little
 about what is still to come. The watermark is the *smallest* of the largest event times of
-the partitions read, leaving out a partition only when it is caught up (nothing left to read)
-and has been quiet for ``idle_s``; the entity stage judges lateness against it. No I/O: the
-caller says whether a partition is caught up.
+the partitions assigned, leaving out a partition only when it is caught up (nothing left to
+read) and has been quiet for ``idle_s``; the entity stage judges lateness against it.
+
+An assigned partition with a backlog that has not delivered an event yet (just started, just
+assigned, or still behind the others in the fetch order) could hold anything, so until it
+does the watermark does not move: it stays where it was (None at start, meaning "judge
+nothing late"). The value never goes back. No I/O: the caller says whether a partition is
+caught up and which partitions are assigned.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Watermark:
         self.seen_at: dict[tuple[str, int], float] = {}  # source partition -> monotonic time
         self.offset: dict[tuple[str, int], int] = {}  # source partition -> last offset
         self.started = time.monotonic()
+        self.last: int | None = None  # the last value given: the watermark never goes back
 
     def read(self, topic: str, partition: int, offset: int, now: float | None = None) -> None:
         """A message of ``topic[partition]`` was processed (valid or not)."""
@@ -57,10 +63,27 @@ class Watermark:
                 return False
         return True
 
-    def value(self, now: float | None = None) -> int | None:
-        """The watermark in ms, None before any event."""
-        if not self.newest:
-            return None
+    def value(self, sources: list[tuple[str, int]], now: float | None = None) -> int | None:
+        """The watermark in ms over ``sources`` (the input partitions assigned here); None
+        while nothing can be said yet."""
         now = time.monotonic() if now is None else now
-        active = [t for s, t in self.newest.items() if not self._quiet(s, now)]
-        return min(active) if active else max(self.newest.values())
+        active: list[int] = []
+        for source in sources:
+            newest = self.newest.get(source)
+            if newest is None:
+                # No valid event from it since start: it holds everything unless empty.
+                if not self.caught_up(source[0], source[1], self.offset.get(source)):
+                    return self.last
+            elif not self._quiet(source, now):
+                active.append(newest)
+        if not sources:
+            return self.last  # no assignment known (starting, rebalancing)
+        if active:
+            value = min(active)
+        elif self.newest:
+            value = max(self.newest.values())  # everything quiet: the newest event seen
+        else:
+            return self.last
+        if self.last is None or value > self.last:
+            self.last = value
+        return self.last

@@ -74,11 +74,8 @@ def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Setti
         kills += 1
     assert kills == 3
     with running_worker(settings, tmp_path / "worker-final.log"):
-        # Values, not finality: after kill -9 restarts the windows of a finished replay do not
-        # always close (docs/engine.md, known problems), so target_pacing, which depends on
-        # how much of its window has passed, is left out here.
-        engine = settled(settings, final=False, quiet_s=10)
-    _check(settings, reference, stream, engine, skip=("target_pacing",))
+        engine = settled(settings)  # every window closed, one final record each
+    _check(settings, reference, stream, engine)
 
 
 def test_two_workers_give_the_same_values_as_the_reference(
