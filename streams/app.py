@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -27,6 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from streams.api import register_api
+from streams.business_hours import parse_business_hours
 from streams.engine.entity_stage import EntityStage
 from streams.engine.publisher import Publisher
 from streams.engine.routing import message_key, roles
@@ -37,10 +39,11 @@ from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate
 from streams.kpi.facts import item_of
 from streams.kpi.windows import CellWindows, Graces
+from streams.kpi_gauges import KpiCollector
 from streams.metrics import PipelineCollector, PipelineStats
 from streams.read_model import ReadModel
 from streams.settings import Settings
-from streams.topics import INPUT_TOPICS
+from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,6 @@ def build_app(settings: Settings) -> faust.App:
     stats = PipelineStats()
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    registry.register(PipelineCollector(stats, assigned=lambda: _assigned_count(app)))
     reference = ReferenceCache()
     reference_ready = asyncio.Event()
     logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
@@ -138,6 +140,29 @@ def build_app(settings: Settings) -> faust.App:
         entity_partitions=settings.topic_partitions,
         lead_sla_ms=int(settings.lead_sla_s * 1000),
         delivered=delivered,
+        observe_latency=stats.latency.observe,
+    )
+    hours = parse_business_hours(settings.business_hours)
+    physical = {
+        settings.topic(name): name
+        for name in (*logical.values(), *(t.name for t in INTERNAL_TOPICS))
+    }
+    cells_partitions = lambda: _assigned(app, settings.topic("internal.cells"))  # noqa: E731
+    registry.register(
+        PipelineCollector(
+            stats,
+            assigned=lambda: _assigned_count(app),
+            lag=lambda: _lag(app, physical),
+            stream_time=lambda: publisher.stream_seconds(cells_partitions()),
+            business_hours=lambda: hours.contains(datetime.now(settings.zone)),
+        )
+    )
+    registry.register(
+        KpiCollector(
+            lambda: publisher.current_cells(cells_partitions()),
+            settings.currency,
+            settings.metrics_key_cap,
+        )
     )
 
     @app.task
@@ -178,6 +203,7 @@ def build_app(settings: Settings) -> faust.App:
         # sent to sales.late if it turns out late: computed once here, not once per role.
         history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
         event_json = item.model_dump(mode="json")
+        w = watermark.value(_assigned_inputs(app, logical))
         for role, key in roles(item):
             await entities_topic.send(
                 key=message_key(role, key),
@@ -186,8 +212,9 @@ def build_app(settings: Settings) -> faust.App:
                     "key": key,
                     "item": history_item,
                     "event": event_json,
-                    "w": watermark.value(),
+                    "w": w,
                     "src": f"{message.topic}/{message.partition}/{message.offset}",
+                    "ts": message.timestamp,
                 },
             )
 
@@ -243,6 +270,17 @@ def build_app(settings: Settings) -> faust.App:
         except NotReady:  # stopping: what was not flushed is not acked, so redelivered
             log.info("flush skipped: the producer is stopping")
 
+    @app.timer(interval=10.0)
+    async def status() -> None:
+        """Where stream time stands and why: the first thing to read when windows stay open."""
+        log.info(
+            "status: watermark=%s upstream_quiet=%s entity partitions %s publisher %s",
+            watermark.last,
+            watermark.all_quiet(_assigned_inputs(app, logical)),
+            stage.status(),
+            publisher.status(),
+        )
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
@@ -278,9 +316,32 @@ def _caught_up(app: faust.App, topic: str, partition: int, processed: int | None
     if processed is None:  # nothing processed since start: caught up if committed at the end
         if highwater == 0:
             return True
+        # Faust keeps Kafka's meaning: the committed offset is the next one to read.
         committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-        return committed is not None and committed >= highwater - 1
+        return committed is not None and committed >= highwater
     return processed + 1 >= highwater
+
+
+def _lag(app: faust.App, physical: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(logical topic, partition, messages behind the committed offset) per assigned partition
+    whose end is known."""
+    out: list[tuple[str, int, int]] = []
+    try:
+        assignment = list(app.consumer.assignment())
+    except Exception:  # no consumer yet, or between rebalances
+        return out
+    for tp in assignment:
+        if tp.topic not in physical:
+            continue  # table changelogs
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:
+            continue
+        if highwater is None:
+            continue
+        committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+        out.append((physical[tp.topic], tp.partition, max(0, highwater - committed)))
+    return out
 
 
 def _assigned_count(app: faust.App) -> int:

@@ -5,12 +5,41 @@ The hot path only increments a dict entry; Prometheus objects are built when scr
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+@dataclass
+class Histogram:
+    """Observations counted per bucket (upper bounds ``bounds``, then +Inf)."""
+
+    bounds: tuple[float, ...] = LATENCY_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out
 
 
 @dataclass
@@ -26,6 +55,7 @@ class PipelineStats:
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
     last_event_timestamp: float | None = None
+    latency: Histogram = field(default_factory=Histogram)  # input in Kafka -> published
 
     def event(self, topic: str, event_type: str, timestamp: float) -> None:
         self.events[(topic, event_type)] += 1
@@ -33,12 +63,26 @@ class PipelineStats:
             self.last_event_timestamp = timestamp
 
 
-class PipelineCollector(Collector):
-    """Exports PipelineStats as ``salespulse_*`` metrics."""
+Lag = Callable[[], list[tuple[str, int, int]]]
+"""() -> (logical topic, partition, messages not yet processed) per assigned partition"""
 
-    def __init__(self, stats: PipelineStats, assigned: Callable[[], int] | None = None) -> None:
+
+class PipelineCollector(Collector):
+    """Exports PipelineStats (and what the worker knows at scrape time) as ``salespulse_*``."""
+
+    def __init__(
+        self,
+        stats: PipelineStats,
+        assigned: Callable[[], int] | None = None,
+        lag: Lag | None = None,
+        stream_time: Callable[[], float | None] | None = None,
+        business_hours: Callable[[], bool] | None = None,
+    ) -> None:
         self._stats = stats
         self._assigned = assigned
+        self._lag = lag
+        self._stream_time = stream_time
+        self._business_hours = business_hours
 
     def collect(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
@@ -87,6 +131,36 @@ class PipelineCollector(Collector):
                 "salespulse_assigned_partitions",
                 "Topic partitions this worker consumes now (its share of the work).",
                 value=self._assigned(),
+            )
+        latency = self._stats.latency
+        yield HistogramMetricFamily(
+            "salespulse_processing_latency_seconds",
+            "Input message appended to Kafka -> its KPI changes published (per batch of "
+            "cells: the age of its oldest input).",
+            buckets=latency.cumulative(),
+            sum_value=latency.total,
+        )
+        if self._lag is not None:
+            lag = GaugeMetricFamily(
+                "salespulse_consumer_lag_messages",
+                "Messages not yet processed (and committed) in a partition assigned here.",
+                labels=["topic", "partition"],
+            )
+            for topic, partition, behind in sorted(self._lag()):
+                lag.add_metric([topic, str(partition)], behind)
+            yield lag
+        if self._stream_time is not None and (t := self._stream_time()) is not None:
+            yield GaugeMetricFamily(
+                "salespulse_stream_time_seconds",
+                "The engine's stream time: windows close behind it (Unix seconds).",
+                value=t,
+            )
+        if self._business_hours is not None:
+            yield GaugeMetricFamily(
+                "salespulse_business_hours",
+                "1 during business hours (SALESPULSE_BUSINESS_HOURS in the business time "
+                "zone), else 0.",
+                value=1 if self._business_hours() else 0,
             )
         if self._stats.last_event_timestamp is not None:
             yield GaugeMetricFamily(

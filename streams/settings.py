@@ -25,6 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from streams.business_hours import parse_business_hours
 from streams.stack.state import StackRecord, default_home
 
 
@@ -110,9 +111,16 @@ class Settings(BaseSettings):
         default=3 * 366 * 86_400, gt=0, description="weeks to quarters"
     )
     engine_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
+    metrics_key_cap: int = Field(
+        default=50, ge=1, description="/metrics: keys per dimension, the rest as key=other"
+    )
 
     # Business
     business_tz: str = "Europe/Paris"
+    business_hours: str = Field(
+        default="Mon-Fri 08:00-19:00",
+        description="when the floor works, in the business time zone (alerts use it)",
+    )
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     fx_rates: dict[str, Decimal] = Field(
         default_factory=dict,
@@ -147,6 +155,12 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r}: set SALESPULSE_BUSINESS_TZ to an IANA name "
                 "such as Europe/Paris"
             ) from exc
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_business_hours(value)  # the message names the expected form
         return value
 
     @property

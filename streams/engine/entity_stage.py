@@ -76,6 +76,7 @@ class EntityStage:
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
         self.last_event_wall: dict[int, float] = {}
+        self.oldest_input: float | None = None  # Kafka timestamp of the oldest pending input
         self.started = time.monotonic()
         self.lock = asyncio.Lock()
 
@@ -102,6 +103,18 @@ class EntityStage:
         if idle is None:
             return persisted
         return idle if persisted is None else max(persisted, idle)
+
+    def status(self) -> dict[int, str]:
+        """Per assigned partition, why its stream time is where it is (for the status log)."""
+        now = time.monotonic()
+        out = {}
+        for p in self.assigned():
+            quiet_s = now - self.last_event_wall.get(p, self.started)
+            out[p] = (
+                f"t={self.stream_ms(p)} last={self.offsets.get(p)} quiet={quiet_s:.0f}s "
+                f"caught_up={self.caught_up(p, self.offsets.get(p))}"
+            )
+        return out
 
     # --- one message ---------------------------------------------------------------------
 
@@ -131,6 +144,9 @@ class EntityStage:
             if role == "event" and seen.get("src") != value.get("src"):
                 self.stats.duplicates[event_type] += 1
             return
+        ts = value.get("ts")
+        if ts is not None and (self.oldest_input is None or ts < self.oldest_input):
+            self.oldest_input = ts
         at_ms = int(base["t"])
         watermark = value.get("w")
         if seen is None:
@@ -196,6 +212,7 @@ class EntityStage:
         async with self.lock:
             pending, self.pending = self.pending, []
             dirty, self.dirty = self.dirty, {}
+            oldest, self.oldest_input = self.oldest_input, None
             marks = {p: self.stream_ms(p) for p in self.assigned()}
             partials: list[tuple[bytes, bytes]] = []
             for p, names in dirty.items():
@@ -208,7 +225,9 @@ class EntityStage:
                             [cell, stored["m"], stored["c"]]
                         )
                 for target, cells in batches.items():
-                    partials.append((target.encode(), orjson.dumps({"p": p, "cells": cells})))
+                    partials.append(
+                        (target.encode(), orjson.dumps({"p": p, "cells": cells, "ts": oldest}))
+                    )
             write_all(self.tables, (event for _, event in pending))
             for target_key, partial in partials:
                 await self.cells_topic.send(key=target_key, value=partial)

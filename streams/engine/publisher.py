@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,11 +36,15 @@ from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS
 from streams.kpi.cells import Cell, merge, split_cell_key
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
-from streams.kpi.windows import LIVE, CellWindows, Graces
+from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces
+from streams.kpi_gauges import CurrentCell
 from streams.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
+ROLLING_GAUGES = {"15m": 15, "1h": 60}  # rolling windows the KPI gauges export, in minutes
+ROLLING_DIMENSIONS = ("global", "team", "region", "channel")  # few keys: cheap at scrape time
+ROLLING_KEEP = 61  # minute cells kept in memory per key (the newest)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
 
 
@@ -67,6 +73,7 @@ class Publisher:
         entity_partitions: int,
         lead_sla_ms: int,
         delivered: Callable[[], Awaitable[None]],
+        observe_latency: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.cells, self.base, self.marks = cells, base, marks
         self.updates_topic = updates_topic
@@ -77,11 +84,18 @@ class Publisher:
         self.entity_partitions = entity_partitions
         self.lead_sla_ms = lead_sla_ms
         self.delivered = delivered
+        self.observe_latency = observe_latency
         self.tz = str(windows.zone)
         self.closing: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (close ms, cell)
         self.expiring: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (expiry ms, cell)
         self.refreshable: dict[int, set[str]] = {}  # q -> live and target cells to re-evaluate
         self.refreshed_at: dict[int, int] = {}
+        # q -> (kind, dim, key) -> (start, cell) of its newest calendar or live window: what
+        # the KPI gauges of /metrics read (streams.kpi_gauges)
+        self.latest: dict[int, dict[tuple[str, str, str], tuple[int, str]]] = {}
+        # q -> (dim, key) -> {start: cell} of its last hour of minute cells (rolling gauges)
+        self.minutes: dict[int, dict[tuple[str, str], dict[int, str]]] = {}
+        self.latency: list[float] = []  # Kafka timestamps of the inputs of pending partials
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
@@ -92,12 +106,24 @@ class Publisher:
         if q in self.closing:
             return
         self.closing[q], self.expiring[q], self.refreshable[q] = [], [], set()
+        self.latest[q], self.minutes[q] = {}, {}
         for cell, stored in self.cells.items():
             if stored.get("q") == q:
                 self._track(q, cell, stored)
 
     def _track(self, q: int, cell: str, stored: dict[str, Any]) -> None:
-        kind, start, dim, _ = split_cell_key(cell)
+        kind, start, dim, key = split_cell_key(cell)
+        if kind == MINUTE:
+            if dim in ROLLING_DIMENSIONS:
+                recent = self.minutes[q].setdefault((dim, key), {})
+                recent[start] = cell
+                if len(recent) > ROLLING_KEEP:
+                    for old in sorted(recent)[: len(recent) - ROLLING_KEEP]:
+                        del recent[old]
+        else:
+            newest = self.latest[q].get((kind, dim, key))
+            if newest is None or newest[0] < start:
+                self.latest[q][(kind, dim, key)] = (start, cell)
         if kind == LIVE:
             self.refreshable[q].add(cell)
             return
@@ -114,6 +140,74 @@ class Publisher:
             return None
         return min(int(t) for t in seen.values())
 
+    def status(self) -> dict[int, str]:
+        """Per publisher partition indexed here: stream time and windows left to close."""
+        out = {}
+        for q in sorted(self.closing):
+            due = self.closing[q][0][0] if self.closing[q] else None
+            out[q] = (
+                f"t={self.global_ms(q)} marks={len(self.marks.get(str(q)) or {})} "
+                f"open={len(self.closing[q])} next_close={due}"
+            )
+        return out
+
+    def current_cells(self, partitions: list[int]) -> list[CurrentCell]:
+        """The cells of the current windows (those holding stream time) of ``partitions``,
+        with their published values: what the KPI gauges export."""
+        out: list[CurrentCell] = []
+        for q in partitions:
+            latest, now = self.latest.get(q), self.global_ms(q)
+            if latest is None or now is None:
+                continue
+            current = {kind: self.windows.span(kind, now)[0] for kind in CALENDAR}
+            for (kind, dim, key), (start, cell) in list(latest.items()):
+                if kind != LIVE and current.get(kind) != start:
+                    continue  # a past window: the current one has no data for this key yet
+                stored = self.cells.get(cell)
+                if stored is None:
+                    continue
+                values = {
+                    kpi: Value(*(None if t is None else Decimal(t) for t in texts))
+                    for kpi, texts in stored["v"].items()
+                }
+                rep = self.reference.rep(key) if dim == "rep" else None
+                out.append(
+                    CurrentCell(  # the published values, not recomputed
+                        kind=kind,
+                        dimension=dim,
+                        key=key,
+                        name=rep.name if rep else "",
+                        values=values,
+                        cell=merge(p["c"] for p in stored["parts"].values()),
+                        ctx=self.context(cell, q),
+                    )
+                )
+            out.extend(self._rolling(q, now))
+        return out
+
+    def _rolling(self, q: int, now: int) -> Iterator[CurrentCell]:
+        """The rolling windows ending with the minute of stream time, merged from minutes."""
+        last = now // 60_000 * 60
+        for (dim, key), recent in list(self.minutes[q].items()):
+            for kind, minutes in ROLLING_GAUGES.items():
+                starts = [s for s in recent if last - (minutes - 1) * 60 <= s <= last]
+                parts = [self.cells.get(recent[s]) for s in starts]
+                cell = merge(
+                    p["c"]
+                    for stored in parts
+                    if stored is not None
+                    for p in stored["parts"].values()
+                )
+                if not cell:
+                    continue
+                ctx = Context(kind=MINUTE, dimension=dim, stream_ms=now)
+                yield CurrentCell(kind, dim, key, "", values_of(cell, ctx), cell, ctx)
+
+    def stream_seconds(self, partitions: list[int]) -> float | None:
+        """Stream time (the smallest over ``partitions``), Unix seconds."""
+        known = [t for t in (self.global_ms(q) for q in partitions) if t is not None]
+        return min(known) / 1000 if known else None
+
     # --- one message ---------------------------------------------------------------------
 
     async def process(self, stream: Any, event: Any) -> None:
@@ -124,6 +218,8 @@ class Publisher:
             if "wm" in value:
                 self._on_marker(q, int(value["wm"]), int(value["t"]))
             else:
+                if value.get("ts") is not None:
+                    self.latency.append(float(value["ts"]))
                 for cell, mark, components in value["cells"]:
                     self._on_partial(q, o, cell, str(value["p"]), mark, components)
         except Exception:
@@ -274,11 +370,16 @@ class Publisher:
         async with self.lock:
             pending, self.pending = self.pending, []
             records, self.records = self.records, []
+            latency, self.latency = self.latency, []
             for key, value in records:
                 await self.updates_topic.send(key=key, value=value)
             if not await self.read_model.flush():
                 self.pending = pending + self.pending  # acked once Redis has the values
+                self.latency = latency + self.latency
                 return
             await self.delivered()  # the records are in Kafka before an offset is committed
+            now = time.time()
+            for ts in latency:
+                self.observe_latency(now - ts)
             for stream, event in pending:
                 await stream.ack(event)

@@ -172,3 +172,39 @@ def test_two_workers_stats_do_not_mix() -> None:
     assert registry_a.get_sample_value("salespulse_events_total", labels) == 1
     assert registry_b.get_sample_value("salespulse_events_total", labels) is None
     assert registry_b.get_sample_value("salespulse_last_event_timestamp_seconds") is None
+
+
+def test_latency_histogram_buckets_are_cumulative() -> None:
+    stats = PipelineStats()
+    registry = registry_of(stats)
+    for seconds in (0.01, 0.3, 0.3, 7.0, 1000.0):
+        stats.latency.observe(seconds)
+    name = "salespulse_processing_latency_seconds"
+    assert registry.get_sample_value(f"{name}_bucket", {"le": "0.05"}) == 1
+    assert registry.get_sample_value(f"{name}_bucket", {"le": "0.5"}) == 3
+    assert registry.get_sample_value(f"{name}_bucket", {"le": "10.0"}) == 4
+    assert registry.get_sample_value(f"{name}_bucket", {"le": "+Inf"}) == 5
+    assert registry.get_sample_value(f"{name}_count") == 5
+    assert registry.get_sample_value(f"{name}_sum") == pytest.approx(1007.61)
+
+
+def test_lag_stream_time_and_business_hours_are_read_at_scrape_time() -> None:
+    lag = [("sales.calls", 0, 5)]
+    open_now = [True]
+    registry = CollectorRegistry()
+    registry.register(
+        PipelineCollector(
+            PipelineStats(),
+            lag=lambda: lag,
+            stream_time=lambda: 1_700_000_000.5,
+            business_hours=lambda: open_now[0],
+        )
+    )
+    labels = {"topic": "sales.calls", "partition": "0"}
+    assert registry.get_sample_value("salespulse_consumer_lag_messages", labels) == 5
+    lag[0] = ("sales.calls", 0, 0)
+    assert registry.get_sample_value("salespulse_consumer_lag_messages", labels) == 0
+    assert registry.get_sample_value("salespulse_stream_time_seconds") == 1_700_000_000.5
+    assert registry.get_sample_value("salespulse_business_hours") == 1
+    open_now[0] = False
+    assert registry.get_sample_value("salespulse_business_hours") == 0

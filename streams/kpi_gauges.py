@@ -1,0 +1,155 @@
+"""KPI gauges for ``/metrics``: the current windows of this worker's share, built at scrape time.
+
+The publisher says which cells are current (``CurrentCell``); this module names the metrics
+(docs/metrics.md: base units, ``_ratio``, money with its currency), caps the keys of each
+dimension (the rest folded into ``other``, computed from their merged cells) and builds the
+metric families. No Faust, no I/O: the Collector only calls the source it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.kpi.catalog import KPIS, Kpi
+from streams.kpi.cells import Cell, merge
+from streams.kpi.values import Context, Value, values_of
+
+OTHER = "other"
+LABELS = ["window", "dimension", "key", "name"]
+PART_LABELS = ["kpi", "window", "dimension", "key"]
+DAY_S = Decimal(86_400)
+
+
+@dataclass(frozen=True)
+class CurrentCell:
+    """One dimension key's cell in a current window, as the publisher holds it."""
+
+    kind: str  # day, week, month, quarter or live
+    dimension: str
+    key: str
+    name: str  # the rep's name for dimension rep, else ""
+    values: Mapping[str, Value]  # as published
+    cell: Cell  # merged components (to fold keys into "other")
+    ctx: Context
+
+
+def metric_name(kpi: Kpi, currency: str) -> str:
+    """The gauge's name by Prometheus conventions (docs/metrics.md)."""
+    base = kpi.id
+    p90 = base.endswith("_p90")
+    if p90:
+        base = base.removesuffix("_p90")
+    match kpi.unit:
+        case "count":
+            return f"salespulse_{base}"
+        case "ratio":
+            return f"salespulse_{base}" if base.endswith("_ratio") else f"salespulse_{base}_ratio"
+        case "seconds" | "days":
+            stem = base.removesuffix("_seconds").removesuffix("_days")
+            return f"salespulse_{stem}_p90_seconds" if p90 else f"salespulse_{stem}_seconds"
+        case "score":
+            return f"salespulse_{base}_score"
+        case _:  # money: the catalogue's "EUR" stands for the reporting currency
+            return f"salespulse_{base}_{currency.lower()}"
+
+
+def _scale(kpi: Kpi) -> Decimal:
+    return DAY_S if kpi.unit == "days" else Decimal(1)
+
+
+def _ranking(cells: Iterable[CurrentCell]) -> dict[str, list[str]]:
+    """Per dimension, its keys best first: most revenue in the current month, then by key."""
+    revenue: dict[tuple[str, str], Decimal] = {}
+    keys: dict[str, set[str]] = {}
+    for c in cells:
+        keys.setdefault(c.dimension, set()).add(c.key)
+        if c.kind == "month":
+            value = c.values.get("revenue")
+            if value is not None and value.value is not None:
+                revenue[(c.dimension, c.key)] = value.value
+
+    def ranked(dim: str, found: set[str]) -> list[str]:
+        return sorted(found, key=lambda k: (-revenue.get((dim, k), Decimal(0)), k))
+
+    return {dim: ranked(dim, found) for dim, found in keys.items()}
+
+
+def fold(cells: list[CurrentCell], cap: int) -> list[CurrentCell]:
+    """At most ``cap`` keys per dimension; the others merged into one ``other`` key per
+    window, its values computed from the merged cells (a ratio of the whole, not an
+    average of ratios). A target is per key, so ``other`` has none."""
+    ranking = _ranking(cells)
+    kept = {dim: set(keys[:cap]) for dim, keys in ranking.items()}
+    out: list[CurrentCell] = []
+    folded: dict[tuple[str, str], list[CurrentCell]] = {}
+    for c in cells:
+        if c.key in kept[c.dimension] and c.key != OTHER:
+            out.append(c)
+        else:
+            folded.setdefault((c.kind, c.dimension), []).append(c)
+    for (kind, dim), group in sorted(folded.items()):
+        bases = [c.ctx.customers_at_start for c in group]
+        ctx = replace(
+            group[0].ctx,
+            customers_at_start=None if None in bases else sum(b or 0 for b in bases),
+            target_c=None,
+        )
+        cell = merge(c.cell for c in group)
+        out.append(CurrentCell(kind, dim, OTHER, "", values_of(cell, ctx), cell, ctx))
+    return out
+
+
+def families(cells: Iterable[CurrentCell], currency: str) -> Iterator[Metric]:
+    """One gauge family per KPI, then the summable numerators and denominators."""
+    gauges = {
+        kpi.id: GaugeMetricFamily(
+            metric_name(kpi, currency),
+            f"{kpi.description} Current window (label window), this worker's share.",
+            labels=LABELS,
+        )
+        for kpi in KPIS.values()
+    }
+    numerator = GaugeMetricFamily(
+        "salespulse_kpi_numerator",
+        "A KPI's numerator in the current window, in the KPI's unit (sum across workers).",
+        labels=PART_LABELS,
+    )
+    denominator = GaugeMetricFamily(
+        "salespulse_kpi_denominator",
+        "A KPI's denominator in the current window (sum across workers).",
+        labels=PART_LABELS,
+    )
+    for c in cells:
+        for kpi_id, v in sorted(c.values.items()):
+            kpi = KPIS[kpi_id]
+            scale = _scale(kpi)
+            if v.value is not None:
+                gauges[kpi_id].add_metric(
+                    [c.kind, c.dimension, c.key, c.name], float(v.value * scale)
+                )
+            parts = [kpi_id, c.kind, c.dimension, c.key]
+            if v.numerator is not None and v.denominator is not None:
+                numerator.add_metric(parts, float(v.numerator * scale))
+                denominator.add_metric(parts, float(v.denominator))
+    yield from gauges.values()
+    yield numerator
+    yield denominator
+
+
+class KpiCollector(Collector):
+    """The KPI gauges, read from ``source`` (the publisher's current cells) when scraped."""
+
+    def __init__(
+        self, source: Callable[[], list[CurrentCell]], currency: str, key_cap: int
+    ) -> None:
+        self._source = source
+        self._currency = currency
+        self._cap = key_cap
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(fold(self._source(), self._cap), self._currency)
