@@ -150,11 +150,15 @@ class EntityStage:
         at_ms = int(base["t"])
         watermark = value.get("w")
         if seen is None:
-            # Lateness is judged against the watermark the message carries (and wall time
-            # when the partition has been idle), not against the stored stream time: a
-            # message redelivered after a crash then gets the same answer as the first time.
-            idle = self._idle_now_ms(p)
-            current = max((x for x in (watermark, idle) if x is not None), default=None)
+            # Lateness is judged against the watermark the message carries and this
+            # partition's stream time (the largest watermark its messages carried, kept in
+            # the stream-time table, or wall time when it is idle). The table survives a
+            # restart, when the ingest's watermark starts from nothing; and a message
+            # redelivered after a crash meets the same stored time as the first time (the
+            # table is restored to the flush its offsets came after) or has its answer in
+            # the seen table.
+            persisted = self.stream_ms(p)
+            current = max((x for x in (watermark, persisted) if x is not None), default=None)
             late = self.windows.late_kinds(at_ms, current, self.graces)
             self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
             if late:
