@@ -109,7 +109,8 @@ async def query(
     answer: dict[str, Any] = {"kpi": kpi, "unit": unit, "dimension": dim}
     if kpi == "leads_waiting":
         values = await _published(client, prefix, kpi, "live", 0, dim, key)
-        answer["window"] = _window("live", now or 0, now or 0, zone)
+        live_s = (now or 0) // 1000  # stream time is in ms
+        answer["window"] = _window("live", live_s, live_s, zone)
     elif window in ROLLING_MINUTES:
         minutes = ROLLING_MINUTES[WindowKind(window)]
         if not applies(kpi, Context(kind="minute", dimension=dim)):

@@ -1,0 +1,452 @@
+"""The TV wallboard (GET /tv) of a real worker, in headless Chromium driven over DevTools.
+
+A simulated floor of today (business time) feeds the worker. The page must show the values of
+the API, update without a reload as more events arrive, show rep names on the leaderboard,
+speak French with ``?lang=fr`` and say "disconnected" when the worker goes away. Screenshots
+(1920x1080) are kept in the test's tmp dir; with ``SALESPULSE_UPDATE_WALLBOARD_PNG=1`` the
+English sales screen is also copied to docs/wallboard.png (the README's picture), so that a
+normal run leaves the checkout unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import struct
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from streams.settings import Settings
+from streams.simulator.produce import Options, plan
+from streams.stack.process import ProcessRecord, log_tail, spawn
+from tests.kpi_tools import Message, produce
+from tests.support import REPO, Services, eventually, isolated_settings, running_worker
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="the wallboard test needs Chromium: apt-get install chromium",
+)
+DOCS_PNG = REPO / "docs" / "wallboard.png"
+UPDATE_DOCS_PNG = os.environ.get("SALESPULSE_UPDATE_WALLBOARD_PNG") == "1"
+
+
+# --- a simulated floor of today ----------------------------------------------------------
+
+
+def floor_of_today(settings: Settings, events: int) -> tuple[list[Message], list[Message]]:
+    """(reference records, event messages) of the simulator, event times on today's date."""
+    now = datetime.now(settings.zone)
+    _, records = plan(settings, Options(rate=20, clock="always-open", seed=5), now)
+    reference: list[Message] = []
+    stream: list[Message] = []
+    for record in records:
+        if record.kind == "reference":
+            reference.append((record.topic, record.key, record.value))
+            continue
+        with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            moment = datetime.fromisoformat(orjson.loads(record.value)["occurred_at"])
+            if moment.tzinfo is not None and moment.astimezone(settings.zone).date() != now.date():
+                continue
+        stream.append((record.topic, record.key, record.value))
+        if len(stream) >= events:
+            break
+    return reference, stream
+
+
+def rep_names(reference: list[Message]) -> dict[str, str]:
+    return {
+        key.decode(): orjson.loads(value)["name"]
+        for topic, key, value in reference
+        if topic == "ref.reps"
+    }
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return orjson.loads(response.read())
+
+
+# --- Chromium over the DevTools protocol (aiohttp websocket) -----------------------------
+
+
+class Browser:
+    """Headless Chromium and a DevTools connection, driven from a thread of its own."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        profile = home / "profile"
+        profile.mkdir(parents=True)
+        assert CHROMIUM is not None
+        self.process: ProcessRecord = spawn(
+            [
+                CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+                "--disable-extensions", "--hide-scrollbars", "--mute-audio",
+                "--remote-debugging-port=0", f"--user-data-dir={profile}",
+                "--window-size=1920,1080", "about:blank",
+            ],
+            home / "chromium.log", cwd=home, die_with_parent=True,
+        )  # fmt: skip
+        port_file = profile / "DevToolsActivePort"
+        eventually(lambda: self._alive_or_fail() and port_file.exists(), timeout=30)
+        port, path = port_file.read_text().split()[:2]
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.ws: aiohttp.ClientWebSocketResponse = self.call(self._connect(port, path))
+
+    def _alive_or_fail(self) -> bool:
+        if not self.process.alive():
+            raise AssertionError(f"chromium exited:\n{log_tail(self.home / 'chromium.log', 30)}")
+        return True
+
+    def call(self, coro: Any, timeout: float = 60.0) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    async def _connect(self, port: str, path: str) -> aiohttp.ClientWebSocketResponse:
+        self.session = aiohttp.ClientSession()
+        ws = await self.session.ws_connect(f"ws://127.0.0.1:{port}{path}", max_msg_size=0)
+        self.reader = asyncio.create_task(self._read(ws))
+        return ws
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            data = json.loads(message.data)
+            future = self.pending.pop(data.get("id", -1), None)
+            if future is not None and not future.done():
+                future.set_result(data)
+
+    async def _send(self, method: str, params: dict[str, Any], session: str | None) -> Any:
+        ident = next(self.ids)
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self.pending[ident] = future
+        message: dict[str, Any] = {"id": ident, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        await self.ws.send_str(json.dumps(message))
+        reply = await asyncio.wait_for(future, 30)
+        if "error" in reply:
+            raise AssertionError(f"DevTools {method} failed: {reply['error']}")
+        return reply["result"]
+
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None
+    ) -> Any:
+        return self.call(self._send(method, params or {}, session))
+
+    def open(self, url: str) -> Page:
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        page = Page(self, session)
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+        )
+        page.send("Page.enable")
+        page.send("Page.navigate", {"url": url})
+        return page
+
+    def close(self) -> None:
+        async def shut() -> None:
+            await self.ws.close()
+            await self.session.close()
+
+        with contextlib.suppress(Exception):
+            self.call(shut(), timeout=10)
+        self.process.stop(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Page:
+    browser: Browser
+    session: str
+
+    def send(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        return self.browser.send(method, params, self.session)
+
+    def eval(self, expression: str) -> Any:
+        reply = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in reply:
+            return None  # e.g. the page is not loaded yet
+        return reply["result"].get("value")
+
+    def value(self, field: str) -> dict[str, Any] | None:
+        """The raw value, the text and the font size (px) of a ``[data-field]`` element."""
+        return self.eval(
+            f"""(() => {{ const el = document.querySelector('[data-field="{field}"]');
+            return el && {{raw: el.dataset.value, text: el.textContent,
+                           px: parseFloat(getComputedStyle(el).fontSize)}}; }})()"""
+        )
+
+    def status(self) -> dict[str, Any] | None:
+        return self.eval(
+            "(() => { const el = document.getElementById('status');"
+            " return el && {state: el.dataset.state, text: el.textContent}; })()"
+        )
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+# --- the fixture: one worker, one browser, for the whole module ---------------------------
+
+
+@dataclass
+class Wallboard:
+    settings: Settings
+    base: str
+    worker: ProcessRecord
+    browser: Browser
+    names: dict[str, str]
+    later: list[Message]  # events sent by the test that checks live updates
+    shots: Path
+
+
+@pytest.fixture(scope="module")
+def wallboard(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wallboard]:
+    home = tmp_path_factory.mktemp("wallboard")
+    settings = isolated_settings(services, home)
+    reference, stream = floor_of_today(settings, events=1500)
+    first, later = stream[:900], stream[900:]
+    produce(settings, reference + first)
+    with running_worker(settings, home / "worker.log") as worker:
+        base = f"http://127.0.0.1:{settings.web_port}"
+        try:
+            urllib.request.urlopen(f"{base}/tv", timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(
+                f"GET /tv answered {exc.code}: is register_tv(app, settings, redis_client) "
+                "called in streams/app.py (next to register_api)?"
+            ) from exc
+        # Wait for the first events to be counted before opening any page.
+        eventually(
+            lambda: (get_json(f"{base}/tv/snapshot")["sales"]["revenue"] or 0) > 0, timeout=120
+        )
+        browser = Browser(home / "browser")
+        try:
+            yield Wallboard(settings, base, worker, browser, rep_names(reference), later, home)
+        finally:
+            browser.close()
+
+
+def wait_live(page: Page) -> dict[str, Any]:
+    return eventually(lambda: (s := page.status()) and s["state"] == "live" and s, timeout=30)
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def test_snapshot_equals_the_api(wallboard: Wallboard) -> None:
+    base = wallboard.base
+    with urllib.request.urlopen(f"{base}/tv", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert b"EventSource" in response.read()
+
+    def api(kpi: str, window: str, by: str = "global") -> Any:
+        try:
+            return get_json(f"{base}/api/kpis/{kpi}?window={window}&by={by}")
+        except urllib.error.HTTPError as exc:  # a broken query: the wallboard leaves it blank
+            if exc.code != 500:
+                raise
+            return {"values": [], "failed": True}
+
+    def agree() -> list[str]:
+        snap = get_json(f"{base}/tv/snapshot")
+        day = {
+            kpi: api(kpi, "day")
+            for kpi in (
+                "revenue",
+                "orders",
+                "win_rate",
+                "calls",
+                "lead_response_seconds",
+                "leads_waiting",
+            )
+        }
+        top = api("revenue", "month", "rep")["values"][:10]
+        target = api("target_attainment", "month")["values"]
+        problems = []
+        for kpi, answer in day.items():
+            section = "sales" if kpi in snap["sales"] else "activity"
+            want = next((v["value"] for v in answer["values"] if v["key"] == "all"), None)
+            if snap[section][kpi] != want:
+                problems.append(f"{kpi}: wallboard {snap[section][kpi]} != API {want}")
+        if day["revenue"].get("failed"):
+            problems.append("GET /api/kpis/revenue failed")
+            return problems
+        if snap["currency"] != day["revenue"]["unit"]:
+            problems.append(f"currency {snap['currency']} != {day['revenue']['unit']}")
+        if snap["day"]["start"] != day["revenue"]["window"]["start"]:
+            problems.append(f"day {snap['day']} != {day['revenue']['window']}")
+        board = [(r["rep_id"], r["revenue"]) for r in snap["leaderboard"]]
+        if board != [(v["key"], v["value"]) for v in top if v["value"] is not None]:
+            problems.append(f"leaderboard {board} != API {top}")
+        if target and snap["month_to_date"]["target"] != target[0]["denominator"]:
+            problems.append(f"target {snap['month_to_date']} != API {target}")
+        return problems
+
+    # The engine may still be publishing: wait for a moment where both agree.
+    last: list[str] = []
+
+    def settled() -> bool:
+        last[:] = agree()
+        snap = get_json(f"{base}/tv/snapshot")
+        if not (snap["sales"]["orders"] and snap["activity"]["calls"] and snap["leaderboard"]):
+            last.append(f"not everything counted yet: {snap}")
+        return not last
+
+    with contextlib.suppress(AssertionError):
+        eventually(settled, timeout=90, interval=1.0)
+    assert not last, "\n".join(last)
+    snap = get_json(f"{base}/tv/snapshot")
+    assert snap["month_to_date"]["target"], "the simulator sends monthly targets"
+
+
+def test_values_change_on_screen_as_events_arrive(wallboard: Wallboard) -> None:
+    page = wallboard.browser.open(f"{wallboard.base}/tv?screen=1")
+    status = wait_live(page)
+    assert status["text"].startswith("updated "), status
+    field = "sales.revenue"
+    before = eventually(lambda: (v := page.value(field)) and v["raw"] and v, timeout=30)
+    assert float(before["raw"]) > 0
+    assert before["text"].startswith("€"), before
+    assert any(c.isdigit() for c in before["text"]), before
+    assert before["px"] >= 120, f"revenue at {before['px']}px: not readable across a room"
+    for other in ("sales.orders", "sales.average_deal_size", "sales.win_rate"):
+        shown = page.value(other)
+        assert shown, other
+        assert shown["text"] != "\u2013", (other, shown)  # a dash: no value
+        assert shown["px"] >= 120, (other, shown)
+    pacing = page.value("month_to_date.pacing")  # null until the engine knows stream time
+    assert pacing, "no pacing element"
+    assert pacing["px"] >= 120, pacing
+    page.eval("window.sameDocument = true")
+    shot = page.screenshot(wallboard.shots / "wallboard-sales-en-before.png")
+    assert png_size(shot) == (1920, 1080)
+
+    produce(wallboard.settings, wallboard.later)
+    after = eventually(
+        lambda: (
+            (v := page.value(field)) and v["raw"] and float(v["raw"]) > float(before["raw"]) and v
+        ),
+        timeout=120,
+    )
+    assert after["text"] != before["text"]
+    assert page.eval("window.sameDocument === true"), "the page reloaded instead of updating"
+    # What the page shows is what the snapshot (and so the API) says, once the engine is quiet.
+    eventually(
+        lambda: float(page.value(field)["raw"]) == get_json(f"{wallboard.base}/tv/snapshot")["sales"]["revenue"],
+        timeout=60, interval=1.0,
+    )  # fmt: skip
+    shot = page.screenshot(wallboard.shots / "wallboard-sales-en.png")
+    assert png_size(shot) == (1920, 1080)
+    if UPDATE_DOCS_PNG:
+        shutil.copyfile(shot, DOCS_PNG)
+
+
+def test_leaderboard_shows_rep_names(wallboard: Wallboard) -> None:
+    page = wallboard.browser.open(f"{wallboard.base}/tv?screen=2")
+    wait_live(page)
+    top = get_json(f"{wallboard.base}/api/kpis/revenue?window=month&by=rep")["values"]
+    assert top, "no revenue by rep this month"
+    rows = eventually(
+        lambda: page.eval(
+            "[...document.querySelectorAll('#leaderboard tr')].map(r => ({rep: r.dataset.rep,"
+            " cells: [...r.cells].map(c => c.textContent)}))"
+        ),
+        timeout=30,
+    )
+    assert 1 <= len(rows) <= 10
+    leader = rows[0]
+    assert leader["cells"][0] == "1"
+    assert leader["cells"][1] == wallboard.names[leader["rep"]], leader
+    assert leader["rep"] not in leader["cells"][1]
+    assert all(row["cells"][1] in wallboard.names.values() for row in rows), rows
+    assert page.eval("document.getElementById('title').textContent") == "Top reps this month"
+    page.screenshot(wallboard.shots / "wallboard-leaderboard-en.png")
+
+
+def test_french_labels_and_numbers(wallboard: Wallboard) -> None:
+    page = wallboard.browser.open(f"{wallboard.base}/tv?lang=fr&screen=3")
+    status = wait_live(page)
+    assert status["text"].startswith("mis à jour à "), status
+    assert page.eval("document.documentElement.lang") == "fr"
+    text = page.eval("document.body.innerText")
+    for label in (
+        "Activité du jour",
+        "Appels",
+        "E-mails",
+        "Rendez-vous",
+        "Nouveaux clients",
+        "Délai de réponse aux prospects",
+        "Prospects en attente",
+        "Clients perdus",
+    ):
+        assert label in text, f"{label!r} missing from:\n{text}"
+    for english in ("Calls", "Meetings", "New customers", "Leads waiting", "updated"):
+        assert english not in text, f"English {english!r} left in:\n{text}"
+    calls = page.value("activity.calls")
+    assert calls, "no calls element"
+    assert calls["px"] >= 120, calls
+    page.screenshot(wallboard.shots / "wallboard-activity-fr.png")
+
+    sales = wallboard.browser.open(f"{wallboard.base}/tv?lang=fr&screen=1")
+    wait_live(sales)
+    revenue = eventually(lambda: (v := sales.value("sales.revenue")) and v["raw"] and v, timeout=30)
+    # fr-FR: "12 345 €", digits grouped by a (narrow) no-break space, the sign after.
+    assert revenue["text"].endswith("€"), revenue
+    assert not revenue["text"].startswith("€"), revenue
+    if float(revenue["raw"]) >= 1000:
+        assert "\u202f" in revenue["text"] or "\u00a0" in revenue["text"][:-2], revenue
+    assert "Chiffre d\u2019affaires du jour" in sales.eval("document.body.innerText")
+
+
+def test_disconnected_shows_when_the_worker_goes(wallboard: Wallboard) -> None:
+    page = wallboard.browser.open(f"{wallboard.base}/tv?screen=1")
+    wait_live(page)
+    started = time.monotonic()
+    wallboard.worker.stop(timeout=30)  # SIGTERM; the open stream must not hold it up
+    stopped_in = time.monotonic() - started
+    assert not wallboard.worker.alive()
+    assert stopped_in < 25, f"the worker took {stopped_in:.0f} s to stop with a wallboard open"
+    status = eventually(
+        lambda: (s := page.status()) and s["state"] == "disconnected" and s, timeout=30
+    )
+    assert status["text"] == "disconnected"
+    assert page.eval("document.body.classList.contains('stale')")
+    assert float(page.value("sales.revenue")["raw"]) > 0, "the last values stay on screen"
+    page.screenshot(wallboard.shots / "wallboard-disconnected-en.png")
