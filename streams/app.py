@@ -44,6 +44,7 @@ from streams.metrics import PipelineCollector, PipelineStats
 from streams.read_model import ReadModel
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS
+from streams.tv import register_tv
 
 log = logging.getLogger(__name__)
 
@@ -270,12 +271,29 @@ def build_app(settings: Settings) -> faust.App:
         except NotReady:  # stopping: what was not flushed is not acked, so redelivered
             log.info("flush skipped: the producer is stopping")
 
+    heartbeat_sent: list[int | None] = [None]
+
+    @app.timer(interval=1.0)
+    async def watermark_heartbeat() -> None:
+        """The watermark also moves without events (its slowest partitions turn quiet once a
+        burst is over): every entity partition hears of it, so stream time follows."""
+        w = watermark.value(_assigned_inputs(app, logical))
+        if w is None or w == heartbeat_sent[0]:
+            return
+        try:
+            for partition in range(settings.topic_partitions):
+                await entities_topic.send(key=b"__wm__", value={"wm": w}, partition=partition)
+        except NotReady:  # stopping
+            return
+        heartbeat_sent[0] = w
+
     @app.timer(interval=10.0)
     async def status() -> None:
         """Where stream time stands and why: the first thing to read when windows stay open."""
         log.info(
-            "status: watermark=%s upstream_quiet=%s entity partitions %s publisher %s",
+            "status: watermark=%s (%s) upstream_quiet=%s entity partitions %s publisher %s",
             watermark.last,
+            watermark.status(_assigned_inputs(app, logical)),
             watermark.all_quiet(_assigned_inputs(app, logical)),
             stage.status(),
             publisher.status(),
@@ -286,6 +304,7 @@ def build_app(settings: Settings) -> faust.App:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
     register_api(app, settings, redis_client)
+    register_tv(app, settings, redis_client)
     return app
 
 

@@ -39,6 +39,9 @@ from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 
+MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
+MARK_MOVED_S = 1.0  # and at most this often while it moves
+
 
 class EntityStage:
     def __init__(
@@ -76,6 +79,7 @@ class EntityStage:
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
         self.last_event_wall: dict[int, float] = {}
+        self.marked: dict[int, tuple[int, float]] = {}  # p -> (stream ms sent, when)
         self.oldest_input: float | None = None  # Kafka timestamp of the oldest pending input
         self.started = time.monotonic()
         self.lock = asyncio.Lock()
@@ -122,14 +126,27 @@ class EntityStage:
         message = event.message
         p, o = message.partition, message.offset
         async with self.lock:
+            heartbeat = isinstance(event.value, dict) and "wm" in event.value
             try:
-                await self._apply(p, o, event.value)
+                if heartbeat:
+                    self._advance(p, o, event.value["wm"])
+                else:
+                    await self._apply(p, o, event.value)
             except Exception:  # a bug must not stop the stage: logged, counted, acked
                 log.exception("entity stage: could not apply offset %s of partition %s", o, p)
                 self.stats.engine_errors += 1
-            self.last_event_wall[p] = time.monotonic()
+            if not heartbeat:  # a watermark heartbeat is no activity: the partition stays idle
+                self.last_event_wall[p] = time.monotonic()
             self.offsets[p] = o
             self.pending.append((stream, event))
+
+    def _advance(self, p: int, o: int, watermark: int | None) -> None:
+        """The partition's stream time moves to ``watermark`` (never back)."""
+        stored = self.stream_time.get(p, str(p))
+        if stored is None or stored["m"] < o:
+            current = self.stream_ms(p)
+            newest = max(x for x in (current, watermark, -1) if x is not None)
+            self.stream_time.set(p, str(p), {"t": newest, "m": o})
 
     async def _apply(self, p: int, o: int, value: Any) -> None:
         role = value["role"]
@@ -173,11 +190,7 @@ class EntityStage:
             late = tuple(seen["late"])
         if role == "event":
             self.stats.applied[event_type] += 1
-        stored = self.stream_time.get(p, str(p))
-        if stored is None or stored["m"] < o:
-            current = self.stream_ms(p)
-            newest = max(x for x in (current, watermark, -1) if x is not None)
-            self.stream_time.set(p, str(p), {"t": newest, "m": o})
+        self._advance(p, o, watermark)
         item = {**base, "o": o, "late": sorted(late)}
         if role == "event":
             delta = contribution(role, [item], self.windows)
@@ -217,7 +230,21 @@ class EntityStage:
             pending, self.pending = self.pending, []
             dirty, self.dirty = self.dirty, {}
             oldest, self.oldest_input = self.oldest_input, None
-            marks = {p: self.stream_ms(p) for p in self.assigned()}
+            # Stream times go to the publishers when they moved (at most every MARK_MOVED_S),
+            # and every MARK_EVERY_S anyway (a restarted publisher learns them): not a marker
+            # per partition per flush, which kept internal.cells busy on an idle floor.
+            wall = time.monotonic()
+            marks = {}
+            for p in self.assigned():
+                ms = self.stream_ms(p)
+                sent = self.marked.get(p)
+                if ms is not None and (
+                    sent is None
+                    or (sent[0] != ms and wall - sent[1] >= MARK_MOVED_S)
+                    or wall - sent[1] >= MARK_EVERY_S
+                ):
+                    marks[p] = ms
+                    self.marked[p] = (ms, wall)
             partials: list[tuple[bytes, bytes]] = []
             for p, names in dirty.items():
                 batches: dict[str, list[list[Any]]] = {}

@@ -63,6 +63,22 @@ class Watermark:
                 return False
         return True
 
+    def status(self, sources: list[tuple[str, int]], now: float | None = None) -> str:
+        """What holds the watermark (for the status log)."""
+        now = time.monotonic() if now is None else now
+        waiting = [
+            f"{t}/{p}"
+            for t, p in sources
+            if (t, p) not in self.newest and not self.caught_up(t, p, self.offset.get((t, p)))
+        ]
+        active = [
+            (self.newest[s], f"{s[0]}/{s[1]}")
+            for s in sources
+            if s in self.newest and not self._quiet(s, now)
+        ]
+        slowest = min(active) if active else None
+        return f"waiting_for={waiting} slowest={slowest} active={len(active)}"
+
     def value(self, sources: list[tuple[str, int]], now: float | None = None) -> int | None:
         """The watermark in ms over ``sources`` (the input partitions assigned here); None
         while nothing can be said yet."""
