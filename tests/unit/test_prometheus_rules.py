@@ -33,8 +33,10 @@ needs_promtool = pytest.mark.skipif(
 
 # Dashboards and alert routing use these names: renaming one is a breaking change.
 RECORDING_RULES = {
-    "salespulse:win_rate:ratio_rate10m",
-    "salespulse:win_rate:ratio_rate10m:baseline",
+    "salespulse:win_rate:ratio_1h",
+    "salespulse:win_rate:closed_1h",
+    "salespulse:win_rate:ratio_month",
+    "salespulse:win_rate:closed_month",
     "salespulse:churn:rate10m",
     "salespulse:churn:rate10m:baseline",
     "salespulse:events:rate5m",
