@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks, and installs where it can, what salespulse needs from the system:
 #   Java 17+ and Maven (to fetch and run the Kafka broker), and the Debian packages
-#   redis-server, prometheus (with promtool) and kcat.
+#   redis-server, prometheus (with promtool), kcat, and chromium (the TV wallboard's
+#   browser test).
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ missing_pkgs=()
 command -v redis-server >/dev/null || missing_pkgs+=(redis-server)
 command -v prometheus >/dev/null || missing_pkgs+=(prometheus)
 command -v kcat >/dev/null || missing_pkgs+=(kcat)
+command -v chromium >/dev/null || missing_pkgs+=(chromium)
 command -v java >/dev/null || missing_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing_pkgs+=(maven)
 

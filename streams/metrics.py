@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -17,6 +18,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+from streams.ingest.validate import DeadLetterReason
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -42,16 +45,31 @@ class Histogram:
         return out
 
 
+# Label values known in advance are exported at 0 from the start (a rate over a series that
+# does not exist yet is no data, not 0: dashboards and alerts would show nothing).
+REFERENCE_KINDS = ("rep", "product", "account")
+LATE_KINDS = ("minute", "day", "week", "month", "quarter")
+ROLES = ("event", "lead", "account", "opportunity")
+
+
+def _zeros(keys: Iterable[Any]) -> Counter[Any]:
+    return Counter(dict.fromkeys(keys, 0))
+
+
 @dataclass
 class PipelineStats:
     """What the worker has processed since it started."""
 
     events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, type)
-    dead_letters: Counter[str] = field(default_factory=Counter)  # reason
+    dead_letters: Counter[str] = field(
+        default_factory=lambda: _zeros(str(r) for r in DeadLetterReason)
+    )
     duplicates: Counter[str] = field(default_factory=Counter)  # type
     unknown_fields: Counter[str] = field(default_factory=Counter)  # type
-    reference_misses: Counter[str] = field(default_factory=Counter)  # rep, product, account
-    late: Counter[tuple[str, str]] = field(default_factory=Counter)  # (window kind, role)
+    reference_misses: Counter[str] = field(default_factory=lambda: _zeros(REFERENCE_KINDS))
+    late: Counter[tuple[str, str]] = field(
+        default_factory=lambda: _zeros((k, r) for k in LATE_KINDS for r in ROLES)
+    )  # (window kind, role)
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
     last_event_timestamp: float | None = None

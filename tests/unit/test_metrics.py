@@ -208,3 +208,12 @@ def test_lag_stream_time_and_business_hours_are_read_at_scrape_time() -> None:
     assert registry.get_sample_value("salespulse_business_hours") == 1
     open_now[0] = False
     assert registry.get_sample_value("salespulse_business_hours") == 0
+
+
+def test_known_label_values_are_exported_at_zero_from_the_start() -> None:
+    registry = registry_of(PipelineStats())
+    assert registry.get_sample_value("salespulse_dead_letters_total", {"reason": "not_json"}) == 0
+    late = {"kind": "minute", "role": "lead"}
+    assert registry.get_sample_value("salespulse_late_events_total", late) == 0
+    miss = {"kind": "product"}
+    assert registry.get_sample_value("salespulse_reference_misses_total", miss) == 0
