@@ -188,7 +188,7 @@ class EntityStage:
                 )
         else:
             late = tuple(seen["late"])
-        if role == "event":
+        if role == "event" and seen is None:  # not again for a redelivery of the same offset
             self.stats.applied[event_type] += 1
         self._advance(p, o, watermark)
         item = {**base, "o": o, "late": sorted(late)}

@@ -15,11 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from streams.ingest.validate import Limits
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import spawn
 from tests.kafka_tools import needs_kcat, worker_metric
 from tests.kpi_tools import mismatches, produce, reference_results, settled, simulator_stream
+from tests.reference.arrivals import admit
 from tests.support import REPO, running_worker, salespulse, settings_env
 
 pytestmark = needs_kcat
@@ -93,3 +95,10 @@ def test_two_workers_give_the_same_values_as_the_reference(
         shares = [worker_metric(s, "salespulse_events_applied_total") for s in (settings, second)]
     assert all(share > 0 for share in shares), f"one worker did nothing: {shares}"
     _check(settings, reference, stream, engine)
+    # Each worker exports its own share of the counters: their sum is the whole floor.
+    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    counted = admit(
+        [(topic, value) for topic, _, value in stream], limits=limits, tz=settings.zone,
+        grace_minute_s=settings.grace_minute_s, grace_calendar_s=settings.grace_calendar_s,
+    )  # fmt: skip
+    assert sum(shares) == len(counted), f"applied {shares} (sum) != {len(counted)} counted events"
