@@ -285,6 +285,9 @@ def build_app(settings: Settings) -> faust.App:
                 await entities_topic.send(key=b"__wm__", value={"wm": w}, partition=partition)
         except NotReady:  # stopping
             return
+        except Exception:  # not worth a crash: the next tick tries again
+            log.exception("watermark heartbeat not sent")
+            return
         heartbeat_sent[0] = w
 
     @app.timer(interval=10.0)
