@@ -307,7 +307,7 @@ def build_app(settings: Settings) -> faust.App:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
     register_api(app, settings, redis_client)
-    register_tv(app, settings, redis_client)
+    register_tv(app, settings, redis_client, reference)
     return app
 
 

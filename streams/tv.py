@@ -4,9 +4,8 @@ Events) and ``/tv/snapshot`` (the same JSON, once).
 Every value comes from the Redis read model through ``streams.api.query``, the code path of
 ``GET /api/kpis/{kpi}`` (window ``day`` or ``month`` at the current stream time, by
 ``global`` or ``rep``), so the wallboard shows exactly what the API answers, whichever worker
-is asked. Rep names, which the read model does not hold, come from the compacted
-``ref.reps`` topic: each worker follows it (no consumer group) once the wallboard is first
-asked for; until then, and for a rep without a record, the leaderboard shows the rep id.
+is asked. Rep names, which the read model does not hold, come from the worker's reference
+cache (it follows ``ref.reps``); a rep without a record is shown by its id.
 
 The stream polls Redis about once a second (one read per worker, shared by every open
 wallboard), sends a snapshot when it differs from the last one sent, and a comment as a
@@ -16,7 +15,6 @@ heartbeat after 15 s of silence. It ends quietly when the client goes or the wor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,13 +26,10 @@ import faust
 import orjson
 import redis.asyncio as aioredis
 from aiohttp import web as aioweb
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from streams.api import query, stream_ms
-from streams.contracts.reference import Rep
+from streams.ingest.reference_cache import ReferenceCache
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +53,6 @@ QUERIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 LEADERBOARD_SIZE = 10
 POLL_S = 1.0
 HEARTBEAT_S = 15.0
-NAMES_WAIT_S = 3.0  # how long the first snapshot waits for the rep names to load
 
 Answers = Mapping[tuple[str, str, str], Mapping[str, Any]]  # (window, dim, kpi) -> API answer
 
@@ -198,75 +192,6 @@ class SnapshotSource:
             return self._value
 
 
-class RepNames:
-    """Rep id -> name, following the compacted ``ref.reps`` topic once ``wanted``."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.names: dict[str, str] = {}
-        self._wanted = asyncio.Event()
-        self._loaded = asyncio.Event()
-        self._waited = False
-
-    def apply(self, key: str, value: bytes | None) -> None:
-        if value is None:
-            self.names.pop(key, None)
-            return
-        try:
-            self.names[key] = Rep.model_validate_json(value).name
-        except ValidationError:
-            log.debug("wallboard: ignoring invalid ref.reps record %r", key)
-
-    def want(self) -> None:
-        """Start following ``ref.reps`` (from the worker's task) if not yet."""
-        self._wanted.set()
-
-    async def ready(self, wait_s: float = NAMES_WAIT_S) -> Mapping[str, str]:
-        """The names; the first call starts following and waits up to ``wait_s`` for them."""
-        self.want()
-        if not self._waited:
-            self._waited = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._loaded.wait(), wait_s)
-        return self.names
-
-    async def follow(self) -> None:
-        """Run by the worker: wait until wanted, then follow ``ref.reps`` until cancelled."""
-        await self._wanted.wait()
-        while True:
-            try:
-                await self._consume()
-            except KafkaError as exc:
-                log.warning("wallboard: reading ref.reps failed (%r); retrying in 5 s", exc)
-                await asyncio.sleep(5.0)
-
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self.settings.topic("ref.reps"),
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        try:
-            while not consumer.assignment():  # noqa: ASYNC110 - aiokafka offers no event for it
-                await asyncio.sleep(0.05)
-            ends = await consumer.end_offsets(sorted(consumer.assignment()))
-            behind = {tp for tp, end in ends.items() if end > 0}
-            while True:
-                if not behind:
-                    self._loaded.set()
-                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for messages in batches.values():
-                    for message in messages:
-                        if message.key is not None:
-                            self.apply(message.key.decode(), message.value)
-                behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
-        finally:
-            await consumer.stop()
-
-
 # --- HTTP -------------------------------------------------------------------------------
 
 
@@ -333,23 +258,20 @@ async def stream_snapshots(
     return response
 
 
-def register_tv(app: faust.App, settings: Settings, client: aioredis.Redis) -> None:
-    """Add the wallboard views (``/tv``, ``/tv/stream``, ``/tv/snapshot``) to the worker."""
-    names = RepNames(settings)
+def register_tv(
+    app: faust.App, settings: Settings, client: aioredis.Redis, reference: ReferenceCache
+) -> None:
+    """Add the wallboard views (``/tv``, ``/tv/stream``, ``/tv/snapshot``) to the worker; rep
+    names come from the worker's reference cache (it follows ``ref.reps``)."""
 
     async def read() -> dict[str, Any]:
-        reps = await names.ready()
+        reps = {rep_id: rep.name for rep_id, rep in reference.reps.items()}
         return build_snapshot(await read_answers(client, settings), reps, settings.currency)
 
     source = SnapshotSource(read)
 
-    @app.task
-    async def follow_rep_names() -> None:
-        await names.follow()
-
     @app.page("/tv")
     async def tv_page(web: Any, request: Any) -> Any:
-        names.want()  # start loading names while the page boots
         return aioweb.Response(
             body=wallboard_html(), content_type="text/html", charset="utf-8",
             headers={"Cache-Control": "no-cache"},

@@ -21,7 +21,6 @@ from streams.tv import (
     MONTH_GLOBAL,
     MONTH_REP,
     QUERIES,
-    RepNames,
     SnapshotSource,
     build_snapshot,
     read_answers,
@@ -235,16 +234,6 @@ async def test_snapshot_source_reads_at_most_once_per_max_age() -> None:
         await source.get()
     failing = False
     assert await source.get() == {"n": 3}
-
-
-def test_rep_names_follow_records_and_tombstones() -> None:
-    names = RepNames.__new__(RepNames)
-    names.names = {}
-    names.apply("r1", b'{"rep_id": "r1", "name": "Ada"}')
-    names.apply("r2", b'{"rep_id": "r2", "name": "Grace"}')
-    names.apply("r3", b'{"rep_id": "r3"}')  # invalid: no name
-    names.apply("r2", None)
-    assert names.names == {"r1": "Ada"}
 
 
 class Feed:
