@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from streams.ingest.validate import Limits
 from streams.settings import Settings
 from streams.stack.ports import free_port
@@ -48,6 +50,7 @@ def _check(
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
 
 
+@pytest.mark.timeout(600)  # four worker starts and a settle on a shared machine
 def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Settings) -> None:
     settings = _engine_settings(settings)
     reference, stream = simulator_stream(settings, START, events=2000, seed=5)
