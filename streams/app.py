@@ -276,8 +276,16 @@ def build_app(settings: Settings) -> faust.App:
     @app.timer(interval=1.0)
     async def watermark_heartbeat() -> None:
         """The watermark also moves without events (its slowest partitions turn quiet once a
-        burst is over): every entity partition hears of it, so stream time follows."""
-        w = watermark.value(_assigned_inputs(app, logical))
+        burst is over): every entity partition hears of it, so stream time follows. Only
+        when this worker reads every input partition."""
+        sources = _assigned_inputs(app, logical)
+        if len(sources) < len(logical) * settings.topic_partitions:
+            # Other workers own input partitions this watermark knows nothing of: telling
+            # every entity partition would run ahead of their events (no cluster-wide
+            # watermark yet; docs/engine.md). Stream time then moves with the events' own
+            # watermarks, and on wall time once everything is quiet.
+            return
+        w = watermark.value(sources)
         if w is None or w == heartbeat_sent[0]:
             return
         try:

@@ -173,7 +173,8 @@ class EntityStage:
             # restart, when the ingest's watermark starts from nothing; and a message
             # redelivered after a crash meets the same stored time as the first time (the
             # table is restored to the flush its offsets came after) or has its answer in
-            # the seen table.
+            # the seen table. With several workers the stored time can be pushed by the
+            # fastest one (no cluster-wide watermark yet: docs/engine.md, known problems).
             persisted = self.stream_ms(p)
             current = max((x for x in (watermark, persisted) if x is not None), default=None)
             late = self.windows.late_kinds(at_ms, current, self.graces)
