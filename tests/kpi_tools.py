@@ -25,6 +25,36 @@ Message = tuple[str, bytes, bytes]  # (logical topic, key, value)
 Key = tuple[str, str, int, str, str]
 
 
+def event_time(value: bytes) -> datetime | None:
+    """The event time of a valid event message; None for the floor's invalid ones."""
+    try:
+        moment = datetime.fromisoformat(orjson.loads(value)["occurred_at"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def floor_messages(
+    settings: Settings, options: Options, start: datetime, *, events: int | None = None,
+    until: datetime | None = None,
+) -> tuple[list[Message], list[Message]]:  # fmt: skip
+    """(reference records, event messages) of the simulator from ``start``: ``events``
+    messages, or those before the first event at or after ``until``."""
+    _, records = plan(settings, options, start)
+    reference: list[Message] = []
+    stream: list[Message] = []
+    for record in records:
+        if record.kind == "reference":
+            reference.append((record.topic, record.key, record.value))
+            continue
+        if until is not None and (moment := event_time(record.value)) and moment >= until:
+            break
+        stream.append((record.topic, record.key, record.value))
+        if events is not None and len(stream) >= events:
+            break
+    return reference, stream
+
+
 def simulator_stream(
     settings: Settings, start: datetime, events: int, seed: int = 11, late: int = 15
 ) -> tuple[list[Message], list[Message]]:
@@ -34,16 +64,8 @@ def simulator_stream(
     calls and orders (new ids) three days in the past are added near the end, late for the
     minute and day windows.
     """
-    _, records = plan(settings, Options(rate=0.05, clock="always-open", seed=seed), start)
-    reference: list[Message] = []
-    stream: list[Message] = []
-    for record in records:
-        if record.kind == "reference":
-            reference.append((record.topic, record.key, record.value))
-            continue
-        stream.append((record.topic, record.key, record.value))
-        if len(stream) >= events:
-            break
+    options = Options(rate=0.05, clock="always-open", seed=seed)
+    reference, stream = floor_messages(settings, options, start, events=events)
     copies: list[Message] = []
     for topic, key, value in stream:
         if len(copies) >= late or topic not in ("sales.calls", "sales.orders"):

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from tests.dashboards import all_panels
+
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 GRAFANA_PROVISIONING = REPO / "grafana" / "provisioning"
@@ -105,15 +107,6 @@ def provisioned_datasources() -> list[dict[str, Any]]:
     for path in provisioning_files("datasources"):
         sources.extend(yaml.safe_load(path.read_text()).get("datasources") or [])
     return sources
-
-
-def all_panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Panels, including those folded inside rows."""
-    found = []
-    for panel in panels:
-        found.append(panel)
-        found.extend(all_panels(panel.get("panels") or []))
-    return found
 
 
 # --- tests --------------------------------------------------------------------------------

@@ -25,10 +25,10 @@ import yaml
 
 from streams.settings import Settings
 from streams.simulator.incidents import IncidentKind, IncidentSpec
-from streams.simulator.produce import Options, plan
+from streams.simulator.produce import Options
 from streams.stack.prometheus import register_target
 from tests.dashboards import panel_queries
-from tests.kpi_tools import produce
+from tests.kpi_tools import event_time, floor_messages, produce
 from tests.support import REPO, Services, eventually, running_worker, worker_metric
 
 ALERT = "SalespulseWinRateDip"
@@ -56,25 +56,8 @@ def _floor_with_a_dip(settings: Settings) -> list[tuple[str, bytes | None, bytes
         rate=40, seed=3, clock=f"accelerated:{SPEED}",
         incidents=(IncidentSpec(IncidentKind.CONVERSION_DIP, DIP_AFTER),),
     )  # fmt: skip
-    _, records = plan(settings, options, start)
-    end = start + timedelta(hours=3)
-    messages = []
-    for record in records:
-        if record.kind != "reference":
-            moment = _event_time(record.value)
-            if moment is not None and moment >= end:
-                break
-        messages.append((record.topic, record.key, record.value))
-    return messages
-
-
-def _event_time(value: bytes) -> datetime | None:
-    """The event time of a valid event; None for the floor's invalid messages."""
-    try:
-        moment = datetime.fromisoformat(orjson.loads(value)["occurred_at"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None else None
+    reference, stream = floor_messages(settings, options, start, until=start + timedelta(hours=3))
+    return reference + stream
 
 
 def _query(base: str, expr: str) -> list[dict[str, Any]]:
@@ -126,7 +109,7 @@ def test_panels_have_data_and_the_conversion_dip_fires_the_alert(
     produce(settings, messages)
     started = time.monotonic()
     # The worker has taken in the whole morning: stream time is at its last minutes.
-    last = max(t for _, _, v in messages if (t := _event_time(v)) is not None)
+    last = max(t for _, _, v in messages if (t := event_time(v)) is not None)
     eventually(
         lambda: (
             worker_metric(settings.web_port, "salespulse_stream_time_seconds")

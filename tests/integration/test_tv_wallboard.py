@@ -36,7 +36,7 @@ import pytest
 from streams.settings import Settings
 from streams.simulator.produce import Options, plan
 from streams.stack.process import ProcessRecord, log_tail, spawn
-from tests.kpi_tools import Message, produce
+from tests.kpi_tools import Message, event_time, produce
 from tests.support import REPO, Services, eventually, isolated_settings, running_worker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -61,10 +61,9 @@ def floor_of_today(settings: Settings, events: int) -> tuple[list[Message], list
         if record.kind == "reference":
             reference.append((record.topic, record.key, record.value))
             continue
-        with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            moment = datetime.fromisoformat(orjson.loads(record.value)["occurred_at"])
-            if moment.tzinfo is not None and moment.astimezone(settings.zone).date() != now.date():
-                continue
+        moment = event_time(record.value)
+        if moment is not None and moment.astimezone(settings.zone).date() != now.date():
+            continue
         stream.append((record.topic, record.key, record.value))
         if len(stream) >= events:
             break

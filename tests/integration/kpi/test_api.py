@@ -23,6 +23,7 @@ from streams.kpi.catalog import KPIS
 from streams.settings import Settings
 from tests.kpi_tools import (
     Key,
+    event_time,
     mismatches,
     produce,
     reference_results,
@@ -43,14 +44,6 @@ def _get(settings: Settings, path: str, **params: str) -> tuple[int, Any]:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, orjson.loads(exc.read())
-
-
-def _event_time(value: bytes) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(orjson.loads(value)["occurred_at"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None and moment.year == 2026 else None
 
 
 def _same(got: float | None, want: Decimal | float | None, rel: str = "1e-6") -> bool:
@@ -109,7 +102,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
 
         # Rolling windows, merged from the minute buckets.
         checked = 0
-        times = sorted(t for _, _, value in stream if (t := _event_time(value)) is not None)
+        times = sorted(t for _, _, value in stream if (t := event_time(value)) is not None)
         for at in (times[len(times) // 3], times[-1]):
             for kpi, window, dim in (
                 ("calls", "15m", "global"),
