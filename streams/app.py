@@ -10,6 +10,8 @@ Flow (docs/engine.md)::
        partial cells; streams.engine.entity_stage)
     -> internal.cells (key dimension|key) -> publisher (merge partials, close windows;
        streams.engine.publisher) -> kpi.updates + Redis read model
+  The watermark is the cluster's: every worker publishes cuts of its input partitions to
+  internal.progress and reads everyone's (streams.engine.watermark, streams.engine.progress).
   /api/kpis (streams.api) answers from Redis, /metrics from in-memory counters.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +33,18 @@ from prometheus_client.process_collector import ProcessCollector
 from streams.api import register_api
 from streams.business_hours import parse_business_hours
 from streams.engine.entity_stage import EntityStage
+from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
 from streams.engine.routing import message_key, roles
-from streams.engine.watermark import Watermark
+from streams.engine.watermark import (
+    ClusterView,
+    ClusterWatermark,
+    Progress,
+    Source,
+    Watermark,
+    combine,
+    merge,
+)
 from streams.ingest.enrich import EnrichedEvent, dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
@@ -85,9 +97,14 @@ def build_app(settings: Settings) -> faust.App:
     ProcessCollector(registry=registry)
     reference = ReferenceCache()
     reference_ready = asyncio.Event()
+    exchange_ready = asyncio.Event()  # the first cut with this worker's input partitions
     logical = {settings.topic(spec.name): spec.name for spec in INPUT_TOPICS}
     windows = CellWindows(settings.zone)
     watermark = Watermark(settings.idle_close_s, lambda t, p, o: _caught_up(app, t, p, o))
+    cluster = ClusterWatermark()
+    exchange = ProgressExchange(
+        settings.kafka_bootstrap, settings.topic("internal.progress"), list(logical)
+    )
     graces = Graces(int(settings.grace_minute_s * 1000), int(settings.grace_calendar_s * 1000))
 
     def raw_topic(name: str) -> faust.TopicT:
@@ -101,6 +118,7 @@ def build_app(settings: Settings) -> faust.App:
         settings.topic("internal.entities"), key_serializer="raw", value_serializer="json"
     )
     cells_topic = raw_topic("internal.cells")
+    progress_topic = raw_topic("internal.progress")
     redis_client = aioredis.from_url(settings.redis_url)
     read_model = ReadModel(redis_client, settings.redis_prefix)
 
@@ -121,7 +139,7 @@ def build_app(settings: Settings) -> faust.App:
         stats=stats,
         assigned=lambda: _assigned(app, settings.topic("internal.entities")),
         caught_up=lambda p, o: _caught_up(app, settings.topic("internal.entities"), p, o),
-        upstream_quiet=lambda: watermark.all_quiet(_assigned_inputs(app, logical)),
+        upstream_quiet=lambda: cluster.quiet,
         delivered=delivered,
     )
     retention = {
@@ -170,6 +188,16 @@ def build_app(settings: Settings) -> faust.App:
     async def reference_data() -> None:
         await follow_reference(settings, reference, reference_ready)
 
+    local_cache: list[Any] = [0.0, None, None]  # (when, capped, view): one per 20 ms
+
+    def local_view(capped: bool) -> ClusterView:
+        """This worker's input partitions now, for the cluster watermark of an event."""
+        now = time.monotonic()
+        if now - local_cache[0] >= 0.02 or local_cache[1] != capped:
+            view = watermark.view(_assigned_inputs(app, logical), capped, now)
+            local_cache[:] = [now, capped, view]
+        return local_cache[2]
+
     async def route(event: Any) -> None:
         """Validate, dead-letter, join and send one input event to its entities."""
         message = event.message
@@ -204,7 +232,7 @@ def build_app(settings: Settings) -> faust.App:
         # sent to sales.late if it turns out late: computed once here, not once per role.
         history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
         event_json = item.model_dump(mode="json")
-        w = watermark.value(_assigned_inputs(app, logical))
+        w = cluster.current(local_view)
         for role, key in roles(item):
             await entities_topic.send(
                 key=message_key(role, key),
@@ -226,7 +254,10 @@ def build_app(settings: Settings) -> faust.App:
         Acks are manual: an input offset is committed only once what it sent is in Kafka.
         """
         await reference_ready.wait()
-        log.info("reference data ready: counting input events")
+        # Not before the cluster watermark knows this worker's partitions and the others'
+        # cuts: an event routed earlier would carry no watermark (never late).
+        await exchange_ready.wait()
+        log.info("reference data and cluster watermark ready: counting input events")
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             await route(event)
@@ -258,7 +289,9 @@ def build_app(settings: Settings) -> faust.App:
     async def flush_ingest() -> None:
         pending = list(ingest_pending)
         ingest_pending.clear()
+        checkpoint = watermark.checkpoint()
         await delivered()
+        watermark.flushed(checkpoint)  # what other workers may hear of (cluster watermark)
         for source, event in pending:
             await source.ack(event)
 
@@ -271,44 +304,90 @@ def build_app(settings: Settings) -> faust.App:
         except NotReady:  # stopping: what was not flushed is not acked, so redelivered
             log.info("flush skipped: the producer is stopping")
 
-    heartbeat_sent: list[int | None] = [None]
+    published: dict[Source, Progress] = {}
+    heartbeat_sent: dict[str, int] = {}
 
-    @app.timer(interval=1.0)
-    async def watermark_heartbeat() -> None:
-        """The watermark also moves without events (its slowest partitions turn quiet once a
-        burst is over): every entity partition hears of it, so stream time follows. Only
-        when this worker reads every input partition."""
-        sources = _assigned_inputs(app, logical)
-        if len(sources) < len(logical) * settings.topic_partitions:
-            # Other workers own input partitions this watermark knows nothing of: telling
-            # every entity partition would run ahead of their events (no cluster-wide
-            # watermark yet; docs/engine.md). Stream time then moves with the events' own
-            # watermarks, and on wall time once everything is quiet.
-            return
-        w = watermark.value(sources)
-        if w is None or w == heartbeat_sent[0]:
-            return
-        try:
+    async def exchange_tick(republish: bool) -> None:
+        """Take this worker's cut (as of the last flush: what it routed before is in Kafka),
+        publish it, read everyone's and the input end offsets, move the cluster watermark;
+        when it moves, every entity partition hears of it (a heartbeat): stream time follows
+        the watermark without events too (a burst is over, its slowest partitions turn
+        quiet)."""
+        now = time.monotonic()
+        cut = {
+            source: watermark.progress(source, _committed(app, source), now)
+            for source in _assigned_inputs(app, logical)
+        }
+        for source, record in cut.items():
+            if republish or published.get(source) != record:
+                await progress_topic.send(key=exchange.key(source), value=record.encode())
+                published[source] = record
+        records = await exchange.poll()
+        sources = await exchange.sources()
+        ends = await exchange.ends()  # read after the cut: events since then are seen
+        if not sources:
+            raise RuntimeError("no input partition in the broker's metadata yet")
+        watermark.snapshot(ends, cut)
+        remote = combine([s for s in sources if s not in cut], records, ends)
+        cluster.update(merge(remote, combine(list(cut), cut, ends)), remote)
+        if cut and not exchange_ready.is_set():
+            log.info("cluster watermark: first cut taken (%s)", cluster.view.describe())
+            exchange_ready.set()
+        if cluster.last is not None and cluster.last != heartbeat_sent.get("wm"):
             for partition in range(settings.topic_partitions):
-                await entities_topic.send(key=b"__wm__", value={"wm": w}, partition=partition)
-        except NotReady:  # stopping
-            return
-        except Exception:  # not worth a crash: the next tick tries again
-            log.exception("watermark heartbeat not sent")
-            return
-        heartbeat_sent[0] = w
+                await entities_topic.send(
+                    key=b"__wm__", value={"wm": cluster.last}, partition=partition
+                )
+            heartbeat_sent["wm"] = cluster.last
+
+    @app.task
+    async def watermark_exchange() -> None:
+        """The cluster watermark, one tick every flush interval (streams.engine.watermark)."""
+        await exchange.start()
+        ticks = 0
+        try:
+            while True:
+                ticks += 1
+                try:  # all cuts again every ~5 s: a partition back from another worker
+                    await exchange_tick(republish=ticks % 10 == 1)
+                except NotReady:  # stopping
+                    pass
+                except Exception:  # not worth a crash: the watermark holds until next tick
+                    log.exception("watermark exchange: tick failed, the watermark holds")
+                await asyncio.sleep(settings.engine_flush_interval_s)
+        finally:
+            await exchange.stop()
 
     @app.timer(interval=10.0)
     async def status() -> None:
         """Where stream time stands and why: the first thing to read when windows stay open."""
         log.info(
-            "status: watermark=%s (%s) upstream_quiet=%s entity partitions %s publisher %s",
-            watermark.last,
-            watermark.status(_assigned_inputs(app, logical)),
-            watermark.all_quiet(_assigned_inputs(app, logical)),
+            "status: watermark=%s (%s) entity partitions %s publisher %s",
+            cluster.last,
+            cluster.view.describe(),
             stage.status(),
             publisher.status(),
         )
+
+    @app.timer(interval=5.0)
+    async def stalled_partitions() -> None:
+        """An input partition this worker owns with unread events and nothing read from it
+        for a while is reported with faust's view of it (paused, buffered, active)."""
+        now = time.monotonic()
+        for source in _assigned_inputs(app, logical):
+            last = watermark.seen_at.get(source, watermark.started)
+            if now - last < 10 or _caught_up(app, *source, watermark.offset.get(source)):
+                continue
+            tp = TP(*source)
+            consumer: Any = app.consumer
+            log.warning(
+                "input partition %s/%s has unread events and nothing read for %.0f s: "
+                "paused=%s buffered=%s active=%s highwater=%s committed=%s",
+                *source, now - last, tp in consumer._paused_partitions,
+                tp in consumer._buffered_partitions,
+                tp in (consumer._active_partitions or ()), consumer.highwater(tp),
+                consumer._committed_offset.get(tp),
+            )  # fmt: skip
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -332,6 +411,14 @@ def _assigned_inputs(app: faust.App, inputs: dict[str, str]) -> list[tuple[str, 
         return [(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in inputs]
     except Exception:
         return []
+
+
+def _committed(app: faust.App, source: Source) -> int | None:
+    """The group's committed offset of an input partition (Kafka's: the next to read)."""
+    try:
+        return app.consumer._committed_offset.get(TP(*source))  # type: ignore[attr-defined]
+    except Exception:  # no consumer yet, or between rebalances
+        return None
 
 
 def _caught_up(app: faust.App, topic: str, partition: int, processed: int | None) -> bool:

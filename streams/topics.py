@@ -51,6 +51,13 @@ OUTPUT_TOPICS = (
 INTERNAL_TOPICS = (
     TopicSpec("internal.entities", "role:entity key", "valid events routed to their entities"),
     TopicSpec("internal.cells", "dimension|key", "partial KPI cells of each entity partition"),
+    TopicSpec(
+        "internal.progress",
+        "input topic/partition",
+        "each input partition's progress (position, newest event time, quiet) for the "
+        "cluster watermark",
+        compacted=True,
+    ),
 )
 ALL_TOPICS = INPUT_TOPICS + REFERENCE_TOPICS + OUTPUT_TOPICS + INTERNAL_TOPICS
 

@@ -143,6 +143,20 @@ def stream_time_ms(settings: Settings) -> int | None:
     return None if score is None else int(score)
 
 
+def wait_for_stream_time(settings: Settings, at: datetime, timeout: float = 120.0) -> None:
+    """Until the engine's global stream time (every entity partition's) reaches ``at``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ms = stream_time_ms(settings)
+        if ms is not None and ms >= at.timestamp() * 1000:
+            return
+        time.sleep(0.2)
+    raise AssertionError(
+        f"stream time did not reach {at.isoformat()} in {timeout:.0f} s: "
+        f"it is {stream_time_ms(settings)} ms"
+    )
+
+
 def applied(settings: Settings) -> float:
     return worker_metric(settings, "salespulse_events_applied_total")
 

@@ -22,7 +22,14 @@ from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import spawn
 from tests.kafka_tools import needs_kcat, worker_metric
-from tests.kpi_tools import mismatches, produce, reference_results, settled, simulator_stream
+from tests.kpi_tools import (
+    mismatches,
+    produce,
+    reference_results,
+    settled,
+    simulator_stream,
+    wait_for_stream_time,
+)
 from tests.reference.arrivals import admit
 from tests.support import REPO, running_worker, salespulse, settings_env
 
@@ -50,17 +57,6 @@ def _check(
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
 
 
-# Known problem, issue #4 left open (docs/engine.md, "no cluster-wide watermark"): both tests
-# passed in 2 of 4 full CI runs on the same engine code on 2026-11-23 and failed in the
-# others. They still run and report (XPASS / XFAIL); the fix is the watermark exchange.
-FLAKY = pytest.mark.xfail(
-    strict=False,
-    reason="stream time across restarts and workers is not yet exact: docs/engine.md, "
-    "known problems (issue #4 open)",
-)
-
-
-@FLAKY
 @pytest.mark.timeout(600)  # four worker starts and a settle on a shared machine
 def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Settings) -> None:
     settings = _engine_settings(settings)
@@ -94,18 +90,25 @@ def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Setti
     _check(settings, reference, stream, engine)
 
 
-@FLAKY
 def test_two_workers_give_the_same_values_as_the_reference(
     tmp_path: Path, settings: Settings
 ) -> None:
     settings = _engine_settings(settings)
     second = settings.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / "w2"})
     reference, stream = simulator_stream(settings, START, events=1500, seed=9)
+    # The 15 three-day-old copies (and the 50 events after them) arrive once the floor before
+    # them is under way, as late events do: lateness is judged against the cluster
+    # watermark, which hears of each worker's partitions once per tick, so copies sent in
+    # the same burst as the whole floor would be late or not depending on which worker read
+    # them how soon (docs/engine.md, "The cluster watermark").
+    head, tail = stream[:-65], stream[-65:]
     with (
         running_worker(settings, tmp_path / "worker-1.log"),
         running_worker(second, tmp_path / "worker-2.log"),
     ):
-        produce(settings, reference + stream)
+        produce(settings, reference + head)
+        wait_for_stream_time(settings, START)
+        produce(settings, tail)
         engine = settled(settings)
         shares = [worker_metric(s, "salespulse_events_applied_total") for s in (settings, second)]
     assert all(share > 0 for share in shares), f"one worker did nothing: {shares}"
