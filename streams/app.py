@@ -36,6 +36,7 @@ from streams.engine.entity_stage import EntityStage
 from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
 from streams.engine.routing import message_key, roles
+from streams.engine.stalls import seek_back_to
 from streams.engine.watermark import (
     ClusterView,
     ClusterWatermark,
@@ -60,6 +61,7 @@ from streams.tv import register_tv
 
 log = logging.getLogger(__name__)
 
+STALL_S = 5.0  # an input partition with unread events and nothing routed this long is checked
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset parameter here
 
 
@@ -199,9 +201,11 @@ def build_app(settings: Settings) -> faust.App:
         return local_cache[2]
 
     async def route(event: Any) -> None:
-        """Validate, dead-letter, join and send one input event to its entities."""
+        """Validate, dead-letter, join and send one input event to its entities.
+
+        The watermark hears of the message only once all of it is sent: a route cut short
+        (a rebalance cancels it) leaves the partition behind, as it really is."""
         message = event.message
-        watermark.read(message.topic, message.partition, message.offset)
         try:
             valid = validate(event.value, logical[message.topic], limits)
         except InvalidEvent as exc:
@@ -217,6 +221,7 @@ def build_app(settings: Settings) -> faust.App:
                     ("source_offset", str(message.offset).encode()),
                 ],
             )
+            watermark.read(message.topic, message.partition, message.offset)
             return
         item = valid.event
         stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
@@ -225,9 +230,6 @@ def build_app(settings: Settings) -> faust.App:
         dims = dimensions(item, reference)
         for miss in dims.misses:
             stats.reference_misses[miss] += 1
-        watermark.observe(
-            message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
-        )
         # The history item (offset and lateness are set by the entity stage) and the event as
         # sent to sales.late if it turns out late: computed once here, not once per role.
         history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
@@ -246,6 +248,10 @@ def build_app(settings: Settings) -> faust.App:
                     "ts": message.timestamp,
                 },
             )
+        watermark.read(message.topic, message.partition, message.offset)
+        watermark.observe(
+            message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
+        )
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
@@ -369,25 +375,42 @@ def build_app(settings: Settings) -> faust.App:
             publisher.status(),
         )
 
-    @app.timer(interval=5.0)
+    @app.timer(interval=2.0)
     async def stalled_partitions() -> None:
-        """An input partition this worker owns with unread events and nothing read from it
-        for a while is reported with faust's view of it (paused, buffered, active)."""
+        """Fetched input messages that never reached the end of ``route`` are sought back
+        (streams.engine.stalls): a partition with unread events, nothing routed from it for
+        STALL_S and a fetch position past what was routed, while the whole ingest is idle
+        (a busy ingest may just not have reached the messages it fetched)."""
         now = time.monotonic()
+        if now - max(watermark.seen_at.values(), default=watermark.started) < 2.0:
+            return  # the ingest is busy
+        consumer: Any = app.consumer
         for source in _assigned_inputs(app, logical):
             last = watermark.seen_at.get(source, watermark.started)
-            if now - last < 10 or _caught_up(app, *source, watermark.offset.get(source)):
+            processed = watermark.offset.get(source)
+            if now - last < STALL_S or _caught_up(app, *source, processed):
                 continue
             tp = TP(*source)
-            consumer: Any = app.consumer
-            log.warning(
-                "input partition %s/%s has unread events and nothing read for %.0f s: "
-                "paused=%s buffered=%s active=%s highwater=%s committed=%s",
-                *source, now - last, tp in consumer._paused_partitions,
-                tp in consumer._buffered_partitions,
-                tp in (consumer._active_partitions or ()), consumer.highwater(tp),
-                consumer._committed_offset.get(tp),
-            )  # fmt: skip
+            try:
+                if tp in consumer._paused_partitions or tp in consumer._buffered_partitions:
+                    continue  # held by faust on purpose (recovery, a full buffer)
+                position = await consumer.position(tp)
+                committed = _committed(app, source)
+                start = 0
+                if committed is None and processed is None:
+                    start = (await consumer.earliest_offsets(tp)).get(tp, 0)
+                expected = seek_back_to(position, committed, processed, start)
+                if expected is None:
+                    continue  # still to be fetched: a slow fetch, not a loss
+                log.warning(
+                    "input partition %s/%s: fetched up to %s but nothing routed past %s for "
+                    "%.0f s (messages lost in a rebalance): seeking back to %s",
+                    *source, position, expected - 1, now - last, expected,
+                )  # fmt: skip
+                stats.stalls_recovered += 1
+                await consumer.seek(tp, expected)
+            except Exception:  # a diagnosis must not stop the worker
+                log.exception("could not check input partition %s/%s", *source)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -72,6 +72,7 @@ class PipelineStats:
     )  # (window kind, role)
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
+    stalls_recovered: int = 0  # input partitions sought back after messages lost in a rebalance
     last_event_timestamp: float | None = None
     latency: Histogram = field(default_factory=Histogram)  # input in Kafka -> published
 
@@ -143,6 +144,11 @@ class PipelineCollector(Collector):
         yield CounterMetricFamily(
             "salespulse_engine_errors", "Messages the KPI engine failed to apply (see the log).",
             value=self._stats.engine_errors,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "salespulse_input_stalls_recovered",
+            "Input partitions sought back after fetched messages never reached the ingest.",
+            value=self._stats.stalls_recovered,
         )  # fmt: skip
         if self._assigned is not None:
             yield GaugeMetricFamily(
