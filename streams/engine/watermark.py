@@ -23,7 +23,13 @@ joins everyone's cuts with the partitions' end offsets read *after* the cut:
 A partition reported quiet that received events since is caught by the end offsets, read
 after the cut: it is no longer routed to its end, so it counts again. A watermark built this
 way is never above the newest event time before any event still to be routed, in any
-partition, whichever worker routes it. It never goes back (``ClusterWatermark``). No I/O.
+partition, whichever worker routes it. It never goes back (``ClusterWatermark``).
+
+Between ticks, an event gets the other workers' partitions as of the last tick and this
+worker's as of now (``Watermark.view``, with the consumer's fresh end offsets), so one
+worker alone moves with every event as before. While another worker's partition is left
+out as quiet, only this worker's events below the last snapshot's end offsets count: events
+here that arrived after it may be younger than that partition's next ones. No I/O.
 """
 
 from __future__ import annotations
