@@ -25,7 +25,8 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,9 @@ import orjson
 import pytest
 
 from streams.settings import Settings
-from streams.simulator.produce import Options, plan
+from streams.simulator.produce import Options
 from streams.stack.process import ProcessRecord, log_tail, spawn
-from tests.kpi_tools import Message, event_time, produce
+from tests.kpi_tools import Message, floor_messages, produce
 from tests.support import REPO, Services, eventually, isolated_settings, running_worker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,22 +53,11 @@ UPDATE_DOCS_PNG = os.environ.get("SALESPULSE_UPDATE_WALLBOARD_PNG") == "1"
 
 
 def floor_of_today(settings: Settings, events: int) -> tuple[list[Message], list[Message]]:
-    """(reference records, event messages) of the simulator, event times on today's date."""
+    """(reference records, event messages) of the simulator from now, until midnight."""
     now = datetime.now(settings.zone)
-    _, records = plan(settings, Options(rate=20, clock="always-open", seed=5), now)
-    reference: list[Message] = []
-    stream: list[Message] = []
-    for record in records:
-        if record.kind == "reference":
-            reference.append((record.topic, record.key, record.value))
-            continue
-        moment = event_time(record.value)
-        if moment is not None and moment.astimezone(settings.zone).date() != now.date():
-            continue
-        stream.append((record.topic, record.key, record.value))
-        if len(stream) >= events:
-            break
-    return reference, stream
+    midnight = datetime.combine(now.date() + timedelta(days=1), time_of_day(), settings.zone)
+    options = Options(rate=20, clock="always-open", seed=5)
+    return floor_messages(settings, options, now, events=events, until=midnight)
 
 
 def rep_names(reference: list[Message]) -> dict[str, str]:
