@@ -89,8 +89,9 @@ class EntityStage:
     def _idle_now_ms(self, partition: int) -> int | None:
         """Wall time in ms when the partition has been idle long enough to close on it.
 
-        Only a partition with nothing left to read, fed by an ingest with nothing left to
-        read either, is idle: one with a backlog (a replay, a restart) is waiting its turn.
+        Only a partition with nothing left to read, while every input partition of the
+        cluster is routed and quiet too, is idle: one with a backlog (a replay, a restart)
+        is waiting its turn.
         """
         last = self.last_event_wall.get(partition, self.started)
         if time.monotonic() - last < self.idle_close_s:
@@ -173,8 +174,8 @@ class EntityStage:
             # restart, when the ingest's watermark starts from nothing; and a message
             # redelivered after a crash meets the same stored time as the first time (the
             # table is restored to the flush its offsets came after) or has its answer in
-            # the seen table. With several workers the stored time can be pushed by the
-            # fastest one (no cluster-wide watermark yet: docs/engine.md, known problems).
+            # the seen table. Every worker's watermark is the cluster's, so a fast worker
+            # does not push it past a slow one's events (docs/engine.md).
             persisted = self.stream_ms(p)
             current = max((x for x in (watermark, persisted) if x is not None), default=None)
             late = self.windows.late_kinds(at_ms, current, self.graces)
