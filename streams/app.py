@@ -62,7 +62,6 @@ from streams.tv import register_tv
 log = logging.getLogger(__name__)
 
 STALL_S = 5.0  # an input partition with unread events and nothing routed this long is checked
-STALL_BUSY_S = 60.0  # the same while the rest of the ingest is busy
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset parameter here
 
 
@@ -380,17 +379,16 @@ def build_app(settings: Settings) -> faust.App:
     async def stalled_partitions() -> None:
         """Fetched input messages that never reached the end of ``route`` are sought back
         (streams.engine.stalls): a partition with unread events, nothing routed from it for
-        STALL_S while the whole ingest is idle (STALL_BUSY_S while it is busy: it may just
-        not have reached what it fetched), and a fetch position past what was routed."""
+        STALL_S and a fetch position past what was routed, while the whole ingest is idle
+        (a busy ingest may just not have reached the messages it fetched)."""
         now = time.monotonic()
-        busy = now - max(watermark.seen_at.values(), default=watermark.started) < 2.0
+        if now - max(watermark.seen_at.values(), default=watermark.started) < 2.0:
+            return  # the ingest is busy
         consumer: Any = app.consumer
         for source in _assigned_inputs(app, logical):
             last = watermark.seen_at.get(source, watermark.started)
             processed = watermark.offset.get(source)
-            if now - last < (STALL_BUSY_S if busy else STALL_S):
-                continue  # a busy ingest may not have reached what it fetched yet
-            if _caught_up(app, *source, processed):
+            if now - last < STALL_S or _caught_up(app, *source, processed):
                 continue
             tp = TP(*source)
             try:
