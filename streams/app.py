@@ -35,8 +35,8 @@ from streams.business_hours import parse_business_hours
 from streams.engine.entity_stage import EntityStage
 from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
+from streams.engine.rebalance import install as install_transport
 from streams.engine.routing import message_key, roles
-from streams.engine.stalls import seek_back_to
 from streams.engine.watermark import (
     ClusterView,
     ClusterWatermark,
@@ -61,7 +61,6 @@ from streams.tv import register_tv
 
 log = logging.getLogger(__name__)
 
-STALL_S = 5.0  # an input partition with unread events and nothing routed this long is checked
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset parameter here
 
 
@@ -95,6 +94,8 @@ def build_app(settings: Settings) -> faust.App:
 
     limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
     stats = PipelineStats()
+    # What faust drops in a rebalance is read again (streams.engine.rebalance).
+    install_transport(app, stats)
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     reference = ReferenceCache()
@@ -374,43 +375,6 @@ def build_app(settings: Settings) -> faust.App:
             stage.status(),
             publisher.status(),
         )
-
-    @app.timer(interval=2.0)
-    async def stalled_partitions() -> None:
-        """Fetched input messages that never reached the end of ``route`` are sought back
-        (streams.engine.stalls): a partition with unread events, nothing routed from it for
-        STALL_S and a fetch position past what was routed, while the whole ingest is idle
-        (a busy ingest may just not have reached the messages it fetched)."""
-        now = time.monotonic()
-        if now - max(watermark.seen_at.values(), default=watermark.started) < 2.0:
-            return  # the ingest is busy
-        consumer: Any = app.consumer
-        for source in _assigned_inputs(app, logical):
-            last = watermark.seen_at.get(source, watermark.started)
-            processed = watermark.offset.get(source)
-            if now - last < STALL_S or _caught_up(app, *source, processed):
-                continue
-            tp = TP(*source)
-            try:
-                if tp in consumer._paused_partitions or tp in consumer._buffered_partitions:
-                    continue  # held by faust on purpose (recovery, a full buffer)
-                position = await consumer.position(tp)
-                committed = _committed(app, source)
-                start = 0
-                if committed is None and processed is None:
-                    start = (await consumer.earliest_offsets(tp)).get(tp, 0)
-                expected = seek_back_to(position, committed, processed, start)
-                if expected is None:
-                    continue  # still to be fetched: a slow fetch, not a loss
-                log.warning(
-                    "input partition %s/%s: fetched up to %s but nothing routed past %s for "
-                    "%.0f s (messages lost in a rebalance): seeking back to %s",
-                    *source, position, expected - 1, now - last, expected,
-                )  # fmt: skip
-                stats.stalls_recovered += 1
-                await consumer.seek(tp, expected)
-            except Exception:  # a diagnosis must not stop the worker
-                log.exception("could not check input partition %s/%s", *source)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

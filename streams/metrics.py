@@ -72,7 +72,7 @@ class PipelineStats:
     )  # (window kind, role)
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
-    stalls_recovered: int = 0  # input partitions sought back after messages lost in a rebalance
+    rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
     last_event_timestamp: float | None = None
     latency: Histogram = field(default_factory=Histogram)  # input in Kafka -> published
 
@@ -146,9 +146,10 @@ class PipelineCollector(Collector):
             value=self._stats.engine_errors,
         )  # fmt: skip
         yield CounterMetricFamily(
-            "salespulse_input_stalls_recovered",
-            "Input partitions sought back after fetched messages never reached the ingest.",
-            value=self._stats.stalls_recovered,
+            "salespulse_rebalance_rewinds",
+            "Partitions with nothing committed sent back to their earliest offset after a "
+            "rebalance, past which faust had fetched (what it dropped is read again).",
+            value=self._stats.rebalance_rewinds,
         )  # fmt: skip
         if self._assigned is not None:
             yield GaugeMetricFamily(
