@@ -311,6 +311,23 @@ def build_app(settings: Settings) -> faust.App:
         except NotReady:  # stopping: what was not flushed is not acked, so redelivered
             log.info("flush skipped: the producer is stopping")
 
+    entities_name, cells_name = (
+        settings.topic("internal.entities"),
+        settings.topic("internal.cells"),
+    )
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """A rebalance (faust has stopped the flow): the entity stage drops what it has not
+        flushed of the revoked partitions, once a flush under way is done, and the publisher
+        forgets their index; their next owner reads them again from the committed offsets
+        (streams.engine.entity_stage). The ingest keeps its pending acks: what it routed is
+        in Kafka once its next flush is done."""
+        revoked: set[TP] = args[0]
+        async with stage.lock:
+            stage.revoke({tp.partition for tp in revoked if tp.topic == entities_name})
+        publisher.revoke({tp.partition for tp in revoked if tp.topic == cells_name})
+
     published: dict[Source, Progress] = {}
     heartbeat_sent: dict[str, int] = {}
 

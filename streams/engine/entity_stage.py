@@ -18,6 +18,12 @@ cells it touched and they are sent again. ``flush`` sends the dirty cells' absol
 to ``internal.cells`` (keyed by dimension and key), then this partition's stream time to
 every publisher partition, and only then acks the events: the publisher never learns a
 stream time before the cells that precede it.
+
+A rebalance abandons what was not flushed (``revoke``): the partitions' pending writes,
+acks and counts are dropped, an event dequeued before the rebalance is not applied after
+it, and the partitions' next owner (this worker or another) reads them again from the
+committed offsets. So no worker writes state for a partition it no longer owns, and the
+counters (applied, duplicates, late) count what was flushed: each event once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -83,6 +90,9 @@ class EntityStage:
         self.oldest_input: float | None = None  # Kafka timestamp of the oldest pending input
         self.started = time.monotonic()
         self.lock = asyncio.Lock()
+        self.epoch = 0  # rebalances seen: an event dequeued in an earlier one is not applied
+        # per partition, the counts of what is not flushed yet: (counter name, label) -> n
+        self.counts: dict[int, Counter[tuple[str, Any]]] = {}
 
     # --- stream time ---------------------------------------------------------------------
 
@@ -126,7 +136,10 @@ class EntityStage:
     async def process(self, stream: Any, event: Any) -> None:
         message = event.message
         p, o = message.partition, message.offset
+        epoch = self.epoch
         async with self.lock:
+            if epoch != self.epoch:
+                return  # dequeued before a rebalance: read again from the committed offset
             heartbeat = isinstance(event.value, dict) and "wm" in event.value
             try:
                 if heartbeat:
@@ -159,8 +172,12 @@ class EntityStage:
         if seen is not None and seen["o"] != o:
             # The same input message routed again (the ingest restarted before its offset
             # was committed) is not a duplicate, just nothing new; another message is.
-            if role == "event" and seen.get("src") != value.get("src"):
-                self.stats.duplicates[event_type] += 1
+            src = value.get("src")
+            if role == "event" and src != seen.get("src") and src not in seen.get("d", ()):
+                # Counted once per copy: a copy routed twice (its input read again after a
+                # rebalance or a crash) keeps its source, remembered here.
+                self.seen.set(p, seen_key, {**seen, "d": [*seen.get("d", ()), src][-8:]})
+                self._count(p, "duplicates", event_type)
             return
         ts = value.get("ts")
         if ts is not None and (self.oldest_input is None or ts < self.oldest_input):
@@ -182,7 +199,7 @@ class EntityStage:
             self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
             if late:
                 for kind in late:
-                    self.stats.late[(kind, role)] += 1
+                    self._count(p, "late", (kind, role))
                 await self.late_topic.send(
                     key=f"{role}:{value['key']}".encode(),
                     value=orjson.dumps(value["event"]),
@@ -191,7 +208,7 @@ class EntityStage:
         else:
             late = tuple(seen["late"])
         if role == "event" and seen is None:  # not again for a redelivery of the same offset
-            self.stats.applied[event_type] += 1
+            self._count(p, "applied", event_type)
         self._advance(p, o, watermark)
         item = {**base, "o": o, "late": sorted(late)}
         if role == "event":
@@ -199,6 +216,27 @@ class EntityStage:
         else:
             delta = self._entity_delta(p, role, value["key"], item, o)
         self._apply_delta(p, o, delta)
+
+    def _count(self, p: int, counter: str, label: Any) -> None:
+        self.counts.setdefault(p, Counter())[(counter, label)] += 1
+
+    def revoke(self, partitions: set[int]) -> None:
+        """A rebalance took ``partitions`` (all of this worker's, with Kafka's eager
+        protocol): what was not flushed of them is dropped (module docstring). Called with
+        the lock held, so no flush is half done."""
+        self.epoch += 1
+        for table in self.tables:
+            for p in partitions:
+                table.dirty.pop(p, None)
+        for p in partitions:
+            self.dirty.pop(p, None)
+            self.counts.pop(p, None)
+            self.offsets.pop(p, None)
+        self.pending = [
+            (stream, event)
+            for stream, event in self.pending
+            if event.message.partition not in partitions
+        ]
 
     def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
         name = f"{role}:{key}"
@@ -231,6 +269,7 @@ class EntityStage:
         async with self.lock:
             pending, self.pending = self.pending, []
             dirty, self.dirty = self.dirty, {}
+            counts, self.counts = self.counts, {}
             oldest, self.oldest_input = self.oldest_input, None
             # Stream times go to the publishers when they moved (at most every MARK_MOVED_S),
             # and every MARK_EVERY_S anyway (a restarted publisher learns them): not a marker
@@ -271,5 +310,8 @@ class EntityStage:
                 for q in range(self.publisher_partitions):
                     await self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
             await self.delivered()  # every send above is in Kafka before an offset is committed
+            for partition_counts in counts.values():
+                for (counter, label), n in partition_counts.items():
+                    getattr(self.stats, counter)[label] += n
             for stream, event in pending:
                 await stream.ack(event)

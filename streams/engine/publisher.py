@@ -210,6 +210,18 @@ class Publisher:
 
     # --- one message ---------------------------------------------------------------------
 
+    def revoke(self, partitions: set[int]) -> None:
+        """A rebalance took ``partitions``: the index of their cells is rebuilt from the table
+        if they come back (their owner meanwhile may have added cells). Their events already
+        processed wrote the table as they came and are acked by the next flush once those
+        writes are in Kafka; the rest are read again by the next owner."""
+        for index in (self.closing, self.expiring, self.refreshable, self.refreshed_at):
+            for q in partitions:
+                index.pop(q, None)
+        for q in partitions:
+            self.latest.pop(q, None)
+            self.minutes.pop(q, None)
+
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
         self._index(q)

@@ -90,11 +90,6 @@ def test_kill_9_at_random_points_changes_nothing(tmp_path: Path, settings: Setti
     _check(settings, reference, stream, engine)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="two workers: messages faust-streaming drops in a rebalance are not always "
-    "recovered (docs/engine.md, known problems; issue #4 open)",
-)
 def test_two_workers_give_the_same_values_as_the_reference(
     tmp_path: Path, settings: Settings
 ) -> None:
