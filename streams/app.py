@@ -35,6 +35,7 @@ from streams.business_hours import parse_business_hours
 from streams.engine.entity_stage import EntityStage
 from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
+from streams.engine.rebalance import GuardedStage
 from streams.engine.rebalance import install as install_transport
 from streams.engine.routing import message_key, roles
 from streams.engine.watermark import (
@@ -254,6 +255,14 @@ def build_app(settings: Settings) -> faust.App:
             message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
         )
 
+    # Each stage processes every offset of its partitions in order (streams.engine.gaps).
+    def gap_sought(stage_name: str) -> None:
+        stats.gaps_sought[stage_name] += 1
+
+    ingest_guard = GuardedStage(app, "ingest", gap_sought)
+    stage_guard = GuardedStage(app, "entity-stage", gap_sought)
+    publisher_guard = GuardedStage(app, "publisher", gap_sought)
+
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
         """Validate, dead-letter, join and route every input event to its entities.
@@ -267,7 +276,11 @@ def build_app(settings: Settings) -> faust.App:
         log.info("reference data and cluster watermark ready: counting input events")
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
+            positioned = await ingest_guard.admit(event)
+            if positioned is None:
+                continue  # read again (streams.engine.gaps)
             await route(event)
+            ingest_guard.done(event, positioned)
             # Acked (by the flush) only once every message it caused has been sent.
             ingest_pending.append((manual, event))
             if len(ingest_pending) >= 5000:
@@ -278,7 +291,11 @@ def build_app(settings: Settings) -> faust.App:
         """Dedup, lateness, entity histories and partial cells; acked once flushed."""
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
+            positioned = await stage_guard.admit(event)
+            if positioned is None:
+                continue
             await stage.process(manual, event)
+            stage_guard.done(event, positioned)
             if len(stage.pending) >= 5000:
                 await stage.flush()
 
@@ -287,7 +304,11 @@ def build_app(settings: Settings) -> faust.App:
         """Merge partial cells, close windows, publish to kpi.updates and Redis."""
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
+            positioned = await publisher_guard.admit(event)
+            if positioned is None:
+                continue
             await publisher.process(manual, event)
+            publisher_guard.done(event, positioned)
             if len(publisher.pending) >= 5000:
                 await publisher.flush()
 

@@ -50,6 +50,7 @@ class Histogram:
 REFERENCE_KINDS = ("rep", "product", "account")
 LATE_KINDS = ("minute", "day", "week", "month", "quarter")
 ROLES = ("event", "lead", "account", "opportunity")
+STAGES = ("ingest", "entity-stage", "publisher")
 
 
 def _zeros(keys: Iterable[Any]) -> Counter[Any]:
@@ -73,6 +74,7 @@ class PipelineStats:
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
+    gaps_sought: Counter[str] = field(default_factory=lambda: _zeros(STAGES))  # stage
     last_event_timestamp: float | None = None
     latency: Histogram = field(default_factory=Histogram)  # input in Kafka -> published
 
@@ -144,6 +146,11 @@ class PipelineCollector(Collector):
         yield CounterMetricFamily(
             "salespulse_engine_errors", "Messages the KPI engine failed to apply (see the log).",
             value=self._stats.engine_errors,
+        )  # fmt: skip
+        yield _by_label(
+            "salespulse_offset_gaps_sought",
+            "Messages lost on their way to a stage (an offset skipped): partition sought back.",
+            "stage", self._stats.gaps_sought,
         )  # fmt: skip
         yield CounterMetricFamily(
             "salespulse_rebalance_rewinds",

@@ -13,12 +13,14 @@ deduplicated downstream (offset marks and event ids).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams.engine.gaps import OffsetGuard, Verdict
 from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -33,11 +35,33 @@ def left_unsought(committed: Mapping[TP, int | None], acked: Callable[[str], boo
 
 class Consumer(faust_aiokafka.Consumer):
     """faust's aiokafka consumer; ``seek_to_committed`` also seeks partitions with nothing
-    committed (module docstring)."""
+    committed (module docstring), and ``positioned`` says where each partition of an agent's
+    topic was sought after the last rebalance: (a number per positioning, the offset), for
+    the stages' offset guards (``streams.engine.gaps``)."""
+
+    positionings = 0
+
+    @property
+    def positioned(self) -> dict[TP, tuple[int, int]]:
+        found: dict[TP, tuple[int, int]] | None = self.__dict__.get("_positioned")
+        if found is None:
+            found = self.__dict__["_positioned"] = {}
+        return found
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            self.positioned.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
-        rewind = left_unsought(committed, self.app.topics.acks_enabled_for)
+        acked = self.app.topics.acks_enabled_for
+        self.positionings += 1
+        token = self.positionings
+        for tp, offset in committed.items():
+            if offset and acked(tp.topic):
+                self.positioned[tp] = (token, offset)
+        rewind = left_unsought(committed, acked)
         if rewind:
             earliest = await self.earliest_offsets(*rewind)
             for tp in rewind:
@@ -51,6 +75,7 @@ class Consumer(faust_aiokafka.Consumer):
                         tp.topic, tp.partition, position, start,
                     )  # fmt: skip
                 await self._seek(tp, start)
+                self.positioned[tp] = (token, start)
         return committed
 
 
@@ -74,3 +99,59 @@ def install(app: Any, stats: PipelineStats) -> None:
 
     transport.on_rewind = rewound
     app.transport = transport
+
+
+class GuardedStage:
+    """A stage's offset guard over faust's consumer (``streams.engine.gaps``): ``admit``
+    says whether to process an event (seeking its partition back over a gap), ``done``
+    records it processed."""
+
+    def __init__(self, app: Any, stage: str, on_gap: Callable[[str], None]) -> None:
+        self.app, self.stage, self.on_gap = app, stage, on_gap
+        self.guard = OffsetGuard()
+        self.unpositioned_since: dict[TP, float] = {}
+
+    async def admit(self, event: Any) -> tuple[int, int] | None:
+        """The partition's positioning when the event is to be processed, else None."""
+        message = event.message
+        tp = TP(message.topic, message.partition)
+        consumer = self.app.consumer
+        positioned = consumer.positioned.get(tp)
+        now = time.monotonic()
+        verdict = self.guard.check(tp, message.offset, positioned, now)
+        if verdict is Verdict.PROCESS:
+            self.unpositioned_since.pop(tp, None)
+            return positioned
+        if positioned is None:  # before faust's seek after a rebalance: read again after it
+            since = self.unpositioned_since.setdefault(tp, now)
+            if now - since > 30:
+                self.unpositioned_since[tp] = now
+                log.warning(
+                    "%s: %s/%s has not been positioned since the last rebalance for 30 s: "
+                    "its messages wait (faust's seek to committed offsets has not run)",
+                    self.stage, tp.topic, tp.partition,
+                )  # fmt: skip
+            return None
+        expected = self.guard.expected(tp, positioned)
+        if verdict is Verdict.SEEK:
+            log.warning(
+                "%s: %s/%s offset %s came when %s was expected (a message lost on its way "
+                "here): seeking back to %s",
+                self.stage, tp.topic, tp.partition, message.offset, expected, expected,
+            )  # fmt: skip
+            self.on_gap(self.stage)
+            await consumer.seek(tp, expected)
+            return None
+        if verdict is Verdict.ACCEPT_GAP:
+            log.warning(
+                "%s: %s/%s offsets %s to %s never came after %d seeks back: taken to be "
+                "absent (a transactional producer's markers, or compaction)",
+                self.stage, tp.topic, tp.partition, expected, message.offset - 1,
+                self.guard.tries,
+            )  # fmt: skip
+            return positioned
+        return None  # past a gap already sought back
+
+    def done(self, event: Any, positioned: tuple[int, int]) -> None:
+        message = event.message
+        self.guard.done(TP(message.topic, message.partition), message.offset, positioned)

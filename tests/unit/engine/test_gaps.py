@@ -1,0 +1,66 @@
+"""Each stage processes every offset of a partition in order; a gap is sought back."""
+
+from __future__ import annotations
+
+from streams.engine.gaps import OffsetGuard, Verdict
+
+TP = ("sales.quotes", 1)
+
+
+def test_nothing_is_processed_before_faust_positions_the_partition() -> None:
+    guard = OffsetGuard()
+    assert guard.check(TP, 0, positioned=None, now=0.0) is Verdict.SKIP
+    assert guard.expected(TP, None) is None
+
+
+def test_offsets_in_order_from_where_the_partition_was_positioned_are_processed() -> None:
+    guard = OffsetGuard()
+    positioned = (1, 5)  # sought to its committed offset 5
+    for offset in (5, 6, 7):
+        assert guard.check(TP, offset, positioned, now=0.0) is Verdict.PROCESS
+        guard.done(TP, offset, positioned)
+    assert guard.expected(TP, positioned) == 8
+    assert guard.check(TP, 6, positioned, now=0.0) is Verdict.PROCESS  # a redelivery
+    guard.done(TP, 6, positioned)
+    assert guard.expected(TP, positioned) == 8  # does not move back
+
+
+def test_a_lost_message_is_sought_back_and_what_follows_it_is_skipped_until_it_comes() -> None:
+    # The two-worker failure: quotes/1 offset 3 never reached the ingest, 4 came after 2.
+    guard = OffsetGuard(retry_s=3.0)
+    positioned = (1, 0)
+    for offset in (0, 1, 2):
+        assert guard.check(TP, offset, positioned, now=0.0) is Verdict.PROCESS
+        guard.done(TP, offset, positioned)
+    assert guard.check(TP, 4, positioned, now=1.0) is Verdict.SEEK
+    assert guard.expected(TP, positioned) == 3
+    assert guard.check(TP, 5, positioned, now=1.5) is Verdict.SKIP  # already sought back
+    assert guard.check(TP, 3, positioned, now=2.0) is Verdict.PROCESS
+    guard.done(TP, 3, positioned)
+    assert guard.check(TP, 4, positioned, now=2.0) is Verdict.PROCESS
+
+
+def test_a_seek_undone_by_messages_already_fetched_is_repeated_then_the_gap_accepted() -> None:
+    guard = OffsetGuard(retry_s=3.0, tries=2)
+    positioned = (1, 0)
+    guard.done(TP, 0, positioned)
+    assert guard.check(TP, 9, positioned, now=0.0) is Verdict.SEEK
+    assert guard.check(TP, 9, positioned, now=2.9) is Verdict.SKIP
+    assert guard.check(TP, 9, positioned, now=3.1) is Verdict.SEEK  # second try
+    # Offsets 1-8 never come: a transactional producer's markers, say.
+    assert guard.check(TP, 9, positioned, now=6.2) is Verdict.ACCEPT_GAP
+    guard.done(TP, 9, positioned)
+    assert guard.check(TP, 10, positioned, now=6.3) is Verdict.PROCESS
+
+
+def test_a_new_positioning_after_a_rebalance_starts_from_where_faust_sought() -> None:
+    guard = OffsetGuard()
+    guard.done(TP, 40, (1, 0))
+    # The partition went to another worker, which committed 90, and came back.
+    assert guard.expected(TP, (2, 90)) == 90
+    assert guard.check(TP, 41, (2, 90), now=0.0) is Verdict.PROCESS  # older: a redelivery
+    assert guard.check(TP, 95, (2, 90), now=0.0) is Verdict.SEEK
+    guard.done(TP, 95, (2, 90))  # (were it processed)
+    # A stage done with an event of the earlier positioning changes nothing.
+    guard.done(TP, 120, (1, 0))
+    assert guard.expected(TP, (2, 90)) == 96
