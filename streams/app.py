@@ -263,6 +263,11 @@ def build_app(settings: Settings) -> faust.App:
     stage_guard = GuardedStage(app, "entity-stage", gap_sought)
     publisher_guard = GuardedStage(app, "publisher", gap_sought)
 
+    @app.timer(interval=1.0)
+    async def retry_gaps() -> None:
+        for guarded in (ingest_guard, stage_guard, publisher_guard):
+            await guarded.retry()
+
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
         """Validate, dead-letter, join and route every input event to its entities.

@@ -14,9 +14,10 @@ handed offset 4 has lost 3. So each stage asks its :class:`OffsetGuard` first:
   idempotent), a newer one is a gap: the stage seeks the partition back to the expected
   offset and skips messages until it comes;
 - a seek can be undone by messages faust had already fetched, so it is repeated every
-  ``retry_s``; after ``tries`` seeks the missing offsets are taken to be absent (offsets a
-  transactional producer's commit markers or compaction leave unused) and the gap is
-  accepted, with a warning.
+  ``retry_s``, on a timer too (the message awaited may be the partition's last); once it
+  has been sought ``tries`` times, a message past the gap is processed: the missing
+  offsets are taken to be absent (a transactional producer's commit markers, compaction),
+  with a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 RETRY_S = 3.0
 TRIES = 3
@@ -82,6 +84,19 @@ class OffsetGuard:
             return Verdict.SEEK
         self.seeking[tp] = _Seeking(expected, now, 1)
         return Verdict.SEEK
+
+    def due(self, positioned: dict[Any, tuple[int, int]], now: float) -> list[tuple[Hashable, int]]:
+        """The partitions whose seek back is due again, with the offset to seek to: the
+        message awaited may never come (it was the last one), so this is asked on a timer,
+        not only when later messages arrive. A partition repositioned since is forgotten."""
+        out = []
+        for tp, seeking in list(self.seeking.items()):
+            if self.expected(tp, positioned.get(tp)) != seeking.offset:
+                del self.seeking[tp]  # revoked, or positioned again by faust since
+            elif now - seeking.at >= self.retry_s:
+                seeking.at, seeking.tries = now, seeking.tries + 1
+                out.append((tp, seeking.offset))
+        return out
 
     def done(self, tp: Hashable, offset: int, positioned: tuple[int, int] | None) -> None:
         """``offset`` of ``tp`` is processed (a redelivery does not move it back)."""

@@ -152,6 +152,19 @@ class GuardedStage:
             return positioned
         return None  # past a gap already sought back
 
+    async def retry(self) -> None:
+        """Seek again the partitions whose awaited offset has not come (on a timer)."""
+        consumer = self.app.consumer
+        for tp, offset in self.guard.due(consumer.positioned, time.monotonic()):
+            log.warning(
+                "%s: %s/%s offset %s still not here: seeking back to it again",
+                self.stage, tp.topic, tp.partition, offset,
+            )  # fmt: skip
+            try:
+                await consumer.seek(tp, offset)
+            except Exception:  # revoked meanwhile: its next owner reads it
+                log.exception("%s: could not seek %s/%s", self.stage, tp.topic, tp.partition)
+
     def done(self, event: Any, positioned: tuple[int, int]) -> None:
         message = event.message
         self.guard.done(TP(message.topic, message.partition), message.offset, positioned)

@@ -64,3 +64,23 @@ def test_a_new_positioning_after_a_rebalance_starts_from_where_faust_sought() ->
     # A stage done with an event of the earlier positioning changes nothing.
     guard.done(TP, 120, (1, 0))
     assert guard.expected(TP, (2, 90)) == 96
+
+
+def test_a_seek_back_is_repeated_on_a_timer_when_nothing_more_comes() -> None:
+    # The partition's last message was the one past the gap: no later message will ask.
+    guard = OffsetGuard(retry_s=3.0)
+    positioned = {TP: (1, 0)}
+    assert guard.check(TP, 1, positioned[TP], now=0.0) is Verdict.SEEK
+    assert guard.due(positioned, now=2.0) == []
+    assert guard.due(positioned, now=3.0) == [(TP, 0)]
+    assert guard.due(positioned, now=4.0) == []
+    assert guard.check(TP, 0, positioned[TP], now=4.5) is Verdict.PROCESS
+    assert guard.due(positioned, now=9.0) == []  # it came
+
+
+def test_a_partition_revoked_or_positioned_again_is_not_sought_by_the_timer() -> None:
+    guard = OffsetGuard(retry_s=3.0)
+    assert guard.check(TP, 7, (1, 0), now=0.0) is Verdict.SEEK
+    assert guard.due({}, now=5.0) == []  # revoked: its next owner reads it
+    assert guard.check(TP, 7, (1, 0), now=6.0) is Verdict.SEEK
+    assert guard.due({TP: (2, 7)}, now=10.0) == []  # faust sought it to 7 since
