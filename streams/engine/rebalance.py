@@ -155,7 +155,8 @@ class GuardedStage:
     async def retry(self) -> None:
         """Seek again the partitions whose awaited offset has not come (on a timer)."""
         consumer = self.app.consumer
-        for tp, offset in self.guard.due(consumer.positioned, time.monotonic()):
+        for key, offset in self.guard.due(consumer.positioned, time.monotonic()):
+            tp = cast(TP, key)
             log.warning(
                 "%s: %s/%s offset %s still not here: seeking back to it again",
                 self.stage, tp.topic, tp.partition, offset,
