@@ -1,4 +1,5 @@
-"""Faust's Kafka transport, with the seek after a rebalance made to lose nothing.
+"""Faust's Kafka transport, with the seek after a rebalance made to lose nothing, and the
+stages' offset guards over it (``GuardedStage``, glue for ``streams.engine.gaps``).
 
 When a rebalance suspends the flow, faust-streaming 0.15 drops what is in flight to its
 agents (queued in their streams, or waiting to be queued) and then seeks every partition
@@ -7,7 +8,9 @@ only seeks where the committed offset is above 0: a partition with nothing commi
 (a new topic, a first run) stays where the fetcher was, past the dropped messages, and
 they are never read. Here such a partition goes back to its earliest offset, which is
 what ``auto_offset_reset="earliest"`` would have given it; what it re-reads is
-deduplicated downstream (offset marks and event ids).
+deduplicated downstream (offset marks and event ids). The consumer also records where it
+positioned each partition, from which each stage's guard expects every offset in order:
+faust loses messages in other ways too (docs/engine.md, known problems).
 """
 
 from __future__ import annotations
@@ -39,14 +42,10 @@ class Consumer(faust_aiokafka.Consumer):
     topic was sought after the last rebalance: (a number per positioning, the offset), for
     the stages' offset guards (``streams.engine.gaps``)."""
 
-    positionings = 0
-
-    @property
-    def positioned(self) -> dict[TP, tuple[int, int]]:
-        found: dict[TP, tuple[int, int]] | None = self.__dict__.get("_positioned")
-        if found is None:
-            found = self.__dict__["_positioned"] = {}
-        return found
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.positioned: dict[TP, tuple[int, int]] = {}
+        self.positionings = 0
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:

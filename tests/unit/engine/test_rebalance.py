@@ -37,7 +37,8 @@ async def test_seek_to_committed_sends_them_back_to_their_earliest_offset(
         return committed
 
     monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", faust_seek_to_committed)
-    consumer: Any = object.__new__(Consumer)
+    consumer: Any = object.__new__(Consumer)  # no broker: only the seek logic
+    consumer.positioned, consumer.positionings = {}, 0
     topics = type("Topics", (), {"acks_enabled_for": staticmethod(ACKED.__contains__)})
     consumer.app = type("App", (), {"topics": topics()})()
 
@@ -58,3 +59,5 @@ async def test_seek_to_committed_sends_them_back_to_their_earliest_offset(
     assert await consumer.seek_to_committed() == committed
     assert seeks == [(TP("sales.orders", 0), 3)]
     assert rewinds == [1]  # the fetcher was past the start: salespulse_rebalance_rewinds_total
+    # Where each was positioned, for the stages' offset guards.
+    assert consumer.positioned == {TP("sales.orders", 0): (1, 3), TP("sales.orders", 1): (1, 7)}
