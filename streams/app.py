@@ -33,6 +33,7 @@ from prometheus_client.process_collector import ProcessCollector
 from streams.api import register_api
 from streams.business_hours import parse_business_hours
 from streams.engine.entity_stage import EntityStage
+from streams.engine.gap_probe import GapProbe
 from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
 from streams.engine.rebalance import GuardedStage
@@ -259,9 +260,19 @@ def build_app(settings: Settings) -> faust.App:
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
 
-    ingest_guard = GuardedStage(app, "ingest", gap_sought)
-    stage_guard = GuardedStage(app, "entity-stage", gap_sought)
-    publisher_guard = GuardedStage(app, "publisher", gap_sought)
+    probe = GapProbe(settings.kafka_bootstrap)
+    ingest_guard = GuardedStage(app, "ingest", gap_sought, probe)
+    stage_guard = GuardedStage(app, "entity-stage", gap_sought, probe)
+    publisher_guard = GuardedStage(app, "publisher", gap_sought, probe)
+
+    @app.task
+    async def gap_probe() -> None:
+        """The broker reader the offset guards ask whether a gap holds messages."""
+        await probe.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await probe.stop()
 
     @app.timer(interval=1.0)
     async def retry_gaps() -> None:
@@ -344,15 +355,16 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """A rebalance (faust has stopped the flow): the entity stage drops what it has not
-        flushed of the revoked partitions, once a flush under way is done, and the publisher
-        forgets their index; their next owner reads them again from the committed offsets
+        """A rebalance (faust has stopped the flow): the entity stage and the publisher drop
+        what they have not flushed of the revoked partitions, once a flush under way is
+        done; their next owner reads them again from the committed offsets
         (streams.engine.entity_stage). The ingest keeps its pending acks: what it routed is
         in Kafka once its next flush is done."""
         revoked: set[TP] = args[0]
         async with stage.lock:
             stage.revoke({tp.partition for tp in revoked if tp.topic == entities_name})
-        publisher.revoke({tp.partition for tp in revoked if tp.topic == cells_name})
+        async with publisher.lock:
+            publisher.revoke({tp.partition for tp in revoked if tp.topic == cells_name})
 
     published: dict[Source, Progress] = {}
     heartbeat_sent: dict[str, int] = {}

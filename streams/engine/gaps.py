@@ -13,6 +13,8 @@ handed offset 4 has lost 3. So each stage asks its :class:`OffsetGuard` first:
   partition was positioned; an older one is a redelivery (processed again: every stage is
   idempotent), a newer one is a gap: the stage seeks the partition back to the expected
   offset and skips messages until it comes;
+- unless the broker says the gap holds no message (``streams.engine.gap_probe``: a
+  transactional producer's commit markers, compaction), then the stage goes on at once;
 - a seek can be undone by messages faust had already fetched, so it is repeated every
   ``retry_s``, on a timer too (the message awaited may be the partition's last); once it
   has been sought ``tries`` times, a message past the gap is processed: the missing
@@ -84,6 +86,10 @@ class OffsetGuard:
             return Verdict.SEEK
         self.seeking[tp] = _Seeking(expected, now, 1)
         return Verdict.SEEK
+
+    def accept(self, tp: Hashable) -> None:
+        """The gap before the offset just handed holds no message (the broker says so)."""
+        self.seeking.pop(tp, None)
 
     def due(self, positioned: dict[Any, tuple[int, int]], now: float) -> list[tuple[Hashable, int]]:
         """The partitions whose seek back is due again, with the offset to seek to: the

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import faust
 import orjson
 
+from streams.engine.writeback import Deferred, write_all
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS
 from streams.kpi.cells import Cell, merge, split_cell_key
@@ -75,7 +76,10 @@ class Publisher:
         delivered: Callable[[], Awaitable[None]],
         observe_latency: Callable[[float], None] = lambda seconds: None,
     ) -> None:
-        self.cells, self.base, self.marks = cells, base, marks
+        # Writes wait for the flush, after Redis and kpi.updates have what they caused: a
+        # crash before it leaves the tables as they were, and the events are redelivered.
+        self.cells, self.base, self.marks = Deferred(cells), Deferred(base), Deferred(marks)
+        self.tables = (self.cells, self.base, self.marks)
         self.updates_topic = updates_topic
         self.read_model = read_model
         self.reference = reference
@@ -211,10 +215,18 @@ class Publisher:
     # --- one message ---------------------------------------------------------------------
 
     def revoke(self, partitions: set[int]) -> None:
-        """A rebalance took ``partitions``: the index of their cells is rebuilt from the table
-        if they come back (their owner meanwhile may have added cells). Their events already
-        processed wrote the table as they came and are acked by the next flush once those
-        writes are in Kafka; the rest are read again by the next owner."""
+        """A rebalance took ``partitions``: what was not flushed of them (table writes, acks)
+        is dropped, their next owner reads them again from the committed offsets, and the
+        index of their cells is rebuilt from the table if they come back (their owner
+        meanwhile may have added cells). Called with the lock held."""
+        for table in self.tables:
+            for q in partitions:
+                table.writeback.dirty.pop(q, None)
+        self.pending = [
+            (stream, event)
+            for stream, event in self.pending
+            if event.message.partition not in partitions
+        ]
         for index in (self.closing, self.expiring, self.refreshable, self.refreshed_at):
             for q in partitions:
                 index.pop(q, None)
@@ -224,6 +236,8 @@ class Publisher:
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
+        for table in self.tables:
+            table.partition = q
         self._index(q)
         try:
             value = orjson.loads(event.value) if isinstance(event.value, bytes) else event.value
@@ -389,7 +403,8 @@ class Publisher:
                 self.pending = pending + self.pending  # acked once Redis has the values
                 self.latency = latency + self.latency
                 return
-            await self.delivered()  # the records are in Kafka before an offset is committed
+            write_all((table.writeback for table in self.tables), (e for _, e in pending))
+            await self.delivered()  # records and table writes in Kafka before offsets commit
             now = time.time()
             for ts in latency:
                 self.observe_latency(now - ts)

@@ -23,6 +23,7 @@ from typing import Any, cast
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams.engine.gap_probe import GapProbe
 from streams.engine.gaps import OffsetGuard, Verdict
 from streams.metrics import PipelineStats
 
@@ -105,8 +106,10 @@ class GuardedStage:
     says whether to process an event (seeking its partition back over a gap), ``done``
     records it processed."""
 
-    def __init__(self, app: Any, stage: str, on_gap: Callable[[str], None]) -> None:
-        self.app, self.stage, self.on_gap = app, stage, on_gap
+    def __init__(
+        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe
+    ) -> None:
+        self.app, self.stage, self.on_gap, self.probe = app, stage, on_gap, probe
         self.guard = OffsetGuard()
         self.unpositioned_since: dict[TP, float] = {}
 
@@ -132,7 +135,15 @@ class GuardedStage:
                 )  # fmt: skip
             return None
         expected = self.guard.expected(tp, positioned)
-        if verdict is Verdict.SEEK:
+        if verdict is Verdict.SEEK and expected is not None:
+            empty = await self.probe.empty(tp.topic, tp.partition, expected, message.offset)
+            if empty:  # a transactional producer's markers, or compaction: nothing lost
+                log.info(
+                    "%s: %s/%s offsets %s to %s hold no message: going on",
+                    self.stage, tp.topic, tp.partition, expected, message.offset - 1,
+                )  # fmt: skip
+                self.guard.accept(tp)
+                return positioned
             log.warning(
                 "%s: %s/%s offset %s came when %s was expected (a message lost on its way "
                 "here): seeking back to %s",

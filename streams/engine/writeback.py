@@ -63,3 +63,28 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
     leftovers = [p for writeback in tables for p in writeback.dirty]
     if leftovers:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
+
+
+class Deferred:
+    """A table read and written as a mapping whose writes wait in a :class:`WriteBack` until
+    ``write_all``, for a stage whose keys each live in one partition (``partition`` is set
+    to the current event's before it writes): reads see the pending writes first."""
+
+    def __init__(self, table: Any) -> None:
+        self.writeback = WriteBack(table)
+        self.partition = 0
+
+    def get(self, key: str) -> Any:
+        for writes in self.writeback.dirty.values():
+            if key in writes:
+                return writes[key]
+        return self.writeback.table.get(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writeback.set(self.partition, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.writeback.delete(self.partition, key)
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return self.writeback.items()

@@ -84,3 +84,15 @@ def test_a_partition_revoked_or_positioned_again_is_not_sought_by_the_timer() ->
     assert guard.due({}, now=5.0) == []  # revoked: its next owner reads it
     assert guard.check(TP, 7, (1, 0), now=6.0) is Verdict.SEEK
     assert guard.due({TP: (2, 7)}, now=10.0) == []  # faust sought it to 7 since
+
+
+def test_a_gap_the_broker_says_is_empty_is_accepted_at_once() -> None:
+    # Offsets 1-8 are a transactional producer's commit markers: nothing to seek back for.
+    guard = OffsetGuard(retry_s=3.0)
+    positioned = (1, 0)
+    guard.done(TP, 0, positioned)
+    assert guard.check(TP, 9, positioned, now=0.0) is Verdict.SEEK
+    guard.accept(TP)
+    guard.done(TP, 9, positioned)
+    assert guard.due({TP: positioned}, now=10.0) == []  # no seek back on the timer
+    assert guard.check(TP, 10, positioned, now=10.0) is Verdict.PROCESS

@@ -1,0 +1,56 @@
+"""Whether a gap in a partition's offsets holds messages, asked of the broker.
+
+A stage handed offset 9 when it expected 4 has lost messages, unless offsets 4-8 hold
+none: a transactional producer's commit markers and compaction leave offsets unused. One
+plain consumer (no group) per worker reads the first record at or after the expected
+offset: if it is the one the stage was handed, the gap is empty and the stage goes on at
+once; otherwise the partition is sought back (``streams.engine.gaps``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_MS = 3000
+
+
+class GapProbe:
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.consumer: AIOKafkaConsumer | None = None
+        self.lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+    async def empty(self, topic: str, partition: int, expected: int, handed: int) -> bool | None:
+        """Whether offsets ``expected`` to ``handed - 1`` hold no message; None when the
+        broker could not say (not started, or no record within the timeout)."""
+        if self.consumer is None:
+            return None
+        tp = TopicPartition(topic, partition)
+        async with self.lock:
+            try:
+                self.consumer.assign([tp])
+                self.consumer.seek(tp, expected)
+                batch = await self.consumer.getmany(tp, timeout_ms=TIMEOUT_MS, max_records=1)
+            except Exception:  # the guard then seeks back, which is always safe
+                log.exception("gap probe: could not read %s/%s at %s", topic, partition, expected)
+                return None
+        records = batch.get(tp, [])
+        if not records:
+            return None
+        return records[0].offset >= handed
