@@ -236,21 +236,24 @@ class Publisher:
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
-        for table in self.tables:
-            table.partition = q
-        self._index(q)
-        try:
-            value = orjson.loads(event.value) if isinstance(event.value, bytes) else event.value
-            if "wm" in value:
-                self._on_marker(q, int(value["wm"]), int(value["t"]))
-            else:
-                if value.get("ts") is not None:
-                    self.latency.append(float(value["ts"]))
-                for cell, mark, components in value["cells"]:
-                    self._on_partial(q, o, cell, str(value["p"]), mark, components)
-        except Exception:
-            log.exception("publisher: could not apply offset %s of partition %s", o, q)
-        self.pending.append((stream, event))
+        # Not while a flush is under way: it writes the tables' pending writes of the events
+        # it acks, and only theirs.
+        async with self.lock:
+            for table in self.tables:
+                table.partition = q
+            self._index(q)
+            try:
+                value = orjson.loads(event.value) if isinstance(event.value, bytes) else event.value
+                if "wm" in value:
+                    self._on_marker(q, int(value["wm"]), int(value["t"]))
+                else:
+                    if value.get("ts") is not None:
+                        self.latency.append(float(value["ts"]))
+                    for cell, mark, components in value["cells"]:
+                        self._on_partial(q, o, cell, str(value["p"]), mark, components)
+            except Exception:
+                log.exception("publisher: could not apply offset %s of partition %s", o, q)
+            self.pending.append((stream, event))
 
     def _on_partial(
         self, q: int, o: int, cell: str, part: str, mark: int, components: dict[str, Any]
