@@ -38,7 +38,7 @@ from typing import Any
 import faust
 import orjson
 
-from streams.engine.writeback import WriteBack, write_all
+from streams.engine.writeback import WriteBack, abandon, write_all
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.windows import CellWindows, Graces
@@ -225,18 +225,11 @@ class EntityStage:
         protocol): what was not flushed of them is dropped (module docstring). Called with
         the lock held, so no flush is half done."""
         self.epoch += 1
-        for table in self.tables:
-            for p in partitions:
-                table.dirty.pop(p, None)
+        self.pending = abandon(self.tables, self.pending, partitions)
         for p in partitions:
             self.dirty.pop(p, None)
             self.counts.pop(p, None)
             self.offsets.pop(p, None)
-        self.pending = [
-            (stream, event)
-            for stream, event in self.pending
-            if event.message.partition not in partitions
-        ]
 
     def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
         name = f"{role}:{key}"

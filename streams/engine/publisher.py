@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import faust
 import orjson
 
-from streams.engine.writeback import Deferred, write_all
+from streams.engine.writeback import Deferred, abandon, write_all
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS
 from streams.kpi.cells import Cell, merge, split_cell_key
@@ -219,14 +219,8 @@ class Publisher:
         is dropped, their next owner reads them again from the committed offsets, and the
         index of their cells is rebuilt from the table if they come back (their owner
         meanwhile may have added cells). Called with the lock held."""
-        for table in self.tables:
-            for q in partitions:
-                table.writeback.dirty.pop(q, None)
-        self.pending = [
-            (stream, event)
-            for stream, event in self.pending
-            if event.message.partition not in partitions
-        ]
+        writebacks = [table.writeback for table in self.tables]
+        self.pending = abandon(writebacks, self.pending, partitions)
         for index in (self.closing, self.expiring, self.refreshable, self.refreshed_at):
             for q in partitions:
                 index.pop(q, None)

@@ -65,6 +65,17 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
 
 
+def abandon(
+    tables: Iterable[WriteBack], pending: list[tuple[Any, Any]], partitions: set[int]
+) -> list[tuple[Any, Any]]:
+    """A rebalance took ``partitions``: their pending writes are dropped, and ``pending``
+    (stream, event) is returned without their events, which their next owner reads again."""
+    for writeback in tables:
+        for partition in partitions:
+            writeback.dirty.pop(partition, None)
+    return [(s, e) for s, e in pending if e.message.partition not in partitions]
+
+
 class Deferred:
     """A table read and written as a mapping whose writes wait in a :class:`WriteBack` until
     ``write_all``, for a stage whose keys each live in one partition (``partition`` is set
