@@ -34,11 +34,12 @@ from streams.api import register_api
 from streams.business_hours import parse_business_hours
 from streams.engine.entity_stage import EntityStage
 from streams.engine.gap_probe import GapProbe
+from streams.engine.outbox import Outbox
 from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
 from streams.engine.rebalance import GuardedStage
 from streams.engine.rebalance import install as install_transport
-from streams.engine.routing import message_key, roles
+from streams.engine.routing import partition_of, roles
 from streams.engine.watermark import (
     ClusterView,
     ClusterWatermark,
@@ -76,6 +77,9 @@ def build_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         consumer_auto_offset_reset="earliest",
+        # Messages an agent may have waiting: the entity stage's hold up to 250 routed items
+        # each, so faust's 4,096 could hold ~1 GB in a backlog.
+        stream_buffer_maxsize=settings.stream_buffer_messages,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -144,8 +148,10 @@ def build_app(settings: Settings) -> faust.App:
         stats=stats,
         assigned=lambda: _assigned(app, settings.topic("internal.entities")),
         caught_up=lambda p, o: _caught_up(app, settings.topic("internal.entities"), p, o),
+        committed=lambda p: _committed(app, (settings.topic("internal.entities"), p)),
         upstream_quiet=lambda: cluster.quiet,
         delivered=delivered,
+        cache_size=settings.table_cache_keys,
     )
     retention = {
         "minute": settings.retention_minute_s,
@@ -163,6 +169,7 @@ def build_app(settings: Settings) -> faust.App:
         retention_s=lambda kind: retention.get(kind, settings.retention_calendar_s),
         entity_partitions=settings.topic_partitions,
         lead_sla_ms=int(settings.lead_sla_s * 1000),
+        currency=settings.currency,
         delivered=delivered,
         observe_latency=stats.latency.observe,
     )
@@ -236,21 +243,13 @@ def build_app(settings: Settings) -> faust.App:
         # The history item (offset and lateness are set by the entity stage) and the event as
         # sent to sales.late if it turns out late: computed once here, not once per role.
         history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
-        event_json = item.model_dump(mode="json")
         w = cluster.current(local_view)
+        src = f"{message.topic}/{message.partition}/{message.offset}"
         for role, key in roles(item):
-            await entities_topic.send(
-                key=message_key(role, key),
-                value={
-                    "role": role,
-                    "key": key,
-                    "item": history_item,
-                    "event": event_json,
-                    "w": w,
-                    "src": f"{message.topic}/{message.partition}/{message.offset}",
-                    "ts": message.timestamp,
-                },
-            )
+            routed = {"role": role, "key": key, "item": history_item, "w": w, "src": src}
+            if role == "event":  # the copy sales.late gets if it is late: once per event
+                routed |= {"event": item.model_dump(mode="json"), "ts": message.timestamp}
+            outbox.add(partition_of(role, key, settings.topic_partitions), routed)
         watermark.read(message.topic, message.partition, message.offset)
         watermark.observe(
             message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
@@ -312,7 +311,7 @@ def build_app(settings: Settings) -> faust.App:
                 continue
             await stage.process(manual, event)
             stage_guard.done(event, positioned)
-            if len(stage.pending) >= 5000:
+            if stage.pending_items >= 5000:
                 await stage.flush()
 
     @app.agent(cells_topic, name="publisher")
@@ -329,11 +328,18 @@ def build_app(settings: Settings) -> faust.App:
                 await publisher.flush()
 
     ingest_pending: list[tuple[Any, Any]] = []
+    outbox = Outbox()
+
+    async def send_routed() -> None:
+        """What the ingest routed, one message per entity partition (and per 250 items)."""
+        for partition, items in outbox.drain():
+            await entities_topic.send(key=b"__batch__", value={"items": items}, partition=partition)
 
     async def flush_ingest() -> None:
         pending = list(ingest_pending)
         ingest_pending.clear()
-        checkpoint = watermark.checkpoint()
+        checkpoint = watermark.checkpoint()  # what was routed: in the outbox, sent below
+        await send_routed()
         await delivered()
         watermark.flushed(checkpoint)  # what other workers may hear of (cluster watermark)
         for source, event in pending:
@@ -396,6 +402,7 @@ def build_app(settings: Settings) -> faust.App:
             log.info("cluster watermark: first cut taken (%s)", cluster.view.describe())
             exchange_ready.set()
         if cluster.last is not None and cluster.last != heartbeat_sent.get("wm"):
+            await send_routed()  # what was routed before the heartbeat reaches them before it
             for partition in range(settings.topic_partitions):
                 await entities_topic.send(
                     key=b"__wm__", value={"wm": cluster.last}, partition=partition

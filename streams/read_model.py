@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 from streams.kpi.cells import Cell, split_cell_key
 from streams.kpi.values import Context, Value
@@ -95,15 +96,20 @@ class ReadModel:
         self.hashes, self.scores, self.removals = {}, {}, []
         stream_ms, self.stream_ms = self.stream_ms, None
         pipe = self.client.pipeline(transaction=False)
-        for op, key, field in removals:
+        # One command per Redis key (a window's KPI for every key of a dimension), not one
+        # per field: removals first, so a window removed and written again is written.
+        for (op, key), fields in _grouped(((o, k), f) for o, k, f in removals).items():
             if op == "hdel":
-                pipe.hdel(key, field)
+                pipe.hdel(key, *fields)
             else:
-                pipe.zrem(key, field)
-        for (key, field), value in hashes.items():
-            pipe.hset(key, field, value)
+                pipe.zrem(key, *fields)
+        for key, mapping in _by_field(hashes).items():
+            pipe.hset(key, mapping=mapping)
+        leaderboards: dict[str, dict[str, float]] = {}
         for (key, member), score in scores.items():
-            pipe.zadd(key, {member: score})
+            leaderboards.setdefault(key, {})[member] = score
+        for key, members in leaderboards.items():
+            pipe.zadd(key, members)
         if stream_ms is not None:
             pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)
         try:
@@ -117,6 +123,22 @@ class ReadModel:
                 self.stream_time(stream_ms)
             return False
         return True
+
+
+def _grouped(pairs: Iterable[tuple[tuple[str, str], str]]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for group, field in pairs:
+        out.setdefault(group, []).append(field)
+    return out
+
+
+def _by_field(
+    values: Mapping[tuple[str, str], EncodableT],
+) -> dict[str, dict[EncodableT, EncodableT]]:
+    out: dict[str, dict[EncodableT, EncodableT]] = {}
+    for (key, field), value in values.items():
+        out.setdefault(key, {})[field] = value
+    return out
 
 
 async def read_revenue_day(

@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         default=3 * 366 * 86_400, gt=0, description="weeks to quarters"
     )
     engine_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
+    stream_buffer_messages: int = Field(
+        default=256,
+        ge=16,
+        description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
+    )
+    table_cache_keys: int = Field(
+        default=100_000,
+        ge=0,
+        description="entity stage: table values kept decoded in memory per table (LRU), 0: none",
+    )
     metrics_key_cap: int = Field(
         default=50, ge=1, description="/metrics: keys per dimension, the rest as key=other"
     )

@@ -34,7 +34,7 @@ import orjson
 
 from streams.engine.writeback import Deferred, abandon, write_all
 from streams.ingest.reference_cache import ReferenceCache
-from streams.kpi.catalog import KPIS
+from streams.kpi.catalog import KPIS, unit_of
 from streams.kpi.cells import Cell, merge, split_cell_key
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces
@@ -73,6 +73,7 @@ class Publisher:
         retention_s: Callable[[str], float],
         entity_partitions: int,
         lead_sla_ms: int,
+        currency: str,
         delivered: Callable[[], Awaitable[None]],
         observe_latency: Callable[[float], None] = lambda seconds: None,
     ) -> None:
@@ -87,6 +88,7 @@ class Publisher:
         self.retention_s = retention_s
         self.entity_partitions = entity_partitions
         self.lead_sla_ms = lead_sla_ms
+        self.currency = currency
         self.delivered = delivered
         self.observe_latency = observe_latency
         self.tz = str(windows.zone)
@@ -100,6 +102,9 @@ class Publisher:
         # q -> (dim, key) -> {start: cell} of its last hour of minute cells (rolling gauges)
         self.minutes: dict[int, dict[tuple[str, str], dict[int, str]]] = {}
         self.latency: list[float] = []  # Kafka timestamps of the inputs of pending partials
+        # q -> cells with new partials since the flush -> whether to publish every KPI (a
+        # redelivery: what was published then may not have reached Redis)
+        self.changed: dict[int, dict[str, bool]] = {}
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
@@ -227,6 +232,7 @@ class Publisher:
         for q in partitions:
             self.latest.pop(q, None)
             self.minutes.pop(q, None)
+            self.changed.pop(q, None)
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
@@ -268,7 +274,10 @@ class Publisher:
         kind, start, dim, key = split_cell_key(cell)
         if kind in CALENDAR:
             self._update_base(kind, dim, key, start, stored)
-        self._publish(q, cell, stored, force=redelivered)
+        self.cells[cell] = stored
+        # Published once per flush, however many partials it got meanwhile (``_publish_changed``).
+        changed = self.changed.setdefault(q, {})
+        changed[cell] = changed.get(cell, False) or redelivered
         if fresh:
             self._track(q, cell, stored)
 
@@ -306,12 +315,14 @@ class Publisher:
             stored = {**stored, "final": True}
             self._publish(q, cell, stored, force=True, bump=True)
             self.refreshable[q].discard(cell)
+            self.changed.get(q, {}).pop(cell, None)  # its final record has every value
         expiring = self.expiring[q]
         while expiring and expiring[0][0] <= now:
             _, cell = heapq.heappop(expiring)
             if self.cells.get(cell) is not None:
                 del self.cells[cell]
                 self.read_model.remove(cell, KPIS)
+                self.changed.get(q, {}).pop(cell, None)
         if now - self.refreshed_at.get(q, 0) >= 60_000:
             self.refreshed_at[q] = now
             for cell in list(self.refreshable[q]):
@@ -382,15 +393,27 @@ class Publisher:
             record = {
                 "kpi": kpi, "window": window, "dimension": dim, "key": key,
                 "value": decimal_text(v.value), "numerator": decimal_text(v.numerator),
-                "denominator": decimal_text(v.denominator), "unit": KPIS[kpi].unit,
+                "denominator": decimal_text(v.denominator), "unit": unit_of(kpi, self.currency),
                 "final": bool(stored["final"]), "revision": stored["rev"],
                 "computed_at": computed_at,
             }  # fmt: skip
             record_key = f"{kpi}/{kind}/{window['start']}/{dim}/{key}".encode()
             self.records.append((record_key, orjson.dumps(record)))
 
+    def _publish_changed(self) -> None:
+        """Every cell that got partials since the last flush, published once."""
+        changed, self.changed = self.changed, {}
+        for q, cells in changed.items():
+            for table in self.tables:
+                table.partition = q
+            for cell, force in cells.items():
+                stored = self.cells.get(cell)
+                if stored is not None:
+                    self._publish(q, cell, stored, force=force)
+
     async def flush(self) -> None:
         async with self.lock:
+            self._publish_changed()
             pending, self.pending = self.pending, []
             records, self.records = self.records, []
             latency, self.latency = self.latency, []

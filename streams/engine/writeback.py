@@ -10,24 +10,54 @@ writes are in Kafka, so a crash before the flush loses nothing: the events are r
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
 from faust.streams import _current_event
 
+_MISSING = object()
+
 
 class WriteBack:
-    """A table's pending writes, by partition; reads see them before the table."""
+    """A table's pending writes, by partition; reads see them before the table.
 
-    def __init__(self, table: Any) -> None:
+    With ``cache_size``, the values last read or written (misses too) are kept in a bounded
+    LRU cache, so a hot key is not read back from RocksDB and decoded for every event. Only
+    this worker writes its partitions, through ``write_all``, which updates the cache; a
+    revoked partition's entries are dropped (``abandon``), as its next owner may write it.
+    """
+
+    def __init__(self, table: Any, cache_size: int = 0) -> None:
         self.table = table
         self.dirty: dict[int, dict[str, Any]] = {}
+        self.cache_size = cache_size
+        self.cache: OrderedDict[tuple[int, str], Any] = OrderedDict()
 
     def get(self, partition: int, key: str) -> Any:
         pending = self.dirty.get(partition)
         if pending is not None and key in pending:
             return pending[key]
-        return self.table.get(key)
+        if not self.cache_size:
+            return self.table.get(key)
+        cached = self.cache.get((partition, key), _MISSING)
+        if cached is _MISSING:
+            cached = self.table.get(key)
+            self._remember(partition, key, cached)
+        else:
+            self.cache.move_to_end((partition, key))
+        return cached
+
+    def _remember(self, partition: int, key: str, value: Any) -> None:
+        if self.cache_size:
+            self.cache[(partition, key)] = value
+            self.cache.move_to_end((partition, key))
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+
+    def forget(self, partitions: set[int]) -> None:
+        for cached in [k for k in self.cache if k[0] in partitions]:
+            del self.cache[cached]
 
     def set(self, partition: int, key: str, value: Any) -> None:
         self.dirty.setdefault(partition, {})[key] = value
@@ -58,6 +88,7 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
                             del writeback.table[key]
                     else:
                         writeback.table[key] = value
+                    writeback._remember(partition, key, value)
         finally:
             _current_event.reset(token)
     leftovers = [p for writeback in tables for p in writeback.dirty]
@@ -73,6 +104,7 @@ def abandon(
     for writeback in tables:
         for partition in partitions:
             writeback.dirty.pop(partition, None)
+        writeback.forget(partitions)
     return [(s, e) for s, e in pending if e.message.partition not in partitions]
 
 
