@@ -210,6 +210,16 @@ def build_app(settings: Settings) -> faust.App:
             local_cache[:] = [now, capped, view]
         return local_cache[2]
 
+    def view_moved(topic: str, partition: int) -> None:
+        """A message of ``topic[partition]`` was routed: the cached view is recomputed at the
+        next event if it may have moved the watermark (the partition held it or set it).
+        A view up to 20 ms old is otherwise fine: the watermark only lags, and the ingest
+        routes hundreds of events in 20 ms, so a partition's first event must not wait."""
+        view = local_cache[2]
+        name = f"{topic}/{partition}"
+        if view is None or name == view.slowest or name in view.holding:
+            local_cache[0] = 0.0
+
     async def route(event: Any) -> None:
         """Validate, dead-letter, join and send one input event to its entities.
 
@@ -232,6 +242,7 @@ def build_app(settings: Settings) -> faust.App:
                 ],
             )
             watermark.read(message.topic, message.partition, message.offset)
+            view_moved(message.topic, message.partition)
             return
         item = valid.event
         stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
@@ -254,6 +265,7 @@ def build_app(settings: Settings) -> faust.App:
         watermark.observe(
             message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
         )
+        view_moved(message.topic, message.partition)
 
     # Each stage processes every offset of its partitions in order (streams.engine.gaps).
     def gap_sought(stage_name: str) -> None:
@@ -330,10 +342,21 @@ def build_app(settings: Settings) -> faust.App:
     ingest_pending: list[tuple[Any, Any]] = []
     outbox = Outbox()
 
-    async def send_routed() -> None:
-        """What the ingest routed, one message per entity partition (and per 250 items)."""
-        for partition, items in outbox.drain():
-            await entities_topic.send(key=b"__batch__", value={"items": items}, partition=partition)
+    sending = asyncio.Lock()  # a heartbeat never overtakes items routed before it
+
+    async def send_routed(heartbeat: int | None = None) -> None:
+        """What the ingest routed, one message per entity partition (and per 250 items);
+        then, if given, a watermark heartbeat to every entity partition."""
+        async with sending:
+            for partition, items in outbox.drain():
+                await entities_topic.send(
+                    key=b"__batch__", value={"items": items}, partition=partition
+                )
+            if heartbeat is not None:
+                for partition in range(settings.topic_partitions):
+                    await entities_topic.send(
+                        key=b"__wm__", value={"wm": heartbeat}, partition=partition
+                    )
 
     async def flush_ingest() -> None:
         pending = list(ingest_pending)
@@ -402,11 +425,7 @@ def build_app(settings: Settings) -> faust.App:
             log.info("cluster watermark: first cut taken (%s)", cluster.view.describe())
             exchange_ready.set()
         if cluster.last is not None and cluster.last != heartbeat_sent.get("wm"):
-            await send_routed()  # what was routed before the heartbeat reaches them before it
-            for partition in range(settings.topic_partitions):
-                await entities_topic.send(
-                    key=b"__wm__", value={"wm": cluster.last}, partition=partition
-                )
+            await send_routed(heartbeat=cluster.last)  # after what was routed before it
             heartbeat_sent["wm"] = cluster.last
 
     @app.task
