@@ -51,6 +51,8 @@ from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 
+FLUSH_ITEMS = 5_000  # routed items applied, or
+FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
 MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
 MARK_MOVED_S = 1.0  # and at most this often while it moves
 
@@ -93,7 +95,7 @@ class EntityStage:
         self.delivered = delivered
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
-        self.pending_items = 0  # items of the pending messages: the agent flushes past 5,000
+        self.pending_items = 0  # items of the pending messages
         self.last_event_wall: dict[int, float] = {}
         self.marked: dict[int, tuple[int, float]] = {}  # p -> (stream ms sent, when)
         self.oldest_input: float | None = None  # Kafka timestamp of the oldest pending input
@@ -230,6 +232,13 @@ class EntityStage:
         else:
             delta = self._entity_delta(p, role, value["key"], item, o)
         self._apply_delta(p, o, delta)
+
+    def full(self) -> bool:
+        """Enough waits for the flush that the agent should flush now, not at the next tick:
+        what a flush holds in memory (table writes, their changelog records, partials) is
+        bounded by this, whatever the backlog."""
+        dirty = sum(len(cells) for cells in self.dirty.values())
+        return self.pending_items >= FLUSH_ITEMS or dirty >= FLUSH_CELLS
 
     def _count(self, p: int, counter: str, label: Any) -> None:
         self.counts.setdefault(p, Counter())[(counter, label)] += 1

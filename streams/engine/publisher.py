@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 ROLLING_GAUGES = {"15m": 15, "1h": 60}  # rolling windows the KPI gauges export, in minutes
 ROLLING_DIMENSIONS = ("global", "team", "region", "channel")  # few keys: cheap at scrape time
 ROLLING_KEEP = 61  # minute cells kept in memory per key (the newest)
+FLUSH_MESSAGES = 5_000  # the agent flushes once this many messages are pending, or
+FLUSH_CELLS = 2_000  # cells changed (each is published with every KPI at the flush), or
+FLUSH_RECORDS = 20_000  # kpi.updates records staged (windows closed)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
 
 
@@ -399,6 +402,16 @@ class Publisher:
             }  # fmt: skip
             record_key = f"{kpi}/{kind}/{window['start']}/{dim}/{key}".encode()
             self.records.append((record_key, orjson.dumps(record)))
+
+    def full(self) -> bool:
+        """Enough waits for the flush that the agent should flush now, not at the next tick:
+        what a flush holds (records, Redis writes, table writes) is bounded by this."""
+        changed = sum(len(cells) for cells in self.changed.values())
+        return (
+            len(self.pending) >= FLUSH_MESSAGES
+            or changed >= FLUSH_CELLS
+            or len(self.records) >= FLUSH_RECORDS
+        )
 
     def _publish_changed(self) -> None:
         """Every cell that got partials since the last flush, published once."""
