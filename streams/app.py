@@ -136,9 +136,9 @@ def build_app(settings: Settings) -> faust.App:
     def table(name: str) -> Any:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
         # was a fifth of the worker's memory at the CRM replay's peak, and slow.
-        return app.Table(
-            name, default=None, key_type=str, key_serializer=codec, value_serializer=codec
-        )
+        created: Any = app.Table(name, default=None, key_type=str)
+        created.key_serializer = created.value_serializer = codec  # before its store exists
+        return created
 
     stage = EntityStage(
         seen=table("entity-seen"),
