@@ -116,6 +116,9 @@ class Settings(BaseSettings):
         ge=16,
         description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
     )
+    producer_linger_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="how long sends wait to fill a batch"
+    )
     table_cache_keys: int = Field(
         default=100_000,
         ge=0,

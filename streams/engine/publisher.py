@@ -29,7 +29,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import faust
 import orjson
 
 from streams.engine.writeback import Deferred, abandon, write_all
@@ -68,7 +67,7 @@ class Publisher:
         cells: Any,
         base: Any,
         marks: Any,
-        updates_topic: faust.TopicT,
+        send_update: Callable[[bytes, bytes], Awaitable[Any]],
         read_model: ReadModel,
         reference: ReferenceCache,
         windows: CellWindows,
@@ -84,7 +83,7 @@ class Publisher:
         # crash before it leaves the tables as they were, and the events are redelivered.
         self.cells, self.base, self.marks = Deferred(cells), Deferred(base), Deferred(marks)
         self.tables = (self.cells, self.base, self.marks)
-        self.updates_topic = updates_topic
+        self.send_update = send_update  # a kpi.updates record (key, value), no faust channel
         self.read_model = read_model
         self.reference = reference
         self.windows, self.graces = windows, graces
@@ -431,7 +430,7 @@ class Publisher:
             records, self.records = self.records, []
             latency, self.latency = self.latency, []
             for key, value in records:
-                await self.updates_topic.send(key=key, value=value)
+                await self.send_update(key, value)
             if not await self.read_model.flush():
                 self.pending = pending + self.pending  # acked once Redis has the values
                 self.latency = latency + self.latency
