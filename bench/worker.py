@@ -52,6 +52,9 @@ class Worker:
                 await asyncio.to_thread(self.process.stop)
 
     def fail(self, what: str) -> WorkerFailed:
+        cause = first_crash(self.log)
+        if cause:
+            what = f"{what} ({cause})"
         return WorkerFailed(f"{what}\n--- worker log {self.log} (tail):\n{log_tail(self.log, 40)}")
 
     def check_alive(self) -> None:
@@ -126,3 +129,15 @@ class Worker:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return None
+
+
+def first_crash(log: Path) -> str | None:
+    """The first "Crashed reason=..." of a faust log (the tail is mostly the shutdown)."""
+    try:
+        with log.open(errors="replace") as lines:
+            for line in lines:
+                if "Crashed reason=" in line:
+                    return line.split("Crashed reason=", 1)[1].strip()[:300]
+    except OSError:
+        return None
+    return None
