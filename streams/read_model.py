@@ -35,8 +35,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from streams.kpi.cells import Cell, split_cell_key
-from streams.kpi.values import Context, Value
-from streams.kpi.values import decimal_text as _text
+from streams.kpi.values import Context
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,9 @@ class ReadModel:
 
     def stage_cell(
         self, cell: str, merged: Cell, stored: Mapping[str, Any], ctx: Context,
-        values: Mapping[str, Value],
+        texts: Mapping[str, list[str | None]],
     ) -> None:  # fmt: skip
+        """Stage a cell and its KPIs' ``[value, numerator, denominator]`` decimal texts."""
         kind, start, dim, key = split_cell_key(cell)
         p = self.prefix
         final, revision = bool(stored["final"]), int(stored["rev"])
@@ -67,14 +67,14 @@ class ReadModel:
         self.hashes[(f"{p}cell:{kind}:{start}:{dim}", key)] = orjson.dumps(
             {"c": merged, "final": final, "revision": revision, "ctx": context}
         )
-        for kpi, v in values.items():
+        for kpi, (value, numerator, denominator) in texts.items():
             record = {
-                "value": _text(v.value), "numerator": _text(v.numerator),
-                "denominator": _text(v.denominator), "final": final, "revision": revision,
+                "value": value, "numerator": numerator, "denominator": denominator,
+                "final": final, "revision": revision,
             }  # fmt: skip
             self.hashes[(f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key)] = orjson.dumps(record)
-            if dim != "global" and v.value is not None:
-                self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(v.value)
+            if dim != "global" and value is not None:
+                self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(value)
 
     def remove(self, cell: str, kpis: Iterable[str]) -> None:
         kind, start, dim, key = split_cell_key(cell)

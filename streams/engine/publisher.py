@@ -377,12 +377,12 @@ class Publisher:
         if not publish:
             return
         kind, start, dim, key = split_cell_key(cell)
-        self.read_model.stage_cell(cell, merged, stored, ctx, {k: values[k] for k in texts})
-        self._records(kind, start, ctx.end_s, dim, key, stored, {k: values[k] for k in publish})
+        self.read_model.stage_cell(cell, merged, stored, ctx, texts)
+        self._records(kind, start, ctx.end_s, dim, key, stored, {k: texts[k] for k in publish})
 
     def _records(
         self, kind: str, start: int, end: int, dim: str, key: str, stored: dict[str, Any],
-        values: dict[str, Value],
+        texts: dict[str, list[str | None]],
     ) -> None:  # fmt: skip
         window = {
             "kind": kind,
@@ -391,11 +391,11 @@ class Publisher:
             "tz": self.tz,
         }
         computed_at = datetime.now(UTC).isoformat()
-        for kpi, v in values.items():
+        for kpi, (value, numerator, denominator) in texts.items():
             record = {
                 "kpi": kpi, "window": window, "dimension": dim, "key": key,
-                "value": decimal_text(v.value), "numerator": decimal_text(v.numerator),
-                "denominator": decimal_text(v.denominator), "unit": unit_of(kpi, self.currency),
+                "value": value, "numerator": numerator,
+                "denominator": denominator, "unit": unit_of(kpi, self.currency),
                 "final": bool(stored["final"]), "revision": stored["rev"],
                 "computed_at": computed_at,
             }  # fmt: skip
