@@ -187,6 +187,7 @@ def build_app(settings: Settings) -> faust.App:
         currency=settings.currency,
         delivered=delivered,
         observe_latency=stats.latency.observe,
+        cache_size=settings.table_cache_keys,
     )
     hours = parse_business_hours(settings.business_hours)
     physical = {

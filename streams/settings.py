@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     table_cache_keys: int = Field(
         default=100_000,
         ge=0,
-        description="entity stage: table values kept decoded in memory per table (LRU), 0: none",
+        description="table values kept decoded in memory per table (LRU), 0: none",
     )
     metrics_key_cap: int = Field(
         default=50, ge=1, description="/metrics: keys per dimension, the rest as key=other"

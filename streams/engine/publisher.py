@@ -78,10 +78,12 @@ class Publisher:
         currency: str,
         delivered: Callable[[], Awaitable[None]],
         observe_latency: Callable[[float], None] = lambda seconds: None,
+        cache_size: int = 0,
     ) -> None:
         # Writes wait for the flush, after Redis and kpi.updates have what they caused: a
         # crash before it leaves the tables as they were, and the events are redelivered.
-        self.cells, self.base, self.marks = Deferred(cells), Deferred(base), Deferred(marks)
+        self.cells = Deferred(cells, cache_size)
+        self.base, self.marks = Deferred(base, cache_size), Deferred(marks)
         self.tables = (self.cells, self.base, self.marks)
         self.send_update = send_update  # a kpi.updates record (key, value), no faust channel
         self.read_model = read_model
@@ -170,6 +172,8 @@ class Publisher:
             latest, now = self.latest.get(q), self.global_ms(q)
             if latest is None or now is None:
                 continue
+            for table in self.tables:
+                table.partition = q  # the reads below are of q's cells (cached as such)
             current = {kind: self.windows.span(kind, now)[0] for kind in CALENDAR}
             for (kind, dim, key), (start, cell) in list(latest.items()):
                 if kind != LIVE and current.get(kind) != start:

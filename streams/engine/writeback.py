@@ -32,32 +32,36 @@ class WriteBack:
         self.table = table
         self.dirty: dict[int, dict[str, Any]] = {}
         self.cache_size = cache_size
-        self.cache: OrderedDict[tuple[int, str], Any] = OrderedDict()
+        self.cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # key -> (partition, value)
 
     def get(self, partition: int, key: str) -> Any:
         pending = self.dirty.get(partition)
         if pending is not None and key in pending:
             return pending[key]
+        return self.stored(partition, key)
+
+    def stored(self, partition: int, key: str) -> Any:
+        """The table's value of ``key`` (of ``partition``), from the cache when it is there."""
         if not self.cache_size:
             return self.table.get(key)
-        cached = self.cache.get((partition, key), _MISSING)
+        cached = self.cache.get(key, _MISSING)
         if cached is _MISSING:
-            cached = self.table.get(key)
-            self._remember(partition, key, cached)
-        else:
-            self.cache.move_to_end((partition, key))
-        return cached
+            value = self.table.get(key)
+            self._remember(partition, key, value)
+            return value
+        self.cache.move_to_end(key)
+        return cached[1]  # type: ignore[index]
 
     def _remember(self, partition: int, key: str, value: Any) -> None:
         if self.cache_size:
-            self.cache[(partition, key)] = value
-            self.cache.move_to_end((partition, key))
+            self.cache[key] = (partition, value)
+            self.cache.move_to_end(key)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
 
     def forget(self, partitions: set[int]) -> None:
-        for cached in [k for k in self.cache if k[0] in partitions]:
-            del self.cache[cached]
+        for key in [k for k, (p, _) in self.cache.items() if p in partitions]:
+            del self.cache[key]
 
     def set(self, partition: int, key: str, value: Any) -> None:
         self.dirty.setdefault(partition, {})[key] = value
@@ -111,17 +115,18 @@ def abandon(
 class Deferred:
     """A table read and written as a mapping whose writes wait in a :class:`WriteBack` until
     ``write_all``, for a stage whose keys each live in one partition (``partition`` is set
-    to the current event's before it writes): reads see the pending writes first."""
+    to the current event's before it reads or writes): reads see the pending writes first,
+    then a bounded cache (``cache_size``), then the table."""
 
-    def __init__(self, table: Any) -> None:
-        self.writeback = WriteBack(table)
+    def __init__(self, table: Any, cache_size: int = 0) -> None:
+        self.writeback = WriteBack(table, cache_size)
         self.partition = 0
 
     def get(self, key: str) -> Any:
         for writes in self.writeback.dirty.values():
             if key in writes:
                 return writes[key]
-        return self.writeback.table.get(key)
+        return self.writeback.stored(self.partition, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.writeback.set(self.partition, key, value)
