@@ -104,7 +104,10 @@ def build_app(settings: Settings) -> faust.App:
         await app.producer.buffer.flush()
         await app.producer.flush()
 
-    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    limits = Limits(
+        settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
+        future_s=settings.future_tolerance_s,
+    )  # fmt: skip
     stats = PipelineStats()
     # What faust drops in a rebalance is read again (streams.engine.rebalance).
     install_transport(app, stats)
@@ -243,7 +246,7 @@ def build_app(settings: Settings) -> faust.App:
         (a rebalance cancels it) leaves the partition behind, as it really is."""
         message = event.message
         try:
-            valid = validate(event.value, logical[message.topic], limits)
+            valid = validate(event.value, logical[message.topic], limits, time.time())
         except InvalidEvent as exc:
             stats.dead_letters[exc.reason] += 1
             await deadletter_topic.send(

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
 
     # Ingest
     max_event_bytes: int = Field(default=65_536, ge=256, description="larger: dead-lettered")
+    future_tolerance_s: float = Field(
+        default=300,
+        ge=0,
+        description="an event dated further ahead of the worker's clock is dead-lettered",
+    )
 
     # KPI engine (docs/kpi-definitions.md)
     grace_minute_s: float = Field(

@@ -100,7 +100,10 @@ def ref_data(reference: Iterable[Message]) -> RefData:
 def reference_results(
     settings: Settings, reference: list[Message], stream: list[Message], now: datetime
 ) -> dict[Key, Result]:
-    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    limits = Limits(
+        settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
+        future_s=settings.future_tolerance_s,
+    )  # fmt: skip
     return compute(
         [(topic, value) for topic, _, value in stream], ref_data(reference), limits=limits,
         tz=settings.business_tz, grace_minute_s=settings.grace_minute_s,

@@ -7,6 +7,7 @@ detail names the field, so whoever reads the dead-letter topic knows what to fix
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any
@@ -28,6 +29,7 @@ class DeadLetterReason(StrEnum):
     NAIVE_TIMESTAMP = "naive_timestamp"
     INVALID_VALUE = "invalid_value"
     UNSUPPORTED_CURRENCY = "unsupported_currency"
+    FUTURE_DATED = "future_dated"
 
 
 class InvalidEvent(ValueError):
@@ -52,6 +54,9 @@ class Limits:
     max_bytes: int
     currency: str
     rates: dict[str, Decimal]  # other currency -> reporting currency units per unit
+    # how far ahead of the clock an event may be dated (None: not checked, e.g. a replay's
+    # dry run, which has no clock to judge by)
+    future_s: float | None = None
 
 
 # Pydantic error types that mean "this field has the wrong JSON type".
@@ -63,8 +68,12 @@ _TYPE_ERRORS = {
 }  # fmt: skip
 
 
-def validate(raw: bytes, topic: str, limits: Limits) -> Valid:
-    """Validate a message read from logical ``topic``; raise InvalidEvent if it can't count."""
+def validate(raw: bytes, topic: str, limits: Limits, now_s: float | None = None) -> Valid:
+    """Validate a message read from logical ``topic``; raise InvalidEvent if it can't count.
+
+    ``now_s`` is the reader's clock (Unix seconds): an event dated more than
+    ``limits.future_s`` after it is refused, so it can neither move a watermark nor open a
+    window that does not exist yet."""
     if len(raw) > limits.max_bytes:
         raise InvalidEvent(
             DeadLetterReason.TOO_LARGE,
@@ -94,8 +103,29 @@ def validate(raw: bytes, topic: str, limits: Limits) -> Valid:
         event = model.model_validate(payload)
     except ValidationError as exc:
         raise _invalid(exc) from exc
+    if now_s is not None and limits.future_s is not None:
+        _not_ahead(event.occurred_at.timestamp(), now_s, limits.future_s)
     unknown = tuple(sorted(set(payload) - set(model.model_fields)))
     return Valid(to_reporting_currency(event, limits), unknown)
+
+
+def _not_ahead(at_s: float, now_s: float, tolerance_s: float) -> None:
+    ahead = at_s - now_s
+    if ahead > tolerance_s:
+        when = datetime.fromtimestamp(at_s, UTC).isoformat()
+        raise InvalidEvent(
+            DeadLetterReason.FUTURE_DATED,
+            f"occurred_at {when} is {_duration(ahead)} ahead of this worker's clock; the "
+            f"tolerance is {tolerance_s:g} s (SALESPULSE_FUTURE_TOLERANCE_S): fix the "
+            "producer's clock or the event's date, then send it again",
+        )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 31_557_600), ("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _invalid(exc: ValidationError) -> InvalidEvent:

@@ -2,11 +2,16 @@
 
 - ``real``: event time is wall time. The floor follows real business hours, so at night and
   at weekends it is quiet (a trickle).
-- ``always-open``: for demos. Each wall-clock day is mapped onto the business hours of the
-  same date (00:00 -> 08:30, 12:00 -> 13:30, 24:00 -> 18:30), and every day is a working
-  day: the floor is busy at any hour, and event dates stay on today's date.
+- ``always-open``: for demos. The 24 wall-clock hours from a day's opening (08:30) to the
+  next day's are mapped onto that day's business hours (08:30 -> 08:30, 20:30 -> 13:30,
+  08:30 the next day -> 18:30), and every day is a working day: the floor is busy at any
+  hour, and event time is never ahead of the wall clock (a worker dead-letters events dated
+  in its future, ``SALESPULSE_FUTURE_TOLERANCE_S``); before 08:30 it is still yesterday's
+  afternoon.
 - ``accelerated:<factor>``: simulated time starts at the wall time of the start and runs
-  ``factor`` times faster, through real business hours (nights pass quickly).
+  ``factor`` times faster, through real business hours (nights pass quickly). It runs ahead
+  of the wall clock: a worker takes its events only with ``SALESPULSE_FUTURE_TOLERANCE_S``
+  raised to cover the run.
 
 Pure: every clock is a value; the start of a run is given, never read from the wall clock.
 """
@@ -79,10 +84,12 @@ class AcceleratedClock:
 
 @dataclass(frozen=True)
 class AlwaysOpenClock:
-    """Each wall-clock day is squeezed into the business hours of the same date.
+    """The wall-clock day from one opening to the next is squeezed into the first one's
+    business hours.
 
-    Monotonic: within a day event time runs at (closes - opens) / 24 h of wall speed, and at
-    midnight it jumps forward from ``closes`` to the next day's ``opens``.
+    Monotonic and never ahead of the wall clock: from ``opens`` to the next day's ``opens``
+    event time runs at (closes - opens) / 24 h of wall speed, and at the next opening it
+    jumps forward from ``closes`` to ``opens``.
     """
 
     zone: ZoneInfo
@@ -100,16 +107,18 @@ class AlwaysOpenClock:
 
     def event_time(self, wall: datetime) -> datetime:
         day = wall.astimezone(self.zone).date()
-        start, end = _midnight(day, self.zone), _midnight(day + timedelta(days=1), self.zone)
-        fraction = (wall.timestamp() - start) / (end - start)
+        if wall.timestamp() < self._open_span(day)[0]:
+            day -= timedelta(days=1)  # before today's opening: yesterday's afternoon
         opens, closes = self._open_span(day)
+        start, end = opens, self._open_span(day + timedelta(days=1))[0]
+        fraction = (wall.timestamp() - start) / (end - start)
         return datetime.fromtimestamp(opens + fraction * (closes - opens), self.zone)
 
     def wall_time(self, event: datetime) -> datetime:
         day = event.astimezone(self.zone).date()
         opens, closes = self._open_span(day)
         fraction = min(max((event.timestamp() - opens) / (closes - opens), 0.0), 1.0)
-        start, end = _midnight(day, self.zone), _midnight(day + timedelta(days=1), self.zone)
+        start, end = opens, self._open_span(day + timedelta(days=1))[0]
         return datetime.fromtimestamp(start + fraction * (end - start), self.zone)
 
     def hours(self) -> BusinessHours:

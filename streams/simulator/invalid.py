@@ -1,9 +1,10 @@
 """Malformed messages, one kind per dead-letter reason, made from a real event of the floor.
 
 Real sources send such things: a truncated export, a batch wrapped in an array, a newer schema,
-a French decimal comma, a timestamp without its offset, an order from the UK shop in GBP, a
-payload with an attachment. Each maker returns (logical topic, bytes) and the ingest must
-reject the bytes with exactly that reason (``streams.ingest.validate``).
+a French decimal comma, a timestamp without its offset, a device clock a century ahead, an
+order from the UK shop in GBP, a payload with an attachment. Each maker returns (logical
+topic, bytes) and the ingest must reject the bytes with exactly that reason
+(``streams.ingest.validate``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def make_invalid(
             if "currency" not in payload:
                 raise ValueError(f"{payload['type']} has no currency to change")
             payload["currency"] = foreign_currency
+        case DeadLetterReason.FUTURE_DATED:  # a device whose clock is set a century ahead
+            at = datetime.fromisoformat(payload["occurred_at"])
+            payload["occurred_at"] = at.replace(year=at.year + 100).isoformat()
         case _:  # pragma: no cover - a new reason needs its maker here
             raise ValueError(f"no maker for {reason}")
     return topic, orjson.dumps(payload)

@@ -95,6 +95,47 @@ def test_each_bad_input_class_is_dead_lettered_and_the_worker_keeps_going(
         assert "2048" in header(by_reason["too_large"], "detail")
 
 
+def test_future_dated_events_are_dead_lettered_and_move_nothing(
+    tmp_path: Path, settings: Settings
+) -> None:
+    import redis
+
+    asyncio.run(ensure_topics(settings))
+    now = datetime.now(settings.zone)
+    future = {
+        "2099": order("rep-f", "500.00", datetime(2099, 1, 1, 9, tzinfo=settings.zone)),
+        "tomorrow": order("rep-f", "7.00", now + timedelta(days=1)),
+    }
+    with running_worker(settings, tmp_path / "worker.log"):
+        kcat_produce(settings, "sales.orders", "acct-1", orjson.dumps(order("rep-f", "10.00", now)))
+        eventually(lambda: revenue(settings, now) == {"rep-f": Decimal("10.00")})
+        for event in future.values():
+            kcat_produce(settings, "sales.orders", "acct-1", orjson.dumps(event))
+        dead = eventually(lambda: len(d := kcat_consume(settings, "sales.deadletter")) >= 2 and d)
+        assert {header(m, "reason") for m in dead} == {"future_dated"}, dead
+        assert sorted(m["payload"] for m in dead) == sorted(
+            orjson.dumps(e).decode() for e in future.values()
+        )
+        assert all("ahead of this worker's clock" in header(m, "detail") for m in dead)
+        # An order of now, after them, is on time: the watermark did not move to 2099.
+        later = now + timedelta(seconds=1)
+        kcat_produce(
+            settings, "sales.orders", "acct-1", orjson.dumps(order("rep-f", "5.50", later))
+        )
+        eventually(lambda: revenue(settings, now) == {"rep-f": Decimal("15.50")})
+        assert worker_metric(settings, "salespulse_dead_letters_total", reason="future_dated") == 2
+        assert worker_metric(settings, "salespulse_late_events_total") == 0
+        client = redis.Redis.from_url(settings.redis_url)
+        stream_ms = client.zscore(f"{settings.redis_prefix}stream_time", "global")
+        assert stream_ms is not None
+        assert stream_ms <= (later.timestamp() + 60) * 1000
+        windows = client.keys(f"{settings.redis_prefix}kpi:revenue:day:*:global")
+        days = {
+            datetime.fromtimestamp(int(k.split(b":")[-2]), settings.zone).date() for k in windows
+        }
+        assert days == {now.date()}, days  # no 2099 window, none for tomorrow
+
+
 def test_duplicate_counts_once_across_a_restart(tmp_path: Path, settings: Settings) -> None:
     asyncio.run(ensure_topics(settings))
     now = datetime.now(settings.zone)

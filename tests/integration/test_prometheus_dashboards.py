@@ -89,7 +89,10 @@ def _for_seconds(name: str) -> float:
 def scraped(services: Services, settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     if services.run_dir is None or services.prometheus_url is None:
         pytest.skip("external Prometheus (SALESPULSE_PROMETHEUS_URL): cannot add a target")
-    settings = settings.model_copy(update={"idle_close_s": 5.0})
+    # The floor's morning is ahead of the wall clock (``_morning``), up to a weekend away:
+    # the worker takes events dated that far ahead.
+    ahead = {"idle_close_s": 5.0, "future_tolerance_s": 5 * 86_400.0}
+    settings = settings.model_copy(update=ahead)
     with running_worker(settings, tmp_path / "worker.log"):
         target = register_target(
             services.run_dir, f"test-{settings.web_port}", f"127.0.0.1:{settings.web_port}"

@@ -87,7 +87,10 @@ def test_what_the_simulator_sends_is_what_the_topics_hold(
     assert Counter(topic for topic, _, _ in messages) == Counter(expected)
     assert sum(n for topic, n in expected.items() if not topic.startswith("ref.")) == 300
 
-    limits = Limits(max_bytes=settings.max_event_bytes, currency=settings.currency, rates={})
+    limits = Limits(
+        max_bytes=settings.max_event_bytes, currency=settings.currency, rates={},
+        future_s=settings.future_tolerance_s,
+    )  # fmt: skip
     valid = 0
     for topic, key, value in messages:
         assert key
@@ -96,7 +99,7 @@ def test_what_the_simulator_sends_is_what_the_topics_hold(
             assert reference_key(model).encode() == key
             continue
         try:
-            validate(value, topic, limits)
+            validate(value, topic, limits, time.time())
         except InvalidEvent:
             continue  # dead-letter-bound on purpose; its key is its source event's
         event = orjson.loads(value)

@@ -1,6 +1,6 @@
 """Which messages count, and for which window kinds: validation, dedup, lateness.
 
-In arrival order: an invalid message is skipped (it never marks an ``event_id`` as seen); a
+In arrival order: an invalid message (dated in the future too) is skipped (it never marks an ``event_id`` as seen); a
 valid event whose ``event_id`` was seen before is a duplicate and skipped. Stream time is one
 number: the largest ``occurred_at`` of the counted events that arrived before. An event is
 late for kind ``k`` when stream time >= end of its ``k`` window + grace of ``k``.
@@ -8,6 +8,7 @@ late for kind ``k`` when stream time >= end of its ``k`` window + grace of ``k``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,7 @@ def admit(
     out: list[Arrival] = []
     for topic, raw in messages:
         try:
-            event = validate(raw, topic, limits).event
+            event = validate(raw, topic, limits, time.time()).event
         except InvalidEvent:
             continue
         if event.event_id in seen:

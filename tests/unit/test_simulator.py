@@ -34,7 +34,7 @@ from streams.simulator.world import build_world
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY = datetime(2024, 6, 3, 0, 0, tzinfo=PARIS)
 TUESDAY_9 = datetime(2024, 6, 4, 9, 0, tzinfo=PARIS)
-LIMITS = Limits(max_bytes=65_536, currency="EUR", rates={})
+LIMITS = Limits(max_bytes=65_536, currency="EUR", rates={}, future_s=300)
 TOPIC_MODELS = dict(REFERENCE_MODELS.values())  # "ref.reps" -> Rep, ...
 TOUCHES = ("call.logged", "email.sent", "meeting.held")
 
@@ -118,7 +118,7 @@ def test_every_record_validates_unless_meant_to_fail_and_then_fails_with_its_rea
     event_ids: set[str] = set()
     for record in events(first_20k()):
         if record.invalid is None:
-            valid = validate(record.value, record.topic, LIMITS)
+            valid = validate(record.value, record.topic, LIMITS, datetime.now(UTC).timestamp())
             assert valid.event.type == record.kind
             assert valid.event.occurred_at == record.event_time
             if not record.duplicate:
@@ -126,7 +126,7 @@ def test_every_record_validates_unless_meant_to_fail_and_then_fails_with_its_rea
                 event_ids.add(valid.event.event_id)
         else:
             with pytest.raises(InvalidEvent) as failure:
-                validate(record.value, record.topic, LIMITS)
+                validate(record.value, record.topic, LIMITS, datetime.now(UTC).timestamp())
             assert failure.value.reason is record.invalid, failure.value.detail
             reasons[failure.value.reason] += 1
     assert set(reasons) == set(DeadLetterReason)
@@ -470,11 +470,12 @@ def test_business_hours_follow_dst() -> None:
 
 WALL_CASES = [
     # (wall time, always-open event time)
-    (datetime(2024, 6, 4, 0, 0, tzinfo=PARIS), datetime(2024, 6, 4, 8, 30, tzinfo=PARIS)),
-    (datetime(2024, 6, 4, 12, 0, tzinfo=PARIS), datetime(2024, 6, 4, 13, 30, tzinfo=PARIS)),
-    (datetime(2024, 6, 4, 3, 0, tzinfo=PARIS), datetime(2024, 6, 4, 9, 45, tzinfo=PARIS)),
-    (datetime(2024, 6, 8, 21, 36, tzinfo=PARIS), datetime(2024, 6, 8, 17, 30, tzinfo=PARIS)),
-    (datetime(2024, 6, 4, 10, 0, tzinfo=UTC), datetime(2024, 6, 4, 13, 30, tzinfo=PARIS)),
+    (datetime(2024, 6, 4, 8, 30, tzinfo=PARIS), datetime(2024, 6, 4, 8, 30, tzinfo=PARIS)),
+    (datetime(2024, 6, 4, 20, 30, tzinfo=PARIS), datetime(2024, 6, 4, 13, 30, tzinfo=PARIS)),
+    # before the opening: the previous day's afternoon (18.5 of its 24 h gone)
+    (datetime(2024, 6, 4, 3, 0, tzinfo=PARIS), datetime(2024, 6, 3, 16, 12, 30, tzinfo=PARIS)),
+    (datetime(2024, 6, 8, 21, 36, tzinfo=PARIS), datetime(2024, 6, 8, 13, 57, 30, tzinfo=PARIS)),
+    (datetime(2024, 6, 4, 10, 0, tzinfo=UTC), datetime(2024, 6, 4, 9, 57, 30, tzinfo=PARIS)),
 ]
 
 
@@ -501,23 +502,27 @@ def test_always_open_is_busy_at_night_and_at_weekends() -> None:
         assert len(sent) / 600 > 0.5 * rate  # per wall second
 
 
-def test_always_open_jumps_forward_at_midnight_across_dst() -> None:
+def test_always_open_jumps_forward_at_the_opening_across_dst() -> None:
     clock = AlwaysOpenClock(PARIS)
-    before = clock.event_time(datetime(2024, 3, 30, 23, 59, 59, tzinfo=PARIS))
-    after = clock.event_time(datetime(2024, 3, 31, 0, 0, 0, tzinfo=PARIS))
-    assert before < datetime(2024, 3, 30, 18, 30, tzinfo=PARIS) < after
-    # The short DST day (23 h) is still mapped onto 10 business hours.
-    noonish = clock.event_time(datetime(2024, 3, 31, 12, 30, tzinfo=PARIS))
-    assert noonish == datetime(2024, 3, 31, 13, 30, tzinfo=PARIS)
+    before = clock.event_time(datetime(2024, 3, 31, 8, 29, 59, tzinfo=PARIS))
+    after = clock.event_time(datetime(2024, 3, 31, 8, 30, 0, tzinfo=PARIS))
+    assert before < datetime(2024, 3, 30, 18, 30, tzinfo=PARIS)
+    assert after == datetime(2024, 3, 31, 8, 30, tzinfo=PARIS)
+    # The 23 h from the opening of the 30th to the DST day's is still mapped onto 10
+    # business hours: half of it gone (11.5 h) is half the day's hours.
+    noonish = clock.event_time(datetime(2024, 3, 30, 20, 0, tzinfo=PARIS))
+    assert noonish == datetime(2024, 3, 30, 13, 30, tzinfo=PARIS)
 
 
 @given(st.integers(min_value=1_577_836_800, max_value=1_900_000_000))  # 2020 .. 2030
-def test_always_open_is_monotonic_and_invertible(seconds: int) -> None:
+def test_always_open_is_monotonic_invertible_and_never_ahead(seconds: int) -> None:
     clock = AlwaysOpenClock(PARIS)
     wall = datetime.fromtimestamp(seconds, UTC)
     event = clock.event_time(wall)
     assert clock.hours().is_open(event.timestamp())
-    assert event.astimezone(PARIS).date() == wall.astimezone(PARIS).date()
+    assert event <= wall  # a worker never sees it as dated in its future
+    day = wall.astimezone(PARIS).date()
+    assert event.astimezone(PARIS).date() in (day, day - timedelta(days=1))
     assert abs((clock.wall_time(event) - wall).total_seconds()) < 1e-3
     assert clock.event_time(wall + timedelta(seconds=1)) > event
 
@@ -618,12 +623,12 @@ def test_plan_scales_the_floor_to_the_clock_and_avoids_configured_currencies(
     wall = datetime(2024, 6, 4, 3, 0, tzinfo=PARIS)
     clock, stream = plan(settings, Options(rate=10, clock="always-open"), wall)
     batch = list(itertools.islice(stream, 20_000))
-    limits = Limits(max_bytes=65_536, currency="EUR", rates={"GBP": Decimal("1.17")})
+    limits = Limits(max_bytes=65_536, currency="EUR", rates={"GBP": Decimal("1.17")}, future_s=300)
     currency_failures = [r for r in batch if r.invalid is DeadLetterReason.UNSUPPORTED_CURRENCY]
     assert currency_failures
     for record in currency_failures:
         with pytest.raises(InvalidEvent, match="unsupported_currency"):
-            validate(record.value, record.topic, limits)
+            validate(record.value, record.topic, limits, datetime.now(UTC).timestamp())
     sent = events(batch)
     seconds = (clock.wall_time(sent[-1].emitted_at) - wall).total_seconds()
     assert len(sent) / seconds == pytest.approx(10, rel=0.35)  # per wall second, at night

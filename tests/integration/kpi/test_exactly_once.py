@@ -114,7 +114,10 @@ def test_two_workers_give_the_same_values_as_the_reference(
     assert all(share > 0 for share in shares), f"one worker did nothing: {shares}"
     _check(settings, reference, stream, engine)
     # Each worker exports its own share of the counters: their sum is the whole floor.
-    limits = Limits(settings.max_event_bytes, settings.currency, dict(settings.fx_rates))
+    limits = Limits(
+        settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
+        future_s=settings.future_tolerance_s,
+    )  # fmt: skip
     counted = admit(
         [(topic, value) for topic, _, value in stream], limits=limits, tz=settings.zone,
         grace_minute_s=settings.grace_minute_s, grace_calendar_s=settings.grace_calendar_s,

@@ -102,3 +102,35 @@ def test_activity_needs_a_lead_or_an_account(topic: str, event: dict[str, Any]) 
     assert "lead_id or account_id" in detail
     valid = validate(orjson.dumps(envelope | event | {"lead_id": "l"}), topic, LIMITS)
     assert valid.event.type == event["type"]
+
+
+# --- future-dated events -------------------------------------------------------------------
+
+FUTURE = Limits(max_bytes=4096, currency="EUR", rates={}, future_s=300)
+AT = 1_774_744_200.0  # 2026-03-29T01:30:00+01:00, the order's occurred_at
+
+
+@pytest.mark.parametrize("ahead_s", [0.0, -86_400.0, 299.0, 300.0])
+def test_an_event_within_the_tolerance_is_valid(ahead_s: float) -> None:
+    raw = orjson.dumps(order())
+    assert validate(raw, "sales.orders", FUTURE, AT - ahead_s).event.event_id == "e-1"
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "says"),
+    [("2099-01-01T00:00:00+00:00", "73 years"), ("2026-03-30T01:30:00+01:00", "24 hours"),
+     ("2026-03-29T01:35:01+01:00", "5 minutes")],
+)  # fmt: skip
+def test_an_event_dated_past_the_tolerance_is_future_dated(occurred_at: str, says: str) -> None:
+    raw = orjson.dumps(order(occurred_at=occurred_at))
+    with pytest.raises(InvalidEvent) as failure:
+        validate(raw, "sales.orders", FUTURE, AT)
+    assert failure.value.reason is R.FUTURE_DATED
+    assert says in failure.value.detail
+    assert "SALESPULSE_FUTURE_TOLERANCE_S" in failure.value.detail
+
+
+def test_without_a_clock_or_a_tolerance_the_date_is_not_judged() -> None:
+    raw = orjson.dumps(order(occurred_at="2099-01-01T00:00:00+00:00"))
+    assert validate(raw, "sales.orders", FUTURE).event.event_id == "e-1"
+    assert validate(raw, "sales.orders", LIMITS, AT).event.event_id == "e-1"
