@@ -12,7 +12,9 @@ table value carrying the position mark of the last item applied to it:
   change its numbers, and those that may be redelivered (``streams.kpi.summaries``);
 - ``cells[p|cell]``: this partition's partial sum of the cell;
 - ``stream-time[p]``: the partition's stream time: the largest ingest watermark received
-  (``streams.engine.watermark``), moved to wall time when the partition is idle.
+  (``streams.engine.watermark``), moved to wall time when the partition is idle (``t``, the
+  clock windows close on), and that largest watermark alone (``e``, event time: what
+  retention is measured in; wall time never moves it, so an idle floor deletes nothing).
 
 A redelivered message (after a crash, offsets are only committed once flushed) finds marks
 at or past its items' positions and changes nothing it already changed, so effects are
@@ -176,7 +178,15 @@ class EntityStage:
         if stored is None or stored["m"] < o:
             current = self.stream_ms(p)
             newest = max(x for x in (current, watermark, -1) if x is not None)
-            self.stream_time.set(p, str(p), {"t": newest, "m": o})
+            event = self.event_ms(p)
+            if watermark is not None and (event is None or watermark > event):
+                event = watermark
+            self.stream_time.set(p, str(p), {"t": newest, "e": event, "m": o})
+
+    def event_ms(self, partition: int) -> int | None:
+        """The partition's event time: the largest watermark it received (never wall time)."""
+        stored = self.stream_time.get(partition, str(partition))
+        return None if stored is None else stored.get("e")
 
     async def _apply(self, p: int, o: int, value: Any) -> None:
         role = value["role"]
@@ -297,7 +307,7 @@ class EntityStage:
             # and every MARK_EVERY_S anyway (a restarted publisher learns them): not a marker
             # per partition per flush, which kept internal.cells busy on an idle floor.
             wall = time.monotonic()
-            marks = {}
+            marks: dict[int, tuple[int, int | None]] = {}
             for p in self.assigned():
                 ms = self.stream_ms(p)
                 sent = self.marked.get(p)
@@ -306,7 +316,7 @@ class EntityStage:
                     or (sent[0] != ms and wall - sent[1] >= MARK_MOVED_S)
                     or wall - sent[1] >= MARK_EVERY_S
                 ):
-                    marks[p] = ms
+                    marks[p] = (ms, self.event_ms(p))
                     self.marked[p] = (ms, wall)
             partials: list[tuple[bytes, bytes]] = []
             for p, names in dirty.items():
@@ -325,10 +335,8 @@ class EntityStage:
             write_all(self.tables, (event for _, event in pending))
             for target_key, partial in partials:
                 await self.cells_topic.send(key=target_key, value=partial)
-            for p, ms in marks.items():
-                if ms is None:
-                    continue
-                marker = orjson.dumps({"wm": p, "t": ms})
+            for p, (ms, event_ms) in marks.items():
+                marker = orjson.dumps({"wm": p, "t": ms, "e": event_ms})
                 for q in range(self.publisher_partitions):
                     await self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
             await self.delivered()  # every send above is in Kafka before an offset is committed

@@ -9,8 +9,9 @@ key is on one partition) with manual acks:
   KPI values are recomputed and the changed ones published;
 - a stream-time marker from entity partition ``ep`` updates this partition's view of stream
   time; the *global* stream time is the minimum over all entity partitions. A window whose
-  end + grace is behind it gets its one ``final`` record, and windows older than their
-  retention are removed.
+  end + grace is behind it gets its one ``final`` record. Windows older than their retention
+  are removed, judged in *event time* (the newest watermark of the events, which the wall
+  clock never moves): an idle floor closes its windows on the wall clock, never deletes them.
 
 Publishing stages ``kpi.updates`` records and Redis writes; ``flush`` sends them (Redis in one
 pipeline), then acks the messages they came from. A message redelivered after a crash is
@@ -153,6 +154,18 @@ class Publisher:
             return None
         return min(int(t) for t in seen.values())
 
+    def event_ms(self, q: int) -> int | None:
+        """The cluster's event time: the newest watermark any entity partition received."""
+        seen = self.marks.get(f"{q}:e") or {}
+        return max((int(t) for t in seen.values()), default=None)
+
+    def _expired(self, cell: str, event_now: int | None) -> bool:
+        kind, start, _, _ = split_cell_key(cell)
+        if kind == LIVE or event_now is None:
+            return False
+        end = self.windows.span(kind, start * 1000)[1]
+        return int((end + self.retention_s(kind)) * 1000) <= event_now
+
     def status(self) -> dict[int, str]:
         """Per publisher partition indexed here: stream time and windows left to close."""
         out = {}
@@ -251,7 +264,7 @@ class Publisher:
             try:
                 value = orjson.loads(event.value) if isinstance(event.value, bytes) else event.value
                 if "wm" in value:
-                    self._on_marker(q, int(value["wm"]), int(value["t"]))
+                    self._on_marker(q, int(value["wm"]), int(value["t"]), value.get("e"))
                 else:
                     if value.get("ts") is not None:
                         self.latency.append(float(value["ts"]))
@@ -267,6 +280,8 @@ class Publisher:
         stored = self.cells.get(cell)
         fresh = stored is None
         if stored is None:
+            if self._expired(cell, self.event_ms(q)):
+                return  # removed past its retention (or never kept): not opened again
             stored = {"parts": {}, "rev": 0, "final": False, "v": {}, "q": q, "o": -1}
         redelivered = o <= stored["o"]
         if not redelivered:
@@ -303,11 +318,15 @@ class Publisher:
                 base.pop(str(start), None)
             self.base[name] = base
 
-    def _on_marker(self, q: int, ep: int, t: int) -> None:
+    def _on_marker(self, q: int, ep: int, t: int, event_t: int | None) -> None:
         seen = dict(self.marks.get(str(q)) or {})
         if seen.get(str(ep), -1) < t:
             seen[str(ep)] = t
             self.marks[str(q)] = seen
+        events = dict(self.marks.get(f"{q}:e") or {})
+        if event_t is not None and events.get(str(ep), -1) < event_t:
+            events[str(ep)] = event_t
+            self.marks[f"{q}:e"] = events
         now = self.global_ms(q)  # closes what is due even when it did not move (a restart)
         if now is None:
             return
@@ -322,8 +341,8 @@ class Publisher:
             self._publish(q, cell, stored, force=True, bump=True)
             self.refreshable[q].discard(cell)
             self.changed.get(q, {}).pop(cell, None)  # its final record has every value
-        expiring = self.expiring[q]
-        while expiring and expiring[0][0] <= now:
+        expiring, event_now = self.expiring[q], self.event_ms(q)
+        while expiring and event_now is not None and expiring[0][0] <= event_now:
             _, cell = heapq.heappop(expiring)
             if self.cells.get(cell) is not None:
                 del self.cells[cell]

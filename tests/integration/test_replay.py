@@ -42,8 +42,9 @@ def won_revenue_by_day_and_rep() -> dict[tuple[date, str], Decimal]:
 def test_replay_twice_counts_every_event_once(
     tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Keep the 2017 day windows: once the replay is over, stream time moves to today and the
-    # default 90-day retention would remove them from Redis.
+    # Keep every day window of the export: it spans 15 months of event time, and the default
+    # 90-day retention would rightly remove the first year's days (retention counts event
+    # time only: the wall clock removes nothing, tests/integration/kpi/test_reference_crm.py).
     settings = settings.model_copy(update={"retention_day_s": 20 * 365 * 86_400.0})
     args = argparse.Namespace(mapping=MAPPING, paths=[EXPORT], rate=None, dry_run=False)
     assert run_replay(settings, args) == 0

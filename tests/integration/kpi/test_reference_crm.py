@@ -8,7 +8,8 @@ reference implementation's, computed over the very messages the replay sent.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -20,7 +21,14 @@ from streams.replay.mapping import load_mapping
 from streams.replay.transform import Output, files_of, in_replay_order, transform_file
 from streams.settings import Settings
 from tests.kafka_tools import needs_kcat
-from tests.kpi_tools import Message, mismatches, reference_results, settled
+from tests.kpi_tools import (
+    Message,
+    engine_results,
+    mismatches,
+    reference_results,
+    settled,
+    wait_for_stream_time,
+)
 from tests.support import REPO, running_worker
 
 EXPORT = REPO.parent / "shared" / "datasets" / "crm-sales-opportunities"
@@ -56,16 +64,29 @@ def replayed_messages(settings: Settings) -> tuple[list[Message], list[Message]]
 
 @pytest.mark.timeout(1500)
 def test_crm_export_by_month_matches_the_reference(tmp_path: Path, settings: Settings) -> None:
-    forever = 20 * 365 * 86_400.0  # the export is older than the default 3-year retention
-    settings = settings.model_copy(update={"idle_close_s": 10.0, "retention_calendar_s": forever})
+    # Default retention: the export (2016-2017) is years older than the wall clock, and
+    # retention counts event time only, so an idle worker keeps every month of it.
+    settings = settings.model_copy(update={"idle_close_s": 10.0})
+    assert settings.retention_calendar_s == Settings().retention_calendar_s
     args = argparse.Namespace(mapping=MAPPING, paths=[EXPORT], rate=None, dry_run=False)
     assert run_replay(settings, args) == 0
+    replayed = time.monotonic()
     reference, events = replayed_messages(settings)
     assert len(events) == 15011
+    dims = ("global", "rep", "team", "region")
     with running_worker(settings, tmp_path / "worker.log"):
         engine = settled(settings, timeout=900, quiet_s=10)
-    expected = reference_results(settings, reference, events, now=datetime.now(UTC))
-    problems = mismatches(engine, expected, ("month",), ("global", "rep", "team", "region"))
-    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
+        expected = reference_results(settings, reference, events, now=datetime.now(UTC))
+        problems = mismatches(engine, expected, ("month",), dims)
+        assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
+        # Idle: stream time moves to the wall clock (windows close on it), and a minute
+        # later, at least five minutes after the replay, every month is still there.
+        wait_for_stream_time(settings, datetime.now(UTC) - timedelta(minutes=1), timeout=120)
+        time.sleep(max(60.0, 300 - (time.monotonic() - replayed)))
+        later = engine_results(settings)
+        problems = mismatches(later, expected, ("month",), dims)
+        assert not problems, f"after idling, {len(problems)} differences:\n" + "\n".join(
+            problems[:25]
+        )
     months = {key[2] for key in expected if key[1] == "month" and key[0] == "opportunities_opened"}
     assert len(months) >= 12, months  # opened from October 2016 to December 2017
