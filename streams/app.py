@@ -55,7 +55,7 @@ from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate
 from streams.kpi.facts import item_of
-from streams.kpi.windows import CellWindows, Graces
+from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.kpi_gauges import KpiCollector
 from streams.metrics import PipelineCollector, PipelineStats
 from streams.read_model import ReadModel
@@ -124,6 +124,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.kafka_bootstrap, settings.topic("internal.progress"), list(logical)
     )
     graces = Graces(int(settings.grace_minute_s * 1000), int(settings.grace_calendar_s * 1000))
+    retention = Retention(
+        int(settings.retention_minute_s * 1000),
+        int(settings.retention_day_s * 1000),
+        int(settings.retention_calendar_s * 1000),
+    )
 
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
@@ -157,6 +162,7 @@ def build_app(settings: Settings) -> faust.App:
         late_topic=late_topic,
         windows=windows,
         graces=graces,
+        retention=retention,
         idle_close_s=settings.idle_close_s,
         publisher_partitions=settings.topic_partitions,
         stats=stats,
@@ -167,10 +173,6 @@ def build_app(settings: Settings) -> faust.App:
         delivered=delivered,
         cache_size=settings.table_cache_keys,
     )
-    retention = {
-        "minute": settings.retention_minute_s,
-        "day": settings.retention_day_s,
-    }
     publisher = Publisher(
         cells=table("published-cells"),
         base=table("customer-base"),
@@ -184,7 +186,7 @@ def build_app(settings: Settings) -> faust.App:
         reference=reference,
         windows=windows,
         graces=graces,
-        retention_s=lambda kind: retention.get(kind, settings.retention_calendar_s),
+        retention=retention,
         entity_partitions=settings.topic_partitions,
         lead_sla_ms=int(settings.lead_sla_s * 1000),
         currency=settings.currency,

@@ -70,7 +70,10 @@ class PipelineStats:
     reference_misses: Counter[str] = field(default_factory=lambda: _zeros(REFERENCE_KINDS))
     late: Counter[tuple[str, str]] = field(
         default_factory=lambda: _zeros((k, r) for k in LATE_KINDS for r in ROLES)
-    )  # (window kind, role)
+    )  # (window kind, role): closed windows corrected
+    expired: Counter[tuple[str, str]] = field(
+        default_factory=lambda: _zeros((k, r) for k in LATE_KINDS for r in ROLES)
+    )  # (window kind, role): windows past their retention, left out
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
@@ -133,12 +136,23 @@ class PipelineCollector(Collector):
             "kind", self._stats.reference_misses,
         )  # fmt: skip
         late = CounterMetricFamily(
-            "salespulse_late_events", "Event copies late for a window kind (kept out of it).",
+            "salespulse_late_events",
+            "Event copies later than a window kind's grace: applied as corrections of the "
+            "closed window.",
             labels=["kind", "role"],
-        )  # fmt: skip
+        )
         for (kind, role), count in sorted(self._stats.late.items()):
             late.add_metric([kind, role], count)
         yield late
+        expired = CounterMetricFamily(
+            "salespulse_expired_events",
+            "Event copies for a window kind past its retention: left out of it, the event "
+            "copied to sales.late.",
+            labels=["kind", "role"],
+        )
+        for (kind, role), count in sorted(self._stats.expired.items()):
+            expired.add_metric([kind, role], count)
+        yield expired
         yield _by_label(
             "salespulse_events_applied", "Events whose effects the KPI engine applied.",
             "type", self._stats.applied,

@@ -106,8 +106,10 @@ def reference_results(
     )  # fmt: skip
     return compute(
         [(topic, value) for topic, _, value in stream], ref_data(reference), limits=limits,
-        tz=settings.business_tz, grace_minute_s=settings.grace_minute_s,
-        grace_calendar_s=settings.grace_calendar_s, lead_sla_s=settings.lead_sla_s, now=now,
+        tz=settings.business_tz, lead_sla_s=settings.lead_sla_s, now=now,
+        # late events correct their windows while they are retained (docs/kpi-definitions.md)
+        horizon_minute_s=settings.retention_minute_s, horizon_day_s=settings.retention_day_s,
+        horizon_calendar_s=settings.retention_calendar_s,
     )  # fmt: skip
 
 

@@ -36,7 +36,9 @@ class KpiUpdate(BaseModel):
     """One value of one KPI for one window and dimension key.
 
     Keyed on the topic by ``kpi/window kind/window start/dimension/key``. Updates are sent while
-    the window is open; exactly one record with ``final`` true is sent when it closes.
+    the window is open; one record with ``final`` true is sent when it closes, and then
+    corrections (``final`` and ``correction`` true, a higher revision) if late events revise
+    it while it is retained.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -51,6 +53,11 @@ class KpiUpdate(BaseModel):
     unit: str = Field(description="count, EUR, ratio, seconds, days, score...")
     final: bool
     revision: int = Field(ge=0, description="increases with every update of this key")
+    correction: bool = Field(
+        default=False,
+        description="true when late events revised the values of a window already final "
+        "(final stays true, the revision is higher)",
+    )
     computed_at: AwareDatetime
 
     @staticmethod

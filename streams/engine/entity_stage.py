@@ -48,7 +48,7 @@ from streams.engine.writeback import WriteBack, abandon, write_all
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.summaries import summarize
-from streams.kpi.windows import CellWindows, Graces
+from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class EntityStage:
         late_topic: faust.TopicT,
         windows: CellWindows,
         graces: Graces,
+        retention: Retention,
         idle_close_s: float,
         publisher_partitions: int,
         stats: PipelineStats,
@@ -85,7 +86,7 @@ class EntityStage:
         self.cells, self.stream_time = WriteBack(cells, cache_size), WriteBack(stream_time)
         self.tables = (self.seen, self.entities, self.cells, self.stream_time)
         self.cells_topic, self.late_topic = cells_topic, late_topic
-        self.windows, self.graces = windows, graces
+        self.windows, self.graces, self.retention = windows, graces, retention
         self.idle_close_s = idle_close_s
         self.publisher_partitions = publisher_partitions
         self.stats = stats
@@ -219,12 +220,22 @@ class EntityStage:
             # table is restored to the flush its offsets came after) or has its answer in
             # the seen table. Every worker's watermark is the cluster's, so a fast worker
             # does not push it past a slow one's events (docs/engine.md).
+            #
+            # An event late for a kind (its window closed) is applied all the same: the
+            # window's final values are corrected. Only the kinds whose window is past its
+            # retention, in event time (the wall clock never moves it), leave it out, and
+            # those are what the seen table remembers as ``late``.
             persisted = self.stream_ms(p)
             current = max((x for x in (watermark, persisted) if x is not None), default=None)
-            late = self.windows.late_kinds(at_ms, current, self.graces)
+            event_now = max(
+                (x for x in (watermark, self.event_ms(p)) if x is not None), default=None
+            )
+            late = self.windows.late_kinds(at_ms, event_now, self.retention)
             self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
-            for kind in late:
+            for kind in self.windows.late_kinds(at_ms, current, self.graces):
                 self._count(p, "late", (kind, role))
+            for kind in late:
+                self._count(p, "expired", (kind, role))
             if late and role == "event":  # once per event, not once per role
                 await self.late_topic.send(
                     key=f"{role}:{value['key']}".encode(),

@@ -6,7 +6,11 @@ key is on one partition) with manual acks:
 - a cell message (a batch of cells of one dimension key) replaces one entity partition's
   partial of each cell (absolute, with that
   partition's offset mark: an older or repeated partial changes nothing); the merged cell's
-  KPI values are recomputed and the changed ones published;
+  KPI values are recomputed and the changed ones published. A new partial of a window that is
+  already final (a late event: the entity stage applies it while the window is retained) is
+  a *correction*: its changed values are published again, ``final`` still true, with a
+  higher revision and ``correction`` true; so are the later final windows of its key whose
+  customers at start it changed;
 - a stream-time marker from entity partition ``ep`` updates this partition's view of stream
   time; the *global* stream time is the minimum over all entity partitions. A window whose
   end + grace is behind it gets its one ``final`` record. Windows older than their retention
@@ -35,9 +39,9 @@ import orjson
 from streams.engine.writeback import Deferred, abandon, write_all
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS, unit_of
-from streams.kpi.cells import Cell, merge, split_cell_key
+from streams.kpi.cells import Cell, cell_key, merge, split_cell_key
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
-from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces
+from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces, Retention
 from streams.kpi_gauges import CurrentCell
 from streams.read_model import ReadModel
 
@@ -73,7 +77,7 @@ class Publisher:
         reference: ReferenceCache,
         windows: CellWindows,
         graces: Graces,
-        retention_s: Callable[[str], float],
+        retention: Retention,
         entity_partitions: int,
         lead_sla_ms: int,
         currency: str,
@@ -90,7 +94,7 @@ class Publisher:
         self.read_model = read_model
         self.reference = reference
         self.windows, self.graces = windows, graces
-        self.retention_s = retention_s
+        self.retention = retention
         self.entity_partitions = entity_partitions
         self.lead_sla_ms = lead_sla_ms
         self.currency = currency
@@ -110,6 +114,7 @@ class Publisher:
         # q -> cells with new partials since the flush -> whether to publish every KPI (a
         # redelivery: what was published then may not have reached Redis)
         self.changed: dict[int, dict[str, bool]] = {}
+        self.corrections: dict[int, set[str]] = {}  # q -> final cells changed since the flush
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
@@ -146,7 +151,7 @@ class Publisher:
             heapq.heappush(self.closing[q], (end * 1000 + self.graces.of(kind), cell))
             if kind in ("month", "quarter") and dim in ("global", "rep", "team"):
                 self.refreshable[q].add(cell)
-        heapq.heappush(self.expiring[q], (int((end + self.retention_s(kind)) * 1000), cell))
+        heapq.heappush(self.expiring[q], (end * 1000 + self.retention.of(kind), cell))
 
     def global_ms(self, q: int) -> int | None:
         seen = self.marks.get(str(q)) or {}
@@ -164,7 +169,7 @@ class Publisher:
         if kind == LIVE or event_now is None:
             return False
         end = self.windows.span(kind, start * 1000)[1]
-        return int((end + self.retention_s(kind)) * 1000) <= event_now
+        return end * 1000 + self.retention.of(kind) <= event_now
 
     def status(self) -> dict[int, str]:
         """Per publisher partition indexed here: stream time and windows left to close."""
@@ -252,6 +257,7 @@ class Publisher:
             self.latest.pop(q, None)
             self.minutes.pop(q, None)
             self.changed.pop(q, None)
+            self.corrections.pop(q, None)
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
@@ -287,6 +293,8 @@ class Publisher:
         if not redelivered:
             previous = stored["parts"].get(part)
             if previous is None or mark >= previous["m"]:
+                if stored["final"] and (previous is None or previous["c"] != components):
+                    self.corrections.setdefault(q, set()).add(cell)
                 stored = {
                     **stored,
                     "parts": {**stored["parts"], part: {"m": mark, "c": components}},
@@ -294,7 +302,7 @@ class Publisher:
             stored["o"] = o
         kind, start, dim, key = split_cell_key(cell)
         if kind in CALENDAR:
-            self._update_base(kind, dim, key, start, stored)
+            self._update_base(q, kind, dim, key, start, stored)
         self.cells[cell] = stored
         # Published once per flush, however many partials it got meanwhile (``_publish_changed``).
         changed = self.changed.setdefault(q, {})
@@ -303,11 +311,11 @@ class Publisher:
             self._track(q, cell, stored)
 
     def _update_base(
-        self, kind: str, dim: str, key: str, start: int, stored: dict[str, Any]
+        self, q: int, kind: str, dim: str, key: str, start: int, stored: dict[str, Any]
     ) -> None:
         """The customer base's change in this window, kept per kind: a window's customers at
         start are the sum over the earlier windows of its kind (each kind leaves out the
-        events late for it, so each has its own base)."""
+        events past its retention, so each has its own base)."""
         total = merge(part["c"] for part in stored["parts"].values()).get("base", 0)
         name = f"{kind}|{dim}|{key}"
         base = dict(self.base.get(name) or {})
@@ -317,6 +325,22 @@ class Publisher:
             else:
                 base.pop(str(start), None)
             self.base[name] = base
+            if stored["final"]:
+                self._correct_later(q, kind, dim, key, start)
+
+    def _correct_later(self, q: int, kind: str, dim: str, key: str, start: int) -> None:
+        """The final windows of (kind, dim, key) after ``start`` have other customers at
+        start: re-evaluated at the flush (published if a value changed)."""
+        newest = self.latest[q].get((kind, dim, key))
+        changed = self.changed.setdefault(q, {})
+        at = start
+        while newest is not None and at < newest[0]:
+            at = self.windows.span(kind, at * 1000)[1]  # the next window's start
+            later = cell_key(kind, at, dim, key)
+            stored = self.cells.get(later)
+            if stored is not None and stored["final"]:
+                changed.setdefault(later, False)
+                self.corrections.setdefault(q, set()).add(later)
 
     def _on_marker(self, q: int, ep: int, t: int, event_t: int | None) -> None:
         seen = dict(self.marks.get(str(q)) or {})
@@ -341,6 +365,7 @@ class Publisher:
             self._publish(q, cell, stored, force=True, bump=True)
             self.refreshable[q].discard(cell)
             self.changed.get(q, {}).pop(cell, None)  # its final record has every value
+            self.corrections.get(q, set()).discard(cell)
         expiring, event_now = self.expiring[q], self.event_ms(q)
         while expiring and event_now is not None and expiring[0][0] <= event_now:
             _, cell = heapq.heappop(expiring)
@@ -348,6 +373,7 @@ class Publisher:
                 del self.cells[cell]
                 self.read_model.remove(cell, KPIS)
                 self.changed.get(q, {}).pop(cell, None)
+                self.corrections.get(q, set()).discard(cell)
         if now - self.refreshed_at.get(q, 0) >= 60_000:
             self.refreshed_at[q] = now
             for cell in list(self.refreshable[q]):
@@ -374,8 +400,9 @@ class Publisher:
         )  # fmt: skip
 
     def _publish(
-        self, q: int, cell: str, stored: dict[str, Any], force: bool = False, bump: bool = False
-    ) -> None:
+        self, q: int, cell: str, stored: dict[str, Any], force: bool = False, bump: bool = False,
+        correction: bool = False,
+    ) -> None:  # fmt: skip
         merged: Cell = merge(part["c"] for part in stored["parts"].values())
         ctx = self.context(cell, q)
         values = values_of(merged, ctx)
@@ -386,7 +413,7 @@ class Publisher:
             kpi: [decimal_text(v.value), decimal_text(v.numerator), decimal_text(v.denominator)]
             for kpi, v in values.items()
         }
-        was_final = stored["final"] and not bump
+        was_final = stored["final"] and not bump and not correction
         changed = {
             kpi for kpi, text in texts.items()
             if stored["v"].get(kpi) != text and (not was_final or kpi in REVISABLE_AFTER_FINAL)
@@ -401,11 +428,16 @@ class Publisher:
             return
         kind, start, dim, key = split_cell_key(cell)
         self.read_model.stage_cell(cell, merged, stored, ctx, texts)
-        self._records(kind, start, ctx.end_s, dim, key, stored, {k: texts[k] for k in publish})
+        # A correction: a final window's values revised by late events (not a cohort KPI's
+        # scheduled revision, nor the closing).
+        corrects = correction and bool(changed) and not bump
+        self._records(
+            kind, start, ctx.end_s, dim, key, stored, {k: texts[k] for k in publish}, corrects
+        )
 
     def _records(
         self, kind: str, start: int, end: int, dim: str, key: str, stored: dict[str, Any],
-        texts: dict[str, list[str | None]],
+        texts: dict[str, list[str | None]], correction: bool = False,
     ) -> None:  # fmt: skip
         window = {
             "kind": kind,
@@ -420,7 +452,7 @@ class Publisher:
                 "value": value, "numerator": numerator,
                 "denominator": denominator, "unit": unit_of(kpi, self.currency),
                 "final": bool(stored["final"]), "revision": stored["rev"],
-                "computed_at": computed_at,
+                "correction": correction, "computed_at": computed_at,
             }  # fmt: skip
             record_key = f"{kpi}/{kind}/{window['start']}/{dim}/{key}".encode()
             self.records.append((record_key, orjson.dumps(record)))
@@ -438,13 +470,15 @@ class Publisher:
     def _publish_changed(self) -> None:
         """Every cell that got partials since the last flush, published once."""
         changed, self.changed = self.changed, {}
+        corrections, self.corrections = self.corrections, {}
         for q, cells in changed.items():
             for table in self.tables:
                 table.partition = q
+            corrected = corrections.get(q, set())
             for cell, force in cells.items():
                 stored = self.cells.get(cell)
                 if stored is not None:
-                    self._publish(q, cell, stored, force=force)
+                    self._publish(q, cell, stored, force=force, correction=cell in corrected)
 
     async def flush(self) -> None:
         async with self.lock:

@@ -5,8 +5,10 @@ Calendar windows (``day``, ``week`` (ISO, Monday), ``month``, ``quarter``) are h
 (``15m``, ``1h``, ``24h``) are sums of 1-minute buckets ending at a given minute.
 
 A window is open until stream time passes its end plus the grace period of its kind; an event
-for a window that is already closed is late (counted and sent to the late topic, never
-silently dropped).
+for a window that is already closed is late: it is still applied, as a correction of the
+window's final values, while the window is kept (its retention, measured in event time).
+An event for a window past its retention is left out of that kind (counted and sent to the
+late topic, never silently dropped).
 """
 
 from __future__ import annotations
@@ -125,6 +127,21 @@ class Graces:
         return self.minute_ms if kind == MINUTE else self.calendar_ms
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long after its end a window of each kind is kept, in milliseconds of event time:
+    until then a late event corrects it; after that it is removed and takes nothing."""
+
+    minute_ms: int = 2 * 86_400_000
+    day_ms: int = 90 * 86_400_000
+    calendar_ms: int = 3 * 366 * 86_400_000  # weeks, months, quarters
+
+    def of(self, kind: str) -> int:
+        if kind == MINUTE:
+            return self.minute_ms
+        return self.day_ms if kind == "day" else self.calendar_ms
+
+
 class CellWindows:
     """Start and end (epoch seconds) of the cell of each kind holding a moment, memoised.
 
@@ -153,12 +170,15 @@ class CellWindows:
             self._memo[(kind, slot)] = memo
         return memo
 
-    def late_kinds(self, at_ms: int, stream_ms: int | None, graces: Graces) -> tuple[str, ...]:
-        """The cell kinds whose window of ``at_ms`` had closed at stream time ``stream_ms``."""
+    def late_kinds(
+        self, at_ms: int, stream_ms: int | None, after: Graces | Retention
+    ) -> tuple[str, ...]:
+        """The cell kinds whose window of ``at_ms`` had ended more than ``after`` of its kind
+        before ``stream_ms``: closed (graces, stream time) or gone (retention, event time)."""
         if stream_ms is None:
             return ()
         return tuple(
             kind
             for kind in CELL_KINDS
-            if stream_ms >= self.span(kind, at_ms)[1] * 1000 + graces.of(kind)
+            if stream_ms >= self.span(kind, at_ms)[1] * 1000 + after.of(kind)
         )

@@ -1,9 +1,11 @@
 """Which messages count, and for which window kinds: validation, dedup, lateness.
 
-In arrival order: an invalid message (dated in the future too) is skipped (it never marks an ``event_id`` as seen); a
-valid event whose ``event_id`` was seen before is a duplicate and skipped. Stream time is one
-number: the largest ``occurred_at`` of the counted events that arrived before. An event is
-late for kind ``k`` when stream time >= end of its ``k`` window + grace of ``k``.
+In arrival order: an invalid message (dated in the future too) is skipped (it never marks an
+``event_id`` as seen); a valid event whose ``event_id`` was seen before is a duplicate and
+skipped. Stream time is one number: the largest ``occurred_at`` of the counted events that
+arrived before. An event is left out of kind ``k`` when stream time >= end of its ``k``
+window + the horizon of ``k`` (the engine's retention: a later event only corrects its
+window).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ def admit(
     *,
     limits: Limits,
     tz: ZoneInfo,
-    grace_minute_s: float,
-    grace_calendar_s: float,
+    horizon_minute_s: float,
+    horizon_day_s: float,
+    horizon_calendar_s: float,
 ) -> list[Arrival]:
-    """The counted events in arrival order, each with the kinds it is late for."""
+    """The counted events in arrival order, each with the kinds it is left out of."""
+    horizons = {MINUTE: horizon_minute_s, "day": horizon_day_s}
     seen: set[str] = set()
     stream_time: datetime | None = None
     out: list[Arrival] = []
@@ -49,9 +53,9 @@ def admit(
         if stream_time is not None:
             now = stream_time.timestamp()
             for kind in KINDS:
-                grace = grace_minute_s if kind == MINUTE else grace_calendar_s
+                horizon = horizons.get(kind, horizon_calendar_s)
                 end = window_end(kind, window_start(kind, event.occurred_at, tz), tz)
-                if now >= end + grace:
+                if now >= end + horizon:
                     late.add(kind)
         out.append(Arrival(event, frozenset(late)))
         if stream_time is None or event.occurred_at > stream_time:

@@ -10,7 +10,8 @@ Result(value, numerator, denominator)}``; ``rolling(...)`` merges minute buckets
 Emission rule (which keys exist):
 
 - kinds ``minute``, ``day``, ``week``, ``month``, ``quarter``, each computed from the events
-  not late for that kind (late events are no context either);
+  not left out of that kind (past its horizon, the engine's retention: those are no context
+  either; an event later than the grace still counts, as a correction);
 - a key exists when at least one event *contributed* to that KPI in that window and dimension
   key: an event counted, summed, sampled, or added to a ratio's numerator or denominator
   (e.g. any order contributes to ``complaint_ratio``'s denominator, an order without
@@ -84,8 +85,9 @@ def compute(
     *,
     limits: Limits,
     tz: str = "Europe/Paris",
-    grace_minute_s: float = 600,
-    grace_calendar_s: float = 86400,
+    horizon_minute_s: float = 600,
+    horizon_day_s: float = 86400,
+    horizon_calendar_s: float = 86400,
     lead_sla_s: float = 3600,
     now: datetime | None = None,
 ) -> Results:
@@ -95,8 +97,9 @@ def compute(
         messages,
         limits=limits,
         tz=zone,
-        grace_minute_s=grace_minute_s,
-        grace_calendar_s=grace_calendar_s,
+        horizon_minute_s=horizon_minute_s,
+        horizon_day_s=horizon_day_s,
+        horizon_calendar_s=horizon_calendar_s,
     )
     if now is None and arrivals:
         now = max(a.event.occurred_at for a in arrivals)

@@ -58,10 +58,9 @@ def _same(got: float | None, want: Decimal | float | None, rel: str = "1e-6") ->
 def test_the_api_and_the_kpi_command_answer_as_the_reference(
     tmp_path: Path, settings: Settings
 ) -> None:
-    forever = 20 * 365 * 86_400.0  # the floor is in March: keep its minute buckets
-    settings = settings.model_copy(
-        update={"idle_close_s": 3.0, "retention_minute_s": forever, "retention_day_s": forever}
-    )
+    # Default retention: the floor is in March, months before the wall clock, and retention
+    # counts event time only.
+    settings = settings.model_copy(update={"idle_close_s": 3.0})
     reference, stream = simulator_stream(settings, START, events=1200, seed=21, late=0)
     produce(settings, reference + stream)
     with running_worker(settings, tmp_path / "worker.log"):

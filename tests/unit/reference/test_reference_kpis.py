@@ -581,10 +581,10 @@ def test_rolling_p90_uses_raw_values() -> None:
     )
 
 
-def test_lateness_respects_the_grace_settings() -> None:
+def test_lateness_respects_the_horizon_settings() -> None:
     first = order("2017-03-06T10:20:00+01:00", amount="2.00")
     then = order("2017-03-06T10:05:00+01:00", amount="4.00")
-    wide = run(first, then, grace_minute_s=3600)
+    wide = run(first, then, horizon_minute_s=3600)
     assert ("revenue", "minute", ts("2017-03-06T10:05:00+01:00"), "global", "all") in wide
     narrow = run(first, then)
     assert ("revenue", "minute", ts("2017-03-06T10:05:00+01:00"), "global", "all") not in narrow
