@@ -1,0 +1,174 @@
+"""History loaded into a running deployment: late events correct the windows they belong to.
+
+A worker serves a live floor (its last eight days up to now, the last part produced while it
+runs, for two minutes). Then the three weeks before, of the same sales team (another run of
+the simulator: its own accounts, leads and event ids), are loaded, as a team does when it
+imports last quarter's CRM history into salespulse. With the default settings:
+
+- every window equals the reference over all events: the history's minute buckets are past
+  their retention (2 days of event time) and left out, its days, weeks and months counted;
+- today's values are what they were without the import (but the KPIs of customers at start,
+  which the history's customers rightly change);
+- the final windows the history falls in get corrections on ``kpi.updates``: ``final`` still
+  true, ``correction`` true, a higher revision;
+- the events past a retention are on ``sales.late`` once each and counted by kind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from streams.ingest.validate import Limits
+from streams.settings import Settings
+from streams.simulator.produce import Options
+from tests.kafka_tools import kcat_consume, needs_kcat, worker_metric
+from tests.kpi_tools import (
+    Message,
+    applied,
+    floor_messages,
+    mismatches,
+    produce,
+    reference_results,
+    settled,
+    wait_for_stream_time,
+)
+from tests.reference.arrivals import admit
+from tests.support import eventually, running_worker
+
+pytestmark = needs_kcat
+
+KINDS = ("minute", "day", "week", "month", "quarter")
+BASE_KPIS = ("churn_rate", "retention_rate", "ltv")  # read the customers at window start
+LIVE_S = 120  # the live floor's last part, produced while the worker runs
+
+
+def _floor(settings: Settings, start: datetime, until: datetime) -> tuple[list, list[Message]]:
+    options = Options(rate=0.003, clock="always-open", seed=31)
+    return floor_messages(settings, options, start, until=until)
+
+
+def _finals(settings: Settings) -> tuple[dict[str, set[int]], dict[str, set[int]]]:
+    """Per record key, the revisions of its final records and of its corrections."""
+    finals: dict[str, set[int]] = defaultdict(set)
+    corrections: dict[str, set[int]] = defaultdict(set)
+    for message in kcat_consume(settings, "kpi.updates"):
+        record = orjson.loads(str(message["payload"]))
+        if record["final"]:
+            found = corrections if record["correction"] else finals
+            found[str(message["key"])].add(record["revision"])
+    return finals, corrections
+
+
+def test_history_loaded_into_a_live_deployment_corrects_its_windows(
+    tmp_path: Path, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"idle_close_s": 3.0})  # default retention, graces
+    now = datetime.now(settings.zone)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    reference, live = _floor(settings, midnight - timedelta(days=8), now - timedelta(minutes=1))
+    history_reference, history = _floor(
+        settings, midnight - timedelta(days=22), midnight - timedelta(days=1)
+    )
+    assert len(live) > 500
+    assert len(history) > 1000
+    arrived = live + history
+    limits = Limits(
+        settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
+        future_s=settings.future_tolerance_s,
+    )  # fmt: skip
+    admitted = admit(
+        [(topic, value) for topic, _, value in arrived], limits=limits, tz=settings.zone,
+        horizon_minute_s=settings.retention_minute_s, horizon_day_s=settings.retention_day_s,
+        horizon_calendar_s=settings.retention_calendar_s,
+    )  # fmt: skip
+    live_events = len(admit([(t, v) for t, _, v in live], limits=limits, tz=settings.zone,
+                            horizon_minute_s=1e12, horizon_day_s=1e12, horizon_calendar_s=1e12))  # fmt: skip
+    live_part = max(len(live) // 10, 50)
+    with running_worker(settings, tmp_path / "worker.log"):
+        produce(settings, reference + live[:-live_part])
+        tail, chunks = live[len(live) - live_part :], 12
+        size = -(-len(tail) // chunks)
+        for n in range(chunks):  # the floor goes on for two minutes, in order
+            produce(settings, tail[n * size : (n + 1) * size])
+            time.sleep(LIVE_S / chunks)
+        eventually(lambda: applied(settings) == live_events, timeout=240, interval=1)
+        # Idle: windows close on the wall clock, every past day and last week final.
+        wait_for_stream_time(settings, datetime.now(settings.zone) - timedelta(minutes=1))
+        before = settled(settings, final=False, quiet_s=5)
+        finals_before, corrections_before = _finals(settings)
+        assert finals_before, "no window was final before the import"
+        assert not corrections_before, "corrections before any late event"
+
+        # the import (`salespulse replay` sends the same way): reference data, then events
+        produce(settings, history_reference + history)
+        eventually(lambda: applied(settings) == len(admitted), timeout=300, interval=1)
+        wait_for_stream_time(settings, datetime.now(settings.zone) - timedelta(minutes=1))
+        after = settled(settings, final=False, quiet_s=5)
+        finals, corrections = _finals(settings)
+        late_metric = worker_metric(
+            settings, "salespulse_late_events_total", kind="day", role="event"
+        )
+        expired = worker_metric(
+            settings, "salespulse_expired_events_total", kind="minute", role="event"
+        )
+        late_copies = kcat_consume(settings, "sales.late")
+
+    # Every window as the reference computes it over all events, in arrival order, but the
+    # minute buckets of the live floor's first days, since removed (past their retention).
+    everything = reference + history_reference
+    expected = reference_results(settings, everything, arrived, now=datetime.now(settings.zone))
+    newest = max(a.event.occurred_at for a in admitted).timestamp()
+    expected = {
+        k: v for k, v in expected.items()
+        if k[1] != "minute" or k[2] + 60 + settings.retention_minute_s > newest
+    }  # fmt: skip
+    problems = mismatches(after, expected, KINDS)
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
+    history_days = {
+        k[2]
+        for k in expected
+        if k[1] == "day" and k[2] < (midnight - timedelta(days=8)).timestamp()
+    }
+    assert len(history_days) >= 10, "the history's own days are in the read model"
+
+    # Today's values are those of the live floor alone.
+    today = int(midnight.timestamp())
+    alone = reference_results(settings, reference, live, now=datetime.now(settings.zone))
+
+    def of_today(results: dict) -> dict:
+        return {
+            k: v for k, v in results.items() if k[1] == "day" and k[2] == today
+            and k[0] not in BASE_KPIS
+        }  # fmt: skip
+
+    assert of_today(alone), "the live floor has nothing today"
+    problems = mismatches(of_today(after), of_today(alone), ("day",))
+    assert not problems, "today changed with the import:\n" + "\n".join(problems[:25])
+    assert not mismatches(of_today(before), of_today(alone), ("day",))
+
+    # The final windows the history fell in were corrected, with higher revisions.
+    assert corrections, "no correction on kpi.updates"
+    assert set(corrections) <= set(finals), "a correction of a window that was not final"
+    lower = {k: (finals[k], v) for k, v in corrections.items() if min(v) <= max(finals[k])}
+    assert not lower, f"corrections without a higher revision: {list(lower.items())[:5]}"
+    # every day the live floor and the history share was final before the import
+    shared = {(midnight - timedelta(days=n)).date().isoformat() for n in range(2, 8)}
+    final_days = {k.split("/")[2][:10] for k in finals_before if k.split("/")[1] == "day"}
+    assert shared <= final_days, sorted(final_days)
+    corrected_days = {k.split("/")[2][:10] for k in corrections if k.split("/")[1] == "day"}
+    assert shared <= corrected_days, sorted(corrected_days)
+    assert not any(k.split("/")[1] == "minute" for k in corrections)
+
+    # Past the minute buckets' retention: on sales.late once per event, counted by kind.
+    left_out = [a for a in admitted if a.late_for]
+    assert len(left_out) > 500
+    assert all(a.late_for == {"minute"} for a in left_out)
+    ids = sorted(orjson.loads(str(m["payload"]))["event_id"] for m in late_copies)
+    assert ids == sorted(a.event.event_id for a in left_out)
+    assert expired == len(left_out)
+    assert late_metric > 0  # later than the day's grace, and applied (corrections)
