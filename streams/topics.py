@@ -45,7 +45,7 @@ REFERENCE_TOPICS = (
 )
 OUTPUT_TOPICS = (
     TopicSpec("sales.deadletter", "source topic", "invalid input with its reason"),
-    TopicSpec("sales.late", "role:entity", "events late for a window kind, with the kinds"),
+    TopicSpec("sales.late", "role:entity", "events past a window kind's retention, with the kinds"),
     TopicSpec("kpi.updates", "kpi/window kind/window start/dimension/key", "KPI update records"),
 )
 INTERNAL_TOPICS = (

@@ -143,7 +143,9 @@ def _kpi_update_message(spec: TopicSpec) -> dict[str, Any]:
         "name": "kpi.update",
         "title": "KPI update",
         "summary": "The value of one KPI for one window and dimension key; updates while the "
-        "window is open, then exactly one record with final true.",
+        "window is open, then exactly one record with final true when it closes, then a "
+        "correction (final and correction true, a higher revision) whenever late events "
+        "revise it while it is retained.",
         "contentType": "application/json",
         "payload": {"$ref": "./kpi-update.json"},
         "bindings": _key_binding(spec.key),
@@ -206,9 +208,11 @@ def _dead_letter_message(spec: TopicSpec) -> dict[str, Any]:
 def _late_message(spec: TopicSpec) -> dict[str, Any]:
     return {
         "name": "late.event",
-        "title": "A valid event that came after its window closed",
+        "title": "A valid event that came after its window's retention",
         "summary": "The event (JSON, one of the input event schemas), left out of the KPIs of "
-        "the window kinds named in its headers; kept here so that nothing is silently dropped.",
+        "the window kinds named in its headers, whose windows were past their retention (in "
+        "event time); kept here so that nothing is silently dropped. An event that is only "
+        "later than a window's grace is applied as a correction, not copied here.",
         "contentType": "application/json",
         "headers": {
             "type": "object",
@@ -217,8 +221,8 @@ def _late_message(spec: TopicSpec) -> dict[str, Any]:
             "properties": {
                 "late_kinds": {
                     "type": "string",
-                    "description": "Comma-separated window kinds it was late for "
-                    "(minute, day, week, month, quarter).",
+                    "description": "Comma-separated window kinds it was left out of, "
+                    "past their retention (minute, day, week, month, quarter).",
                 },
                 "role": {
                     "type": "string",
@@ -231,8 +235,8 @@ def _late_message(spec: TopicSpec) -> dict[str, Any]:
         "bindings": _key_binding(spec.key),
         "examples": [
             {
-                "name": "order_late_for_the_day",
-                "headers": {"late_kinds": "minute,day", "role": "event"},
+                "name": "order_past_the_minute_retention",
+                "headers": {"late_kinds": "minute", "role": "event"},
                 "payload": EVENT_EXAMPLES["order.placed"],
             }
         ],
