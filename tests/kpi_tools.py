@@ -39,7 +39,7 @@ def floor_messages(
     until: datetime | None = None,
 ) -> tuple[list[Message], list[Message]]:  # fmt: skip
     """(reference records, event messages) of the simulator from ``start``: ``events``
-    messages, or those before the first event at or after ``until``."""
+    messages, or those emitted before ``until`` (event time)."""
     _, records = plan(settings, options, start)
     reference: list[Message] = []
     stream: list[Message] = []
@@ -47,7 +47,7 @@ def floor_messages(
         if record.kind == "reference":
             reference.append((record.topic, record.key, record.value))
             continue
-        if until is not None and (moment := event_time(record.value)) and moment >= until:
+        if until is not None and record.emitted_at >= until:
             break
         stream.append((record.topic, record.key, record.value))
         if events is not None and len(stream) >= events:
