@@ -428,9 +428,9 @@ class Publisher:
             return
         kind, start, dim, key = split_cell_key(cell)
         self.read_model.stage_cell(cell, merged, stored, ctx, texts)
-        # A correction: a final window's values revised by late events (not a cohort KPI's
-        # scheduled revision, nor the closing).
-        corrects = correction and bool(changed) and not bump
+        # A correction: a final window's values revised by late events (not the closing, nor
+        # a cohort KPI's revision as its leads convert, which on-time events bring too).
+        corrects = correction and bool(changed - set(REVISABLE_AFTER_FINAL)) and not bump
         self._records(
             kind, start, ctx.end_s, dim, key, stored, {k: texts[k] for k in publish}, corrects
         )

@@ -67,7 +67,9 @@ def _finals(settings: Settings) -> tuple[dict[str, set[int]], dict[str, set[int]
 def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     tmp_path: Path, settings: Settings
 ) -> None:
-    settings = settings.model_copy(update={"idle_close_s": 3.0})  # default retention, graces
+    # The default settings: retention, graces, and idle closing after 60 s (the live floor
+    # is never idle that long, so its windows close on its own events, not the wall clock).
+    assert settings.idle_close_s == Settings().idle_close_s
     now = datetime.now(settings.zone)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     reference, live = _floor(settings, midnight - timedelta(days=8), now - timedelta(minutes=1))
@@ -98,7 +100,9 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
             time.sleep(LIVE_S / chunks)
         eventually(lambda: applied(settings) == live_events, timeout=240, interval=1)
         # Idle: windows close on the wall clock, every past day and last week final.
-        wait_for_stream_time(settings, datetime.now(settings.zone) - timedelta(minutes=1))
+        wait_for_stream_time(
+            settings, datetime.now(settings.zone) - timedelta(minutes=1), timeout=300
+        )
         before = settled(settings, final=False, quiet_s=5)
         finals_before, corrections_before = _finals(settings)
         assert finals_before, "no window was final before the import"
@@ -107,7 +111,9 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
         # the import (`salespulse replay` sends the same way): reference data, then events
         produce(settings, history_reference + history)
         eventually(lambda: applied(settings) == len(admitted), timeout=300, interval=1)
-        wait_for_stream_time(settings, datetime.now(settings.zone) - timedelta(minutes=1))
+        wait_for_stream_time(
+            settings, datetime.now(settings.zone) - timedelta(minutes=1), timeout=300
+        )
         after = settled(settings, final=False, quiet_s=5)
         finals, corrections = _finals(settings)
         late_metric = worker_metric(
