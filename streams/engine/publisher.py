@@ -325,12 +325,13 @@ class Publisher:
             else:
                 base.pop(str(start), None)
             self.base[name] = base
-            if stored["final"]:
-                self._correct_later(q, kind, dim, key, start)
+            self._base_moved(q, kind, dim, key, start)
 
-    def _correct_later(self, q: int, kind: str, dim: str, key: str, start: int) -> None:
-        """The final windows of (kind, dim, key) after ``start`` have other customers at
-        start: re-evaluated at the flush (published if a value changed)."""
+    def _base_moved(self, q: int, kind: str, dim: str, key: str, start: int) -> None:
+        """The windows of (kind, dim, key) after ``start`` have other customers at start:
+        re-evaluated at the flush (published if a value changed; a final one corrected).
+        On time, ``start`` is the newest window and there are none: this walks windows only
+        for an out-of-order first order or churn."""
         newest = self.latest[q].get((kind, dim, key))
         changed = self.changed.setdefault(q, {})
         at = start
@@ -338,9 +339,10 @@ class Publisher:
             at = self.windows.span(kind, at * 1000)[1]  # the next window's start
             later = cell_key(kind, at, dim, key)
             stored = self.cells.get(later)
-            if stored is not None and stored["final"]:
+            if stored is not None:
                 changed.setdefault(later, False)
-                self.corrections.setdefault(q, set()).add(later)
+                if stored["final"]:
+                    self.corrections.setdefault(q, set()).add(later)
 
     def _on_marker(self, q: int, ep: int, t: int, event_t: int | None) -> None:
         seen = dict(self.marks.get(str(q)) or {})

@@ -17,7 +17,7 @@ imports last quarter's CRM history into salespulse. With the default settings:
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -134,7 +134,8 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
         if k[1] != "minute" or k[2] + 60 + settings.retention_minute_s > newest
     }  # fmt: skip
     problems = mismatches(after, expected, KINDS)
-    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
+    summary = Counter(",".join(p.split(",")[:2]) for p in problems).most_common(20)
+    assert not problems, f"{len(problems)} differences {summary}:\n" + "\n".join(problems[:25])
     history_days = {
         k[2]
         for k in expected
