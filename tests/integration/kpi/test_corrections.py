@@ -133,6 +133,13 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
         k: v for k, v in expected.items()
         if k[1] != "minute" or k[2] + 60 + settings.retention_minute_s > newest
     }  # fmt: skip
+    # The open month's and quarter's pacing moves with the clock (refreshed every minute).
+    pacing = [k for k in expected if k[0] == "target_pacing" and k[2] > newest - 93 * 86_400]
+    open_pacing = {
+        k for k in pacing if k[1] in ("month", "quarter") and k in after and not after[k]["final"]
+    }
+    expected = {k: v for k, v in expected.items() if k not in open_pacing}
+    after = {k: v for k, v in after.items() if k not in open_pacing}
     problems = mismatches(after, expected, KINDS)
     summary = Counter(",".join(p.split(",")[:2]) for p in problems).most_common(20)
     assert not problems, f"{len(problems)} differences {summary}:\n" + "\n".join(problems[:25])
