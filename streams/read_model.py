@@ -77,12 +77,17 @@ class ReadModel:
                 self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(value)
 
     def remove(self, cell: str, kpis: Iterable[str]) -> None:
+        """Remove a cell's values, and what is staged of them: a window closed and removed
+        in one flush (event time jumped past its retention) must not be written back."""
         kind, start, dim, key = split_cell_key(cell)
         p = self.prefix
         self.removals.append(("hdel", f"{p}cell:{kind}:{start}:{dim}", key))
+        self.hashes.pop((f"{p}cell:{kind}:{start}:{dim}", key), None)
         for kpi in kpis:
             self.removals.append(("hdel", f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key))
             self.removals.append(("zrem", f"{p}lb:{kpi}:{kind}:{start}:{dim}", key))
+            self.hashes.pop((f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key), None)
+            self.scores.pop((f"{p}lb:{kpi}:{kind}:{start}:{dim}", key), None)
 
     def stream_time(self, ms: int) -> None:
         if self.stream_ms is None or ms > self.stream_ms:

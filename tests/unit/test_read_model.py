@@ -1,0 +1,73 @@
+"""streams.read_model: what a flush sends to Redis, from what was staged (a recording fake
+pipeline: the staging logic alone; tests/integration reads the real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from streams.kpi.values import Context
+from streams.read_model import ReadModel
+
+CELL = "minute|1795512000|global|all"
+TEXTS = {"calls": ["3", "3", None]}
+
+
+class Pipeline:
+    def __init__(self, sent: list[tuple[Any, ...]]) -> None:
+        self.sent = sent
+
+    def hdel(self, key: str, *fields: str) -> None:
+        self.sent.append(("hdel", key, *fields))
+
+    def zrem(self, key: str, *fields: str) -> None:
+        self.sent.append(("zrem", key, *fields))
+
+    def hset(self, key: str, mapping: dict) -> None:
+        self.sent.append(("hset", key, *sorted(mapping)))
+
+    def zadd(self, key: str, members: dict, gt: bool = False) -> None:
+        self.sent.append(("zadd", key, *sorted(members)))
+
+    async def execute(self) -> None:
+        return None
+
+
+class Client:
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+
+    def pipeline(self, transaction: bool = False) -> Pipeline:
+        return Pipeline(self.sent)
+
+
+def stage(model: ReadModel) -> None:
+    stored = {"final": True, "rev": 2}
+    model.stage_cell(CELL, {"calls": 3}, stored, Context(kind="minute", dimension="global"), TEXTS)
+
+
+def flushed(model: ReadModel, client: Client) -> list[tuple[Any, ...]]:
+    assert asyncio.run(model.flush())
+    return client.sent
+
+
+def test_a_cell_closed_and_removed_in_one_flush_is_not_written_back() -> None:
+    client = Client()
+    model = ReadModel(client, "sp:")  # type: ignore[arg-type]
+    stage(model)  # its final record
+    model.remove(CELL, ["calls"])  # then past its retention, in the same flush
+    sent = flushed(model, client)
+    assert [op for op, *_ in sent] == ["hdel", "hdel", "zrem"]
+    assert ("hdel", "sp:kpi:calls:minute:1795512000:global", "all") in sent
+
+
+def test_a_cell_removed_then_written_again_is_written() -> None:
+    client = Client()
+    model = ReadModel(client, "sp:")  # type: ignore[arg-type]
+    model.remove(CELL, ["calls"])
+    stage(model)
+    sent = flushed(model, client)
+    ops = [op for op, *_ in sent]
+    assert ops[:3] == ["hdel", "hdel", "zrem"]
+    assert ("hset", "sp:kpi:calls:minute:1795512000:global", "all") in sent[3:]
+    assert not model.hashes  # nothing left staged for the next flush
