@@ -293,3 +293,24 @@ async def month_by_day(
     return await history(
         client, settings, kpi, "day", first.isoformat(), last.isoformat(), "global", "all"
     )
+
+
+def daily_trend(answer: dict[str, Any]) -> dict[str, Any]:
+    """The wallboard's strip from a by-day, global answer: one ``{"date", "value"}`` per day."""
+    return {
+        "kpi": answer["kpi"],
+        "unit": answer["unit"],
+        "days": [
+            {"date": p["label"], "value": p["values"][0]["value"] if p["values"] else None}
+            for p in answer["points"]
+        ],
+    }
+
+
+async def read_trend(
+    client: aioredis.Redis, settings: Settings, month: dict[str, str] | None, kpi: str = "revenue"
+) -> dict[str, Any] | None:
+    """``kpi`` by day over the wallboard's ``month`` (its span; None when unknown)."""
+    if month is None:
+        return None
+    return daily_trend(await month_by_day(client, settings, kpi, month["start"]))

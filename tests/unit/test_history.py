@@ -21,11 +21,13 @@ from streams.history import (
     build_answer,
     check,
     count,
+    daily_trend,
     history,
     label,
     month_by_day,
     parse_bound,
     plan,
+    read_trend,
     spans,
 )
 from streams.kpi.windows import calendar_window
@@ -321,6 +323,25 @@ async def test_month_by_day_for_the_wallboard() -> None:
     assert got["points"][-1]["label"] == "2026-02-28"
     assert [p["values"][0]["value"] for p in got["points"] if p["values"]] == [120.5]
     assert got["points"][1]["values"][0]["key"] == "all"
+
+
+async def test_the_wallboard_trend_is_one_value_per_day_of_its_month() -> None:
+    client = FakeRedis(
+        None, {f"p:kpi:revenue:day:{start_of(2026, 3, 29)}:global": {b"all": record("80")}}
+    )
+    month = {"start": "2026-03-01T00:00:00+01:00", "end": "2026-04-01T00:00:00+02:00"}
+    trend = await read_trend(client, SETTINGS, month)  # type: ignore[arg-type]
+    assert trend is not None
+    assert (trend["kpi"], trend["unit"]) == ("revenue", "EUR")
+    assert len(trend["days"]) == 31
+    assert trend["days"][28] == {"date": "2026-03-29", "value": 80.0}  # the 23-hour day
+    assert [d["value"] for d in trend["days"]].count(None) == 30  # days without data: null
+    assert await read_trend(client, SETTINGS, None) is None  # no month known: no strip
+    assert daily_trend({"kpi": "x", "unit": "u", "points": []}) == {
+        "kpi": "x",
+        "unit": "u",
+        "days": [],
+    }
 
 
 # --- the command ---------------------------------------------------------------------------
