@@ -7,6 +7,7 @@ import argparse
 import csv
 import itertools
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,8 @@ from streams.history import (
 from streams.kpi.windows import calendar_window
 from streams.kpi_command import _misused, render_history, write_csv
 from streams.settings import Settings
+from tests.kpi_tools import history_mismatches
+from tests.reference.results import Result
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -402,3 +405,36 @@ def test_history_options_only_go_together() -> None:
     assert "--from" in (_misused(args(from_="2017-01")) or "")
     assert "--csv" in (_misused(args(csv=Path("x.csv"))) or "")
     assert "--at" in (_misused(args(history=True, at="2017-03")) or "")
+
+
+def test_history_mismatches_sees_missing_extra_wrong_and_gaps() -> None:
+    """tests/kpi_tools.history_mismatches, the check of the integration tests, can fail."""
+    windows = spans("month", plan("month", "2017-01", "2017-03", None), PARIS)
+    jan, feb, mar = (w.start for w in windows)
+    reference = {
+        ("revenue", "month", jan, "rep", "ana"): Result(Decimal(10), Decimal(10), None),
+        ("revenue", "month", mar, "rep", "bob"): Result(Decimal(2), Decimal(2), None),
+        ("revenue", "month", feb, "global", "all"): Result(Decimal(99), Decimal(99), None),
+        ("orders", "month", feb, "rep", "ana"): Result(Decimal(1), Decimal(1), None),
+    }
+
+    def answer(rows: list[dict[str, bytes]]) -> dict[str, Any]:
+        return build_answer("revenue", "EUR", "rep", "month", PARIS, None, windows, rows)
+
+    def rec(value: str) -> bytes:
+        return orjson.dumps(
+            {"value": value, "numerator": value, "denominator": None, "final": True, "revision": 1}
+        )
+
+    good = answer([{"ana": rec("10")}, {}, {"bob": rec("2")}])
+    assert history_mismatches(good, reference, ("2017-01", "2017-03")) == []
+    assert history_mismatches(good, reference, ("2017-01", "2017-04")) != []  # not the range asked
+    missing = answer([{"ana": rec("10")}, {}, {}])
+    assert [p.split(" ")[0] for p in history_mismatches(missing, reference)] == ["missing"]
+    extra = answer([{"ana": rec("10")}, {"cy": rec("5")}, {"bob": rec("2")}])
+    assert [p.split(" ")[0] for p in history_mismatches(extra, reference)] == ["extra"]
+    wrong = answer([{"ana": rec("10.01")}, {}, {"bob": rec("2")}])
+    assert any("value" in p for p in history_mismatches(wrong, reference))
+    gap = answer([{"ana": rec("10")}, {}, {"bob": rec("2")}])
+    del gap["points"][1]
+    assert any("gap" in p for p in history_mismatches(gap, reference))
