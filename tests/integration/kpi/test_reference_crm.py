@@ -20,7 +20,14 @@ from streams.replay.mapping import load_mapping
 from streams.replay.transform import Output, files_of, in_replay_order, transform_file
 from streams.settings import Settings
 from tests.kafka_tools import needs_kcat
-from tests.kpi_tools import Message, mismatches, reference_results, settled
+from tests.kpi_tools import (
+    Message,
+    get_history,
+    history_mismatches,
+    mismatches,
+    reference_results,
+    settled,
+)
 from tests.support import REPO, running_worker
 
 EXPORT = REPO.parent / "shared" / "datasets" / "crm-sales-opportunities"
@@ -64,8 +71,18 @@ def test_crm_export_by_month_matches_the_reference(tmp_path: Path, settings: Set
     assert len(events) == 15011
     with running_worker(settings, tmp_path / "worker.log"):
         engine = settled(settings, timeout=900, quiet_s=10)
+        histories = [
+            get_history(settings, kpi, window="month", by=dim, **{"from": "2016-10"}, to="2017-12")
+            for kpi in ("revenue", "win_rate", "opportunities_opened")
+            for dim in ("global", "rep")
+        ]
     expected = reference_results(settings, reference, events, now=datetime.now(UTC))
     problems = mismatches(engine, expected, ("month",), ("global", "rep", "team", "region"))
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
     months = {key[2] for key in expected if key[1] == "month" and key[0] == "opportunities_opened"}
     assert len(months) >= 12, months  # opened from October 2016 to December 2017
+    # GET /api/kpis/{kpi}/history: the 15 months in one answer each, as the reference.
+    problems = [
+        p for h in histories for p in history_mismatches(h, expected, ("2016-10", "2017-12"))
+    ]
+    assert not problems, f"{len(problems)} history differences:\n" + "\n".join(problems[:25])
