@@ -188,7 +188,7 @@ def check(kpi: str, window: str | None, by: str | None) -> tuple[str, str]:
     """(window kind, dimension) of a history query, or QueryError naming what is valid."""
     check_kpi(kpi)
     kind = window or "day"
-    if kind in ROLLING_MINUTES or kind == "live":
+    if kind in ROLLING_MINUTES:
         raise QueryError(
             f"history is for calendar windows ({', '.join(KINDS)}); {kind} is a rolling "
             f"window: ask GET /api/kpis/{kpi}?window={kind}&at=... for one"
