@@ -1,4 +1,5 @@
-"""The KPI query API: ``GET /api/kpis`` and ``GET /api/kpis/{kpi}``, answered from Redis.
+"""The KPI query API: ``GET /api/kpis``, ``GET /api/kpis/{kpi}`` and (``streams.history``)
+``GET /api/kpis/{kpi}/history``, answered from Redis.
 
 Every worker answers the same, since the values come from the shared read model
 (``streams.read_model``). Calendar windows are read as published; rolling windows (15m, 1h,
@@ -85,17 +86,13 @@ async def stream_ms(client: aioredis.Redis, prefix: str) -> int | None:
     return None if score is None else int(score)
 
 
-async def query(
-    client: aioredis.Redis, settings: Settings, kpi: str, window: str | None, at: str | None,
-    by: str | None, key: str | None,
-) -> dict[str, Any]:  # fmt: skip
-    """The answer of ``GET /api/kpis/{kpi}``; raises QueryError for a bad query."""
-    prefix, zone = settings.redis_prefix, settings.zone
+def check_kpi(kpi: str) -> None:
     if kpi not in KPIS:
         raise QueryError(f"unknown KPI {kpi!r}; valid: {', '.join(KPIS)}")
-    window = window or "day"
-    if window not in WINDOWS:
-        raise QueryError(f"unknown window {window!r}; valid: {', '.join(WINDOWS)}")
+
+
+def check_dimension(kpi: str, by: str | None) -> str:
+    """The dimension asked (``global`` by default), if ``kpi`` is published by it."""
     dim = by or "global"
     if dim not in ALL_DIMENSIONS:
         raise QueryError(f"unknown dimension {dim!r}; valid: {', '.join(ALL_DIMENSIONS)}")
@@ -103,6 +100,20 @@ async def query(
         raise QueryError(
             f"{kpi} is not available by {dim}; valid: {', '.join(KPIS[kpi].dimensions)}"
         )
+    return dim
+
+
+async def query(
+    client: aioredis.Redis, settings: Settings, kpi: str, window: str | None, at: str | None,
+    by: str | None, key: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The answer of ``GET /api/kpis/{kpi}``; raises QueryError for a bad query."""
+    prefix, zone = settings.redis_prefix, settings.zone
+    check_kpi(kpi)
+    window = window or "day"
+    if window not in WINDOWS:
+        raise QueryError(f"unknown window {window!r}; valid: {', '.join(WINDOWS)}")
+    dim = check_dimension(kpi, by)
     now = await stream_ms(client, prefix)
     moment = parse_at(at, zone, now)
     unit = unit_of(kpi, settings.currency)
@@ -125,10 +136,13 @@ async def query(
         start, end = int(span.start.timestamp()), int(span.end.timestamp())
         values = await _published(client, prefix, kpi, window, start, dim, key)
         answer["window"] = _window(window, start, end, zone)
-    answer["values"] = sorted(
-        values, key=lambda v: (v["value"] is None, -(v["value"] or 0), v["key"])
-    )
+    answer["values"] = best_first(values)
     return answer
+
+
+def best_first(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Values by decreasing value, then key; keys without a value last."""
+    return sorted(values, key=lambda v: (v["value"] is None, -(v["value"] or 0), v["key"]))
 
 
 def _window(kind: str, start: int, end: int, zone: ZoneInfo) -> dict[str, str]:
@@ -191,6 +205,7 @@ async def _rolling(
 
 def register_api(app: faust.App, settings: Settings, client: aioredis.Redis) -> None:
     """Add the API views to the worker's web server."""
+    from streams.history import history  # it builds on this module
 
     @app.page("/api/kpis")
     async def list_kpis(web: Any, request: Any) -> Any:
@@ -203,6 +218,18 @@ def register_api(app: faust.App, settings: Settings, client: aioredis.Redis) -> 
             answer = await query(
                 client, settings, kpi, params.get("window"), params.get("at"),
                 params.get("by"), params.get("key"),
+            )  # fmt: skip
+        except QueryError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        return web.json(answer)
+
+    @app.page("/api/kpis/{kpi}/history")
+    async def get_history(web: Any, request: Any, kpi: str) -> Any:
+        params = request.query
+        try:
+            answer = await history(
+                client, settings, kpi, params.get("window"), params.get("from"),
+                params.get("to"), params.get("by"), params.get("key"),
             )  # fmt: skip
         except QueryError as exc:
             return web.json({"error": str(exc)}, status=400)

@@ -29,6 +29,7 @@ from aiohttp import web as aioweb
 from redis.exceptions import RedisError
 
 from streams.api import query, stream_ms
+from streams.history import read_trend
 from streams.ingest.reference_cache import ReferenceCache
 from streams.settings import Settings
 
@@ -266,7 +267,10 @@ def register_tv(
 
     async def read() -> dict[str, Any]:
         reps = {rep_id: rep.name for rep_id, rep in reference.reps.items()}
-        return build_snapshot(await read_answers(client, settings), reps, settings.currency)
+        snapshot = build_snapshot(await read_answers(client, settings), reps, settings.currency)
+        # The month's revenue by day (GET /api/kpis/revenue/history): the page's trend strip.
+        snapshot["trend"] = await read_trend(client, settings, snapshot["month"])
+        return snapshot
 
     source = SnapshotSource(read)
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -202,8 +206,10 @@ def _dec(x: Any) -> Decimal | None:
 def mismatches(
     engine: Mapping[Key, Mapping[str, Any]], reference: Mapping[Key, Result],
     kinds: Iterable[str], dims: Iterable[str] | None = None,
+    context: Mapping[Key, Result] | None = None,
 ) -> list[str]:  # fmt: skip
-    """Differences between the engine's records and the reference, for ``kinds``."""
+    """Differences between the engine's records and the reference, for ``kinds``
+    (``context``: the whole reference, when ``reference`` is a part of it)."""
     kinds, wanted = set(kinds), None if dims is None else set(dims)
     problems: list[str] = []
     exact, loose = Decimal("1e-9"), Decimal("0.0101")
@@ -214,7 +220,7 @@ def mismatches(
         if got is None:
             if _dec(want.numerator) in (None, Decimal(0)) and want.value in (None, 0):
                 continue  # an empty value the engine has no cell for
-            churn = reference.get(("churn_rate", *key[1:]))
+            churn = (context or reference).get(("churn_rate", *key[1:]))
             if key[0] in ("retention_rate", "ltv") and churn and not churn.numerator:
                 continue  # no churn and no activity: the engine has no cell for that key
             problems.append(f"missing {key}: reference {want}")
@@ -237,3 +243,73 @@ def mismatches(
         if _dec(got["numerator"]) not in (None, Decimal(0)):
             problems.append(f"extra {key}: engine {got}")
     return problems
+
+
+def get_history(settings: Settings, kpi: str, **params: str) -> dict[str, Any]:
+    """``GET /api/kpis/{kpi}/history`` of the worker on ``settings.web_port`` (200 expected)."""
+    url = (
+        f"http://127.0.0.1:{settings.web_port}/api/kpis/{kpi}/history"
+        f"?{urllib.parse.urlencode(params)}"
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            answer: dict[str, Any] = orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"GET {url}: {exc.code} {exc.read()[:500]!r}") from exc
+    return answer
+
+
+def history_mismatches(
+    answer: Mapping[str, Any], reference: Mapping[Key, Result],
+    labels: tuple[str, str] | None = None,
+) -> list[str]:  # fmt: skip
+    """Differences between a ``GET /api/kpis/{kpi}/history`` answer and the reference.
+
+    The points must be the windows of the answer's range, consecutive (each starts where the
+    previous one ends), and every window's values must be the reference's for that KPI,
+    window kind, dimension (and key, if the answer is for one key), compared as
+    ``mismatches`` compares the engine's records: a window the reference has values for and
+    the answer leaves empty is "missing", values the reference does not have are "extra".
+    ``labels``: the first and last windows asked (``("2016-10", "2017-12")``).
+    """
+    kpi, kind, dim, only = (
+        answer["kpi"],
+        answer["window"]["kind"],
+        answer["dimension"],
+        answer["key"],
+    )
+    points = answer["points"]
+    problems: list[str] = []
+    if labels is not None and [p["label"] for p in points[:1] + points[-1:]] != list(labels):
+        problems.append(f"{kpi}/{kind}/{dim}: windows {answer['window']} asked {labels}")
+    if len(points) != answer["window"]["count"]:
+        problems.append(
+            f"{kpi}/{kind}/{dim}: {len(points)} points, count {answer['window']['count']}"
+        )
+    if not points:
+        return [*problems, f"{kpi}/{kind}/{dim}: no points"]
+    if (
+        points[0]["start"] != answer["window"]["start"]
+        or points[-1]["end"] != answer["window"]["end"]
+    ):
+        problems.append(f"{kpi}/{kind}/{dim}: points do not span {answer['window']}")
+    for before, after in itertools.pairwise(points):
+        if before["end"] != after["start"]:
+            problems.append(
+                f"{kpi}/{kind}/{dim}: gap between {before['label']} and {after['label']}"
+            )
+    starts = {int(datetime.fromisoformat(p["start"]).timestamp()) for p in points}
+    got: dict[Key, dict[str, Any]] = {}
+    for point in points:
+        start = int(datetime.fromisoformat(point["start"]).timestamp())
+        for v in point["values"]:
+            if only is not None and v["key"] != only:
+                problems.append(f"{kpi}/{kind}/{dim} {point['label']}: key {v['key']} asked {only}")
+            got[(kpi, kind, start, dim, v["key"])] = v
+    wanted = {
+        key: result
+        for key, result in reference.items()
+        if key[0] == kpi and key[1] == kind and key[3] == dim and key[2] in starts
+        and (only is None or key[4] == only)
+    }  # fmt: skip
+    return problems + mismatches(got, wanted, (kind,), (dim,), context=reference)

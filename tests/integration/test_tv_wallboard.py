@@ -424,6 +424,63 @@ def test_french_labels_and_numbers(wallboard: Wallboard) -> None:
     assert "Chiffre d\u2019affaires du jour" in sales.eval("document.body.innerText")
 
 
+def test_the_month_trend_is_the_history_api(wallboard: Wallboard) -> None:
+    """The strip of the month's revenue by day is GET /api/kpis/revenue/history, day by day."""
+    base = wallboard.base
+
+    def agree() -> list[str]:
+        snap = get_json(f"{base}/tv/snapshot")
+        first = datetime.fromisoformat(snap["month"]["start"]).date()
+        last = datetime.fromisoformat(snap["month"]["end"]).date() - timedelta(days=1)
+        answer = get_json(
+            f"{base}/api/kpis/revenue/history?window=day&from={first}&to={last}&key=all"
+        )
+        want = [
+            {"date": p["label"], "value": p["values"][0]["value"] if p["values"] else None}
+            for p in answer["points"]
+        ]
+        today = snap["day"]["start"][:10]
+        shown = {d["date"]: d["value"] for d in snap["trend"]["days"]}
+        problems = []
+        if snap["trend"]["days"] != want:
+            problems.append(f"trend {snap['trend']['days']} != history {want}")
+        if not shown.get(today) or shown[today] != snap["sales"]["revenue"]:
+            problems.append(f"today {today}: {shown.get(today)} != {snap['sales']['revenue']}")
+        return problems
+
+    last: list[str] = []
+
+    def agreed() -> bool:
+        last[:] = agree()
+        return not last
+
+    with contextlib.suppress(AssertionError):
+        eventually(agreed, timeout=60, interval=1.0)
+    assert not last, "\n".join(last)
+    snap = get_json(f"{base}/tv/snapshot")
+    days = snap["trend"]["days"]
+    assert 28 <= len(days) <= 31
+    assert days[0]["date"] == snap["month"]["start"][:10]
+
+    page = wallboard.browser.open(f"{base}/tv?screen=1")
+    wait_live(page)
+    bars = eventually(
+        lambda: page.eval(
+            "[...document.querySelectorAll('#trend i')].map(b => ({date: b.dataset.date,"
+            " value: b.dataset.value, cls: b.className, px: b.getBoundingClientRect().height}))"
+        ),
+        timeout=30,
+    )
+    assert [b["date"] for b in bars] == [d["date"] for d in days]
+    today = [b for b in bars if b["cls"] == "today"]
+    assert len(today) == 1, bars
+    assert today[0]["date"] == snap["day"]["start"][:10]
+    assert float(today[0]["value"]) > 0
+    assert today[0]["px"] >= 30, f"today's bar is {today[0]['px']}px high: the tallest is today"
+    assert "This month, day by day" in page.eval("document.body.innerText")
+    page.screenshot(wallboard.shots / "wallboard-trend-en.png")
+
+
 def test_disconnected_shows_when_the_worker_goes(wallboard: Wallboard) -> None:
     page = wallboard.browser.open(f"{wallboard.base}/tv?screen=1")
     wait_live(page)

@@ -24,6 +24,8 @@ from tests.kafka_tools import needs_kcat
 from tests.kpi_tools import (
     Message,
     engine_results,
+    get_history,
+    history_mismatches,
     mismatches,
     reference_results,
     settled,
@@ -88,5 +90,15 @@ def test_crm_export_by_month_matches_the_reference(tmp_path: Path, settings: Set
         assert not problems, f"after idling, {len(problems)} differences:\n" + "\n".join(
             problems[:25]
         )
+        histories = [
+            get_history(settings, kpi, window="month", by=dim, **{"from": "2016-10"}, to="2017-12")
+            for kpi in ("revenue", "win_rate", "opportunities_opened")
+            for dim in ("global", "rep")
+        ]
     months = {key[2] for key in expected if key[1] == "month" and key[0] == "opportunities_opened"}
     assert len(months) >= 12, months  # opened from October 2016 to December 2017
+    # GET /api/kpis/{kpi}/history: the 15 months in one answer each, as the reference.
+    problems = [
+        p for h in histories for p in history_mismatches(h, expected, ("2016-10", "2017-12"))
+    ]
+    assert not problems, f"{len(problems)} history differences:\n" + "\n".join(problems[:25])
