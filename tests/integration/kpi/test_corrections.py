@@ -172,11 +172,12 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     # The final windows the history fell in were corrected, with higher revisions.
     assert corrections, "no correction on kpi.updates"
     # A window's revision is shared by its KPIs (a KPI first seen in a correction has no
-    # final record of its own): compared per window.
-    final_revisions: dict[str, int] = defaultdict(int)
+    # final record of its own): compared per window, with its closing revision (its first
+    # final record; a cohort KPI's later revisions are final records too).
+    final_revisions: dict[str, int] = {}
     for k, v in finals.items():
         window = k.split("/", 1)[1]
-        final_revisions[window] = max(final_revisions[window], *v)
+        final_revisions[window] = min(final_revisions.get(window, min(v)), *v)
     for k, v in corrections.items():
         window = k.split("/", 1)[1]
         assert window in final_revisions, f"a correction of a window never final: {k}"

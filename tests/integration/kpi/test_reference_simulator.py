@@ -61,11 +61,12 @@ def test_simulated_floor_matches_the_reference(tmp_path: Path, settings: Setting
     repeated = {k: v for k, v in final_windows.items() if len(v) != 1}
     assert not repeated, f"windows with more than one final record: {list(repeated.items())[:5]}"
     # A window's revision is shared by its KPIs (a KPI first seen in a correction has no
-    # final record of its own): compared per window.
-    final_revisions: dict[str, int] = defaultdict(int)
+    # final record of its own): compared per window, with its closing revision.
+    final_revisions: dict[str, int] = {}
     for k, v in finals.items():
         window = k.split("/", 1)[1]
-        final_revisions[window] = max(final_revisions[window], *(rev for rev, _ in v))
+        closed = min(rev for rev, _ in v)  # its closing revision (its first final record)
+        final_revisions[window] = min(final_revisions.get(window, closed), closed)
     for k, v in corrections.items():
         window = k.split("/", 1)[1]
         assert window in final_revisions, f"a correction of a window never final: {k}"
