@@ -9,7 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,12 +30,15 @@ Key = tuple[str, str, int, str, str]
 
 
 def event_time(value: bytes) -> datetime | None:
-    """The event time of a valid event message; None for the floor's invalid ones."""
+    """The event time of a valid event message; None for the floor's invalid ones (those
+    dated a century ahead included: future-dated, dead-lettered)."""
     try:
         moment = datetime.fromisoformat(orjson.loads(value)["occurred_at"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-    return moment if moment.tzinfo is not None else None
+    if moment.tzinfo is None or moment > datetime.now(UTC) + timedelta(days=365):
+        return None
+    return moment
 
 
 def floor_messages(
