@@ -9,6 +9,7 @@ Every worker answers the same, since the values come from the shared read model
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -211,26 +212,24 @@ def register_api(app: faust.App, settings: Settings, client: aioredis.Redis) -> 
     async def list_kpis(web: Any, request: Any) -> Any:
         return web.json({"currency": settings.currency, "kpis": catalogue(settings.currency)})
 
+    async def answer(web: Any, asked: Awaitable[dict[str, Any]]) -> Any:
+        try:
+            return web.json(await asked)
+        except QueryError as exc:  # a bad query: 400, naming what is valid
+            return web.json({"error": str(exc)}, status=400)
+
     @app.page("/api/kpis/{kpi}")
     async def get_kpi(web: Any, request: Any, kpi: str) -> Any:
         params = request.query
-        try:
-            answer = await query(
-                client, settings, kpi, params.get("window"), params.get("at"),
-                params.get("by"), params.get("key"),
-            )  # fmt: skip
-        except QueryError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        return web.json(answer)
+        return await answer(web, query(
+            client, settings, kpi, params.get("window"), params.get("at"), params.get("by"),
+            params.get("key"),
+        ))  # fmt: skip
 
     @app.page("/api/kpis/{kpi}/history")
     async def get_history(web: Any, request: Any, kpi: str) -> Any:
         params = request.query
-        try:
-            answer = await history(
-                client, settings, kpi, params.get("window"), params.get("from"),
-                params.get("to"), params.get("by"), params.get("key"),
-            )  # fmt: skip
-        except QueryError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        return web.json(answer)
+        return await answer(web, history(
+            client, settings, kpi, params.get("window"), params.get("from"), params.get("to"),
+            params.get("by"), params.get("key"),
+        ))  # fmt: skip

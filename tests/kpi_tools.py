@@ -23,6 +23,7 @@ from streams.settings import Settings
 from streams.simulator.produce import Options, plan
 from streams.topics import ensure_topics
 from tests.kafka_tools import worker_metric
+from tests.reference.arrivals import Arrival, admit
 from tests.reference.kpis import RefData, Result, compute
 
 Message = tuple[str, bytes, bytes]  # (logical topic, key, value)
@@ -104,15 +105,32 @@ def ref_data(reference: Iterable[Message]) -> RefData:
     return RefData(reps=reps, products=products, accounts=accounts, targets=targets)
 
 
-def reference_results(
-    settings: Settings, reference: list[Message], stream: list[Message], now: datetime
-) -> dict[Key, Result]:
-    limits = Limits(
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
         settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
         future_s=settings.future_tolerance_s,
     )  # fmt: skip
+
+
+def admitted(settings: Settings, stream: list[Message], *, retention: bool = True) -> list[Arrival]:
+    """The events of ``stream`` the reference counts (valid, not duplicates), each with the
+    kinds it is left out of: past the settings' retention (none with ``retention`` False)."""
+    forever = 1e12
+    return admit(
+        [(topic, value) for topic, _, value in stream], limits=limits_of(settings),
+        tz=settings.zone,
+        horizon_minute_s=settings.retention_minute_s if retention else forever,
+        horizon_day_s=settings.retention_day_s if retention else forever,
+        horizon_calendar_s=settings.retention_calendar_s if retention else forever,
+    )  # fmt: skip
+
+
+def reference_results(
+    settings: Settings, reference: list[Message], stream: list[Message], now: datetime
+) -> dict[Key, Result]:
     return compute(
-        [(topic, value) for topic, _, value in stream], ref_data(reference), limits=limits,
+        [(topic, value) for topic, _, value in stream], ref_data(reference),
+        limits=limits_of(settings),
         tz=settings.business_tz, lead_sla_s=settings.lead_sla_s, now=now,
         # late events correct their windows while they are retained (docs/kpi-definitions.md)
         horizon_minute_s=settings.retention_minute_s, horizon_day_s=settings.retention_day_s,

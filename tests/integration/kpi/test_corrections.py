@@ -23,12 +23,12 @@ from pathlib import Path
 
 import orjson
 
-from streams.ingest.validate import Limits
 from streams.settings import Settings
 from streams.simulator.produce import Options
 from tests.kafka_tools import kcat_consume, needs_kcat, worker_metric
 from tests.kpi_tools import (
     Message,
+    admitted,
     applied,
     floor_messages,
     mismatches,
@@ -37,7 +37,6 @@ from tests.kpi_tools import (
     settled,
     wait_for_stream_time,
 )
-from tests.reference.arrivals import admit
 from tests.support import eventually, running_worker
 
 pytestmark = needs_kcat
@@ -83,17 +82,8 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     assert len(live) > 500
     assert len(history) > 1000
     arrived = live + history
-    limits = Limits(
-        settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
-        future_s=settings.future_tolerance_s,
-    )  # fmt: skip
-    admitted = admit(
-        [(topic, value) for topic, _, value in arrived], limits=limits, tz=settings.zone,
-        horizon_minute_s=settings.retention_minute_s, horizon_day_s=settings.retention_day_s,
-        horizon_calendar_s=settings.retention_calendar_s,
-    )  # fmt: skip
-    live_events = len(admit([(t, v) for t, _, v in live], limits=limits, tz=settings.zone,
-                            horizon_minute_s=1e12, horizon_day_s=1e12, horizon_calendar_s=1e12))  # fmt: skip
+    counted = admitted(settings, arrived)
+    live_events = len(admitted(settings, live, retention=False))
     live_part = max(len(live) // 10, 50)
     with running_worker(settings, tmp_path / "worker.log"):
         produce(settings, reference + live[:-live_part])
@@ -114,7 +104,7 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
 
         # the import (`salespulse replay` sends the same way): reference data, then events
         produce(settings, history_reference + history)
-        eventually(lambda: applied(settings) == len(admitted), timeout=300, interval=1)
+        eventually(lambda: applied(settings) == len(counted), timeout=300, interval=1)
         wait_for_stream_time(
             settings, datetime.now(settings.zone) - timedelta(minutes=1), timeout=300
         )
@@ -132,7 +122,7 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     # minute buckets of the live floor's first days, since removed (past their retention).
     everything = reference + history_reference
     expected = reference_results(settings, everything, arrived, now=datetime.now(settings.zone))
-    newest = max(a.event.occurred_at for a in admitted).timestamp()
+    newest = max(a.event.occurred_at for a in counted).timestamp()
     expected = {
         k: v for k, v in expected.items()
         if k[1] != "minute" or k[2] + 60 + settings.retention_minute_s > newest
@@ -194,7 +184,7 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     assert not any(k.split("/")[1] == "minute" for k in corrections)
 
     # Past the minute buckets' retention: on sales.late once per event, counted by kind.
-    left_out = [a for a in admitted if a.late_for]
+    left_out = [a for a in counted if a.late_for]
     assert len(left_out) > 500
     assert all(a.late_for == {"minute"} for a in left_out)
     ids = sorted(orjson.loads(str(m["payload"]))["event_id"] for m in late_copies)

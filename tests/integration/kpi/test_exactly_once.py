@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams.ingest.validate import Limits
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import spawn
 from tests.kafka_tools import needs_kcat, worker_metric
 from tests.kpi_tools import (
+    admitted,
     mismatches,
     produce,
     reference_results,
@@ -30,7 +30,6 @@ from tests.kpi_tools import (
     simulator_stream,
     wait_for_stream_time,
 )
-from tests.reference.arrivals import admit
 from tests.support import REPO, running_worker, salespulse, settings_env
 
 pytestmark = needs_kcat
@@ -113,13 +112,5 @@ def test_two_workers_give_the_same_values_as_the_reference(
     assert all(share > 0 for share in shares), f"one worker did nothing: {shares}"
     _check(settings, reference, stream, engine)
     # Each worker exports its own share of the counters: their sum is the whole floor.
-    limits = Limits(
-        settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
-        future_s=settings.future_tolerance_s,
-    )  # fmt: skip
-    counted = admit(
-        [(topic, value) for topic, _, value in stream], limits=limits, tz=settings.zone,
-        horizon_minute_s=settings.retention_minute_s, horizon_day_s=settings.retention_day_s,
-        horizon_calendar_s=settings.retention_calendar_s,
-    )  # fmt: skip
+    counted = admitted(settings, stream)
     assert sum(shares) == len(counted), f"applied {shares} (sum) != {len(counted)} counted events"
