@@ -266,6 +266,17 @@ def mismatches(
     return problems
 
 
+def api_get(settings: Settings, path: str, **params: str) -> tuple[int, Any]:
+    """(HTTP status, JSON answer) of ``GET path`` on the worker's web server."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    url = f"http://127.0.0.1:{settings.web_port}{path}{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+
+
 def get_history(settings: Settings, kpi: str, **params: str) -> dict[str, Any]:
     """``GET /api/kpis/{kpi}/history`` of the worker on ``settings.web_port`` (200 expected)."""
     url = (

@@ -8,9 +8,6 @@ merged from minute buckets, the live ``leads_waiting``, and the 400s naming what
 from __future__ import annotations
 
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +20,7 @@ from streams.kpi.catalog import KPIS
 from streams.settings import Settings
 from tests.kpi_tools import (
     Key,
+    api_get,
     event_time,
     mismatches,
     produce,
@@ -34,16 +32,6 @@ from tests.reference.kpis import rolling
 from tests.support import REPO, running_worker, salespulse, settings_env
 
 START = datetime(2026, 3, 30, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
-
-
-def _get(settings: Settings, path: str, **params: str) -> tuple[int, Any]:
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    url = f"http://127.0.0.1:{settings.web_port}{path}{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
 
 
 def _same(got: float | None, want: Decimal | float | None, rel: str = "1e-6") -> bool:
@@ -67,7 +55,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
         settled(settings)
         expected = reference_results(settings, reference, stream, now=datetime.now(ZoneInfo("UTC")))
 
-        status, listing = _get(settings, "/api/kpis")
+        status, listing = api_get(settings, "/api/kpis")
         assert status == 200
         assert [k["id"] for k in listing["kpis"]] == list(KPIS)
         assert {k["id"]: k["unit"] for k in listing["kpis"]}["revenue"] == settings.currency
@@ -80,7 +68,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
             if kpi.id in ("leads_waiting", "target_pacing"):  # live; depends on stream time
                 continue
             for dim in kpi.dimensions:
-                status, answer = _get(
+                status, answer = api_get(
                     settings, f"/api/kpis/{kpi.id}", window="month", at="2026-03-30", by=dim
                 )
                 assert status == 200, answer
@@ -109,7 +97,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
                 ("win_rate", "24h", "team"),
                 ("call_connect_rate", "1h", "region"),
             ):
-                status, answer = _get(
+                status, answer = api_get(
                     settings, f"/api/kpis/{kpi}", window=window, at=at.isoformat(), by=dim
                 )
                 assert status == 200, answer
@@ -120,7 +108,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
         assert checked > 20, f"only {checked} rolling values to compare"
 
         # The live KPI: its window is the stream time, in the business time zone.
-        status, answer = _get(settings, "/api/kpis/leads_waiting")
+        status, answer = api_get(settings, "/api/kpis/leads_waiting")
         assert status == 200, answer
         assert answer["window"]["kind"] == "live"
         assert datetime.fromisoformat(answer["window"]["start"]).year >= 2026
@@ -133,7 +121,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
             ({"by": "product"}, "/api/kpis/calls", "team"),
             ({"at": "yesterday"}, "/api/kpis/revenue", "2017-03-15"),
         ):
-            status, answer = _get(settings, path, **params)
+            status, answer = api_get(settings, path, **params)
             assert status == 400, (path, params, answer)
             assert named in answer["error"], answer
 
@@ -144,7 +132,7 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
             [*salespulse(*args, "--json")], cwd=REPO, env=env, capture_output=True, timeout=60
         )
         assert run.returncode == 0, run.stderr.decode()
-        _, api = _get(settings, "/api/kpis/revenue", window="month", at="2026-03", by="rep")
+        _, api = api_get(settings, "/api/kpis/revenue", window="month", at="2026-03", by="rep")
         assert orjson.loads(run.stdout) == api
         table = subprocess.run(
             [*salespulse(*args)], cwd=REPO, env=env, capture_output=True, timeout=60, text=True
@@ -156,6 +144,6 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
 
 def test_the_live_kpi_answers_before_any_event(tmp_path: Path, settings: Settings) -> None:
     with running_worker(settings, tmp_path / "worker.log"):
-        status, answer = _get(settings, "/api/kpis/leads_waiting")
+        status, answer = api_get(settings, "/api/kpis/leads_waiting")
     assert status == 200, answer
     assert answer["values"] == []

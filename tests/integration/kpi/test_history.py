@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from streams.kpi.values import Context, applies
 from streams.settings import Settings
 from streams.simulator.produce import Options
 from tests.kpi_tools import (
+    api_get,
     event_time,
     floor_messages,
     get_history,
@@ -49,13 +47,7 @@ def floor_start(settings: Settings) -> datetime:
 
 
 def _status(settings: Settings, kpi: str, **params: str) -> tuple[int, Any]:
-    query = urllib.parse.urlencode(params)
-    url = f"http://127.0.0.1:{settings.web_port}/api/kpis/{kpi}/history?{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
+    return api_get(settings, f"/api/kpis/{kpi}/history", **params)
 
 
 def test_history_answers_as_the_reference_for_every_window(
