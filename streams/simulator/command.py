@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not send the reference records (ref.reps, ref.products, ...) first",
     )  # fmt: skip
 
+    parser.add_argument(
+        "--no-history", dest="history", action="store_false",
+        help="start from an empty floor: no orders from earlier this quarter, no deals in the "
+        "pipeline (attainment, pacing and the win rate then start at nothing)",
+    )  # fmt: skip
+
 
 def options_from(args: argparse.Namespace) -> Options:
     return Options(
@@ -69,6 +75,7 @@ def options_from(args: argparse.Namespace) -> Options:
         clock=args.clock,
         incidents=tuple(args.incidents),
         reference=args.reference,
+        history=args.history,
     )
 
 

@@ -147,6 +147,23 @@ def arrival_rates(events_per_second: float) -> tuple[float, float]:
     )
 
 
+def deal_closes(events_per_second: float) -> float:
+    """Deals closing (won or lost) per second at activity level 1, once warmed up."""
+    leads, actions = arrival_rates(events_per_second)
+    upsells = actions * ACCOUNT_MIX["upsell"] / sum(ACCOUNT_MIX.values())
+    return (leads * (1 - P_NEVER_TOUCHED) * QUALIFY + upsells) * (1 - P_STALL)
+
+
+def expected_win_rate() -> float:
+    """Orders / (orders + lost deals) once warmed up: deals at their win rate, plus webshop
+    orders (always won). What ``win_rate`` should read on the floor, give or take skill."""
+    closes = deal_closes(1.0)
+    won = closes * P_WIN / (1 - P_STALL)
+    _, actions = arrival_rates(1.0)
+    shop = actions * ACCOUNT_MIX["webshop"] / sum(ACCOUNT_MIX.values())
+    return (won + shop) / (closes + shop)
+
+
 def expected_bookings(world: World, events_per_second: float) -> Decimal:
     """Order amounts per second at activity level 1, in expectation (to set targets)."""
     rng = random.Random(f"salespulse-calibration:{world.seed}")
