@@ -58,8 +58,11 @@ def run_demo(settings: Settings, *, rate: float) -> int:
 def _print_where_to_look(settings: Settings, logs: Path) -> None:
     stack = StackRecord.load(settings.home)
     prom = stack.services["prometheus"].address if stack else "?"
+    web = f"http://{settings.web_host}:{settings.web_port}"
     print(
         "\nsalespulse demo is running (Ctrl-C stops everything it started):\n"
+        f"  TV wallboard     {web}/tv\n"
+        f"  (en français)    {web}/tv?lang=fr\n"
         f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
         f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
         f"  Redis            {settings.redis_url}"

@@ -55,6 +55,7 @@ def start_stack(
             kafka=settings.stack_kafka_port,
             redis=settings.stack_redis_port,
             prometheus=settings.stack_prometheus_port,
+            alertmanager=settings.stack_alertmanager_port,
         ),
         owner=owner,
         die_with_parent=die_with_parent,

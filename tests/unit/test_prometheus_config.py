@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from streams.stack.prometheus import register_target, render_config
+from tests.support import REPO
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "prometheus" / "prometheus.yml"
 
@@ -127,6 +128,21 @@ def test_other_jobs_and_sections_are_kept_verbatim(tmp_path: Path, run_dir: Path
     assert worker["metrics_path"] == "/metrics"
     assert "static_configs" not in worker
     assert list(rendered) == list(SOURCE)  # same key order: a readable diff against the repo
+
+
+def test_alerts_go_to_the_local_alertmanager(tmp_path: Path, run_dir: Path) -> None:
+    source = write_source(tmp_path / "conf", SOURCE)
+    rendered = load(render_config(source, run_dir, 19090, "127.0.0.1:19093"))
+    assert rendered["alerting"] == {
+        "alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:19093"]}]}]
+    }
+    assert rendered["global"] == SOURCE["global"]
+
+
+def test_the_shipped_config_sends_alerts_to_alertmanager() -> None:
+    shipped = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    targets = shipped["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]  # the compose service
 
 
 def test_source_without_rule_files(tmp_path: Path, run_dir: Path) -> None:
