@@ -215,3 +215,14 @@ def test_promtool_accepts_the_rendered_config(run_dir: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_shipped_alertmanager_config_is_valid_and_groups_per_alert_and_team() -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool comes with Debian's prometheus-alertmanager: make install"
+    config = REPO / "prometheus" / "alertmanager.yml"
+    check = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    route = yaml.safe_load(config.read_text())["route"]
+    assert route["group_by"] == ["alertname", "dimension", "key"]
+    assert route["receiver"] == "webhook"
