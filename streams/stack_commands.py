@@ -65,7 +65,7 @@ def start_stack(
 def _print_status(record: StackRecord) -> None:
     for service in record.services.values():
         state = "up" if service.process.alive() else "DOWN"
-        print(f"  {service.name:<11} {state:<5} {service.address:<22} pid {service.process.pid:<8}"
+        print(f"  {service.name:<13} {state:<5} {service.address:<22} pid {service.process.pid:<8}"
               f" log {service.log}")  # fmt: skip
     if not record.alive():
         print("  some services are down: `salespulse stack down && salespulse stack up`.")

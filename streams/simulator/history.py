@@ -1,11 +1,12 @@
-"""The floor as a going concern (``FloorConfig.history``; on by default for ``simulate``): what
+"""The floor as a going concern (``FloorConfig.history``, ``simulate --history``): what
 it booked from the start of the quarter until yesterday, and the deals already in its pipeline
 at the start, so that from the first minute the month's and the quarter's attainment and
 pacing, and the win rate, read as those of a team that has been at work all along.
 
-- Past days: one order per active rep and open day, dated that day in business hours, worth
-  the rep's share of what the floor books in a day (its expected bookings times the day's busy
-  time), give or take a quarter. Sent at once before the live events.
+- Past days: one order per active rep and week of this month (and per earlier month of the
+  quarter), dated on its last open day in business hours, worth the rep's share of what the
+  floor books in that time (its expected bookings times the busy time), give or take a quarter.
+  Sent at once before the live events (a few hundred orders: the engine takes them in seconds).
 - Pipeline: deals opened before the start close in the first hours (won or lost with the
   floor's own win probabilities) at the rate the floor's own deals will close at once warmed up,
   fading as they do; without them the first hour would only see webshop orders: 100 % won.
@@ -49,6 +50,20 @@ def past_days(hours: BusinessHours, start: float) -> Iterator[tuple[date, float]
         day += timedelta(days=1)
 
 
+def _books(days: list[tuple[date, float]], today: date) -> list[tuple[date, float]]:
+    """Days summed into books: per week this month, per month before; each dated on its last
+    day (few orders, so that the engine takes the past in seconds)."""
+    books: dict[tuple[int, int, int], tuple[date, float]] = {}
+    for day, busy in days:
+        if (day.year, day.month) == (today.year, today.month):
+            key = (1, *day.isocalendar()[:2])
+        else:
+            key = (0, day.year, day.month)
+        last, total = books.get(key, (day, 0.0))
+        books[key] = (max(last, day), total + busy)
+    return sorted(books.values())
+
+
 def _midnight(day: date, hours: BusinessHours) -> float:
     return datetime.combine(day, time(0), tzinfo=hours.zone).timestamp()
 
@@ -67,7 +82,7 @@ def past_orders(
     # today's hours before the start: on the month's latest open day, or today at opening
     days.append((in_month[-1] if in_month else today, this_morning))
     orders = []
-    for day, busy in days:
+    for day, busy in _books(days, today):
         opens = datetime.combine(day, hours.opens, tzinfo=hours.zone).timestamp()
         closes = datetime.combine(day, hours.closes, tzinfo=hours.zone).timestamp()
         if day == today:

@@ -43,7 +43,7 @@ class Options:
     clock: str = "real"
     incidents: tuple[IncidentSpec, ...] = ()
     reference: bool = True
-    history: bool = False  # the quarter so far and a pipeline (``simulate`` turns it on)
+    history: bool = False  # the quarter so far and a pipeline (``simulate --history``)
     progress_every: float = 5.0
 
 

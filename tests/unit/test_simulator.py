@@ -592,16 +592,16 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_command_defaults_and_flags() -> None:
     defaults = command.options_from(parse())
-    assert defaults == Options(reps=40, rate=50.0, seed=7, clock="real", history=True)
+    assert defaults == Options(reps=40, rate=50.0, seed=7, clock="real")
     given_ = command.options_from(parse(
         "--reps", "12", "--rate", "5", "--seed", "3", "--count", "100", "--duration", "9",
         "--clock", "accelerated:60", "--incident", "conversion-dip@10m",
-        "--incident", "silence@1h", "--no-reference", "--no-history",
+        "--incident", "silence@1h", "--no-reference", "--history",
     ))  # fmt: skip
     assert (given_.reps, given_.rate, given_.seed) == (12, 5.0, 3)
     assert (given_.count, given_.duration, given_.clock) == (100, 9.0, "accelerated:60")
     assert not given_.reference
-    assert not given_.history
+    assert given_.history
     assert [str(spec) for spec in given_.incidents] == ["conversion-dip@10m", "silence@1h+2m"]
 
 
