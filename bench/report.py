@@ -1,4 +1,4 @@
-"""The figures of one run: printed as a short table and written as JSON."""
+"""The figures of one run: printed as a short report and written as JSON."""
 
 from __future__ import annotations
 
@@ -9,35 +9,70 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f} ms"
+def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _failed(part: dict[str, Any]) -> str | None:
+    if "skipped" in part:
+        return f"skipped: {part['skipped']}"
+    if "error" in part:
+        return f"FAILED: {part['error'].splitlines()[0]}"
+    return None
+
+
+def throughput_lines(size: str, run: dict[str, Any]) -> list[str]:
+    head = f"{int(size):,} events:"
+    if (why := _failed(run)) is not None:
+        return [f"{head} {why}"]
+    b, bare, pipe = run["backlog"], run["bare"], run["pipeline"]
+    scrape = run.get("metrics_scrape") or {}
+    return [
+        f"{head} {b['valid']:,} valid, {b['invalid']:,} invalid, {b['duplicates']:,} duplicates "
+        f"+ {b['reference']:,} reference records, produced in {b['seconds']:.1f} s",
+        f"  bare aiokafka consume+decode: {bare['events_per_s']:>10,.0f} events/s",
+        f"  full pipeline (1 worker):     {pipe['events_per_s']:>10,.0f} events/s  "
+        f"ratio {pipe['ratio_to_bare']:.4f}  ({pipe['seconds']:.1f} s from the group's "
+        f"assignment, {pipe['seconds_from_spawn']:.1f} s from spawn)",
+        f"  worker peak RSS (VmHWM):      {_num(run.get('peak_rss_mb'), ' MB'):>13}",
+        f"  one /metrics scrape after:    {_num(scrape.get('ms'), ' ms', 1):>13}"
+        + (f"  ({scrape['bytes']:,} bytes)" if scrape.get("bytes") else ""),
+    ]
 
 
 def lines(r: dict[str, Any]) -> list[str]:
-    b, bare, pipe = r["backlog"], r["bare"], r["pipeline"]
-    out = [
-        f"bench: {b['events']:,} events ({b['valid']:,} valid, {b['invalid']:,} invalid, "
-        f"{b['duplicates']:,} duplicates) + {b['reference']:,} reference records, "
-        f"produced in {b['seconds']:.1f} s",
-        f"bare aiokafka consume+decode: {bare['events_per_s']:>9,.0f} events/s",
-        f"full pipeline (1 worker):     {pipe['events_per_s']:>9,.0f} events/s  "
-        f"(ratio {pipe['ratio_to_bare']:.3f}; {pipe['seconds']:.1f} s from start of "
-        f"consumption, {pipe['seconds_from_spawn']:.1f} s from spawn)",
-    ]
-    rss = r.get("worker_peak_rss_mb")
-    out.append(f"worker peak RSS:              {rss:>9,.0f} MB" if rss else "worker peak RSS: n/a")
-    if "probe_seconds" in r:
+    out = [f"bench of {r['started_at']} on {r['host']} ({r.get('total_seconds', 0):.0f} s)", ""]
+    for size, run in r.get("throughput", {}).items():
+        out += throughput_lines(size, run)
+    if not r.get("throughput"):
+        out.append("throughput: skipped (--sizes empty)")
+    lat = r.get("latency") or {}
+    if (why := _failed(lat)) is not None:
+        out.append(f"latency: {why}")
+    elif lat:
+        never = f", {lat['missing']:,} never seen" if lat["missing"] else ""
         out.append(
-            f"Redis caught up with the backlog:  {r['probe_seconds']:>5.1f} s after the last "
-            "event was applied (probe order)"
+            f"produce -> Redis at {lat['rate']:g}/s for {lat['seconds']:g} s: "
+            f"p50 {_num(lat['p50_ms'], ' ms')}, p99 {_num(lat['p99_ms'], ' ms')}, "
+            f"max {_num(lat['max_ms'], ' ms')} (n={lat['sent']:,}{never})"
         )
-    lat = r.get("latency")
-    if lat:
+    crm = r.get("crm") or {}
+    if (why := _failed(crm)) is not None:
+        out.append(f"CRM replay: {why}")
+    elif crm:
         out.append(
-            f"produce -> Redis latency at {lat['rate']:g}/s for {lat['seconds']:g} s: "
-            f"p50 {_ms(lat['p50_ms'])}, p99 {_ms(lat['p99_ms'])}, max {_ms(lat['max_ms'])} "
-            f"(n={lat['seen']:,}" + (f", {lat['missing']:,} never seen)" if lat["missing"] else ")")
+            f"CRM replay: settled in {crm['seconds']:.1f} s from the group's assignment "
+            f"({crm['kpi_records']:,} KPI records, all final), peak RSS "
+            f"{_num(crm.get('peak_rss_mb'), ' MB')}"
         )
+    out += ["", "summary:"]
+    summary: dict[str, Any] = r.get("summary", {})
+    missing: dict[str, str] = r.get("summary_missing", {})
+    width = max((len(k) for k in summary), default=0)
+    for key, value in summary.items():
+        shown = "null" if value is None else f"{value:,}"
+        why = f"  ({missing[key]})" if key in missing else ""
+        out.append(f"  {key:<{width}}  {shown}{why}")
     return out
 
 

@@ -1,22 +1,27 @@
-"""The full pipeline: one ``salespulse worker`` subprocess, watched through its /metrics."""
+"""The full pipeline: one ``salespulse worker`` subprocess, watched from the broker.
+
+Nothing here asks the worker anything while it works: its start and its progress are read
+from its consumer group on the broker (bench.progress). /metrics is fetched once, after the
+run, to time one scrape.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
+from bench.progress import POLL_S, Drain, OffsetWatch, describe
 from bench.stack import settings_env
 from streams.settings import Settings
 from streams.stack.process import ProcessRecord, log_tail, spawn
 
 REPO = Path(__file__).resolve().parents[1]
-COUNTED = ("salespulse_events_applied_total", "salespulse_dead_letters_total")
+SAY_EVERY_S = 5.0
 
 
 class WorkerFailed(RuntimeError):
@@ -29,78 +34,88 @@ class Worker:
         self.log = log
         self.url = f"http://127.0.0.1:{settings.web_port}/metrics"
         self.process: ProcessRecord | None = None
-        self.http: aiohttp.ClientSession | None = None
+        self.watch = OffsetWatch(settings)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self.watch.start()  # the topics exist: the backlog or the replay made them
         salespulse = Path(sys.executable).parent / "salespulse"
         self.process = spawn(
             [str(salespulse), "worker"], self.log, cwd=REPO,
             env=settings_env(self.settings), die_with_parent=True,
         )  # fmt: skip
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
 
     async def stop(self) -> None:
-        if self.http is not None:
-            await self.http.close()
-        if self.process is not None:
-            await asyncio.to_thread(self.process.stop)
+        try:
+            await self.watch.stop()
+        finally:
+            if self.process is not None:
+                await asyncio.to_thread(self.process.stop)
 
     def fail(self, what: str) -> WorkerFailed:
+        cause = first_crash(self.log)
+        if cause:
+            what = f"{what} ({cause})"
         return WorkerFailed(f"{what}\n--- worker log {self.log} (tail):\n{log_tail(self.log, 40)}")
 
     def check_alive(self) -> None:
         if self.process is None or not self.process.alive():
             raise self.fail("the worker exited")
 
-    async def metrics(self) -> dict[str, float] | None:
-        """Sum of the samples of each metric name, or None while /metrics does not answer."""
-        self.check_alive()
-        assert self.http is not None
-        try:
-            async with self.http.get(self.url) as response:
-                page = await response.text()
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            return None
-        sums: dict[str, float] = {}
-        for family in text_string_to_metric_families(page):
-            for sample in family.samples:
-                sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
-        return sums
-
-    async def wait_consuming(self, limit_s: float) -> float:
-        """Wait until the worker owns partitions (or counts anything); when, monotonic."""
+    async def wait_started(self, limit_s: float) -> float:
+        """Wait until the worker's group is Stable with an assignment; when, monotonic."""
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            sums = await self.metrics()
-            if sums and (sums.get("salespulse_assigned_partitions", 0) > 0 or counted(sums) > 0):
-                return time.monotonic()
-            await asyncio.sleep(0.05)
-        raise self.fail(f"the worker did not start consuming within {limit_s:.0f} s")
+            self.check_alive()
+            polled = time.monotonic()
+            if await self.watch.started():
+                return polled
+            await asyncio.sleep(max(0.0, POLL_S - (time.monotonic() - polled)))
+        raise self.fail(f"the worker's group got no assignment within {limit_s:.0f} s")
 
-    async def wait_counted(
-        self, expected: int, limit_s: float, say: Callable[[str], None]
+    async def wait_drained(
+        self,
+        limit_s: float,
+        say: Callable[[str], None],
+        expected_inputs: int | None = None,
+        quiet_s: float = 2.0,
+        also: Callable[[], Awaitable[bool]] | None = None,
     ) -> float:
-        """Wait until applied + dead-lettered reaches ``expected``; when, monotonic."""
+        """Wait until the group committed every watched partition to its end (bench.progress);
+        when it drained, monotonic. ``also``: an extra condition, asked only once drained (it
+        reads Redis, never the worker)."""
+        drain = Drain(self.watch.stages, quiet_s=quiet_s)
         started = time.monotonic()
         deadline = started + limit_s
-        next_say = started + 5.0
-        done = 0.0
+        next_say = started + SAY_EVERY_S
+        last = "no snapshot yet"
         while True:
-            sums = await self.metrics()
+            self.check_alive()
+            polled = time.monotonic()
+            snap = await self.watch.snapshot()
+            last = describe(snap, self.watch.stages, expected_inputs)
+            if drain.observe(snap):
+                assert drain.finished is not None
+                if also is None or await also():
+                    return drain.finished
+                drain = Drain(self.watch.stages, quiet_s=quiet_s)  # not yet: watch again
             now = time.monotonic()
-            if sums is not None:
-                done = counted(sums)
-                if done >= expected:
-                    return now
             if now > deadline:
-                raise self.fail(
-                    f"the worker applied or dead-lettered {done:,.0f} of {expected:,} messages "
-                    f"in {limit_s:.0f} s"
-                )
+                raise self.fail(f"the pipeline did not drain in {limit_s:.0f} s: {last}")
             if now >= next_say:
-                next_say = now + 5.0
-                say(f"  pipeline: {done:,.0f}/{expected:,} applied or dead-lettered")
-            await asyncio.sleep(0.05)
+                next_say = now + SAY_EVERY_S
+                say(f"  [{now - started:5.0f} s] {last}")
+            await asyncio.sleep(max(0.0, POLL_S - (time.monotonic() - polled)))
+
+    async def scrape_ms(self) -> tuple[float, int]:
+        """One GET /metrics: (milliseconds, bytes of the page)."""
+        self.check_alive()
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            started = time.perf_counter()
+            async with http.get(self.url) as response:
+                page = await response.read()
+                response.raise_for_status()
+            return (time.perf_counter() - started) * 1000, len(page)
 
     def peak_rss_mb(self) -> float | None:
         """VmHWM of the worker process, in MB (None once it is gone)."""
@@ -116,5 +131,13 @@ class Worker:
         return None
 
 
-def counted(sums: dict[str, float]) -> float:
-    return sum(sums.get(name, 0.0) for name in COUNTED)
+def first_crash(log: Path) -> str | None:
+    """The first "Crashed reason=..." of a faust log (the tail is mostly the shutdown)."""
+    try:
+        with log.open(errors="replace") as lines:
+            for line in lines:
+                if "Crashed reason=" in line:
+                    return line.split("Crashed reason=", 1)[1].strip()[:300]
+    except OSError:
+        return None
+    return None

@@ -18,7 +18,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from streams.contracts.kpi import WindowKind
-from streams.kpi.catalog import ALL_DIMENSIONS, KPIS
+from streams.kpi.catalog import ALL_DIMENSIONS, KPIS, unit_of
 from streams.kpi.cells import Cell, add_cell
 from streams.kpi.values import INPUTS, Context, applies, decimal_text, value_of
 from streams.kpi.windows import CALENDAR_KINDS, ROLLING_MINUTES, calendar_window
@@ -36,7 +36,7 @@ def catalogue(currency: str) -> list[dict[str, Any]]:
     return [
         {
             "id": kpi.id,
-            "unit": currency if kpi.unit == "EUR" else kpi.unit,
+            "unit": unit_of(kpi.id, currency),
             "description": kpi.description,
             "dimensions": list(kpi.dimensions),
         }
@@ -105,7 +105,7 @@ async def query(
         )
     now = await stream_ms(client, prefix)
     moment = parse_at(at, zone, now)
-    unit = settings.currency if KPIS[kpi].unit == "EUR" else KPIS[kpi].unit
+    unit = unit_of(kpi, settings.currency)
     answer: dict[str, Any] = {"kpi": kpi, "unit": unit, "dimension": dim}
     if kpi == "leads_waiting":
         values = await _published(client, prefix, kpi, "live", 0, dim, key)

@@ -32,13 +32,15 @@ from prometheus_client.process_collector import ProcessCollector
 
 from streams.api import register_api
 from streams.business_hours import parse_business_hours
+from streams.codec import register_codec
 from streams.engine.entity_stage import EntityStage
 from streams.engine.gap_probe import GapProbe
+from streams.engine.outbox import Outbox
 from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
 from streams.engine.rebalance import GuardedStage
 from streams.engine.rebalance import install as install_transport
-from streams.engine.routing import message_key, roles
+from streams.engine.routing import partition_of, roles
 from streams.engine.watermark import (
     ClusterView,
     ClusterWatermark,
@@ -76,6 +78,14 @@ def build_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         consumer_auto_offset_reset="earliest",
+        # Messages an agent may have waiting: the entity stage's hold up to 250 routed items
+        # each, so faust's 4,096 could hold ~1 GB in a backlog.
+        stream_buffer_maxsize=settings.stream_buffer_messages,
+        # Sends gather for a few ms into large batches: the pipeline sends tens of thousands
+        # of records a second (kpi.updates, changelogs), and one produce request each was a
+        # quarter of the worker's CPU (py-spy).
+        producer_linger=settings.producer_linger_ms / 1000,
+        producer_max_batch_size=256 * 1024,
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
@@ -119,8 +129,9 @@ def build_app(settings: Settings) -> faust.App:
     deadletter_topic = raw_topic("sales.deadletter")
     late_topic = raw_topic("sales.late")
     updates_topic = raw_topic("kpi.updates")
+    codec = register_codec()
     entities_topic = app.topic(
-        settings.topic("internal.entities"), key_serializer="raw", value_serializer="json"
+        settings.topic("internal.entities"), key_serializer="raw", value_serializer=codec
     )
     cells_topic = raw_topic("internal.cells")
     progress_topic = raw_topic("internal.progress")
@@ -128,7 +139,11 @@ def build_app(settings: Settings) -> faust.App:
     read_model = ReadModel(redis_client, settings.redis_prefix)
 
     def table(name: str) -> Any:
-        return app.Table(name, default=None, key_type=str)
+        # orjson for keys and values (changelog records and RocksDB): faust's json codec
+        # was a fifth of the worker's memory at the CRM replay's peak, and slow.
+        created: Any = app.Table(name, default=None, key_type=str)
+        created.key_serializer = created.value_serializer = codec  # before its store exists
+        return created
 
     stage = EntityStage(
         seen=table("entity-seen"),
@@ -144,8 +159,10 @@ def build_app(settings: Settings) -> faust.App:
         stats=stats,
         assigned=lambda: _assigned(app, settings.topic("internal.entities")),
         caught_up=lambda p, o: _caught_up(app, settings.topic("internal.entities"), p, o),
+        committed=lambda p: _committed(app, (settings.topic("internal.entities"), p)),
         upstream_quiet=lambda: cluster.quiet,
         delivered=delivered,
+        cache_size=settings.table_cache_keys,
     )
     retention = {
         "minute": settings.retention_minute_s,
@@ -155,7 +172,11 @@ def build_app(settings: Settings) -> faust.App:
         cells=table("published-cells"),
         base=table("customer-base"),
         marks=table("publisher-stream-time"),
-        updates_topic=updates_topic,
+        # Straight to the producer: faust's Topic.send machinery (a FutureMessage, key and
+        # value preparation) per record was most of what publishing cost.
+        send_update=lambda key, value: app.producer.send(
+            updates_topic.get_topic_name(), key, value, None, None, None
+        ),
         read_model=read_model,
         reference=reference,
         windows=windows,
@@ -163,8 +184,10 @@ def build_app(settings: Settings) -> faust.App:
         retention_s=lambda kind: retention.get(kind, settings.retention_calendar_s),
         entity_partitions=settings.topic_partitions,
         lead_sla_ms=int(settings.lead_sla_s * 1000),
+        currency=settings.currency,
         delivered=delivered,
         observe_latency=stats.latency.observe,
+        cache_size=settings.table_cache_keys,
     )
     hours = parse_business_hours(settings.business_hours)
     physical = {
@@ -203,6 +226,16 @@ def build_app(settings: Settings) -> faust.App:
             local_cache[:] = [now, capped, view]
         return local_cache[2]
 
+    def view_moved(topic: str, partition: int) -> None:
+        """A message of ``topic[partition]`` was routed: the cached view is recomputed at the
+        next event if it may have moved the watermark (the partition held it or set it).
+        A view up to 20 ms old is otherwise fine: the watermark only lags, and the ingest
+        routes hundreds of events in 20 ms, so a partition's first event must not wait."""
+        view = local_cache[2]
+        name = f"{topic}/{partition}"
+        if view is None or name == view.slowest or name in view.holding:
+            local_cache[0] = 0.0
+
     async def route(event: Any) -> None:
         """Validate, dead-letter, join and send one input event to its entities.
 
@@ -225,6 +258,7 @@ def build_app(settings: Settings) -> faust.App:
                 ],
             )
             watermark.read(message.topic, message.partition, message.offset)
+            view_moved(message.topic, message.partition)
             return
         item = valid.event
         stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
@@ -236,25 +270,18 @@ def build_app(settings: Settings) -> faust.App:
         # The history item (offset and lateness are set by the entity stage) and the event as
         # sent to sales.late if it turns out late: computed once here, not once per role.
         history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
-        event_json = item.model_dump(mode="json")
         w = cluster.current(local_view)
+        src = f"{message.topic}/{message.partition}/{message.offset}"
         for role, key in roles(item):
-            await entities_topic.send(
-                key=message_key(role, key),
-                value={
-                    "role": role,
-                    "key": key,
-                    "item": history_item,
-                    "event": event_json,
-                    "w": w,
-                    "src": f"{message.topic}/{message.partition}/{message.offset}",
-                    "ts": message.timestamp,
-                },
-            )
+            routed = {"role": role, "key": key, "item": history_item, "w": w, "src": src}
+            if role == "event":  # the copy sales.late gets if it is late: once per event
+                routed |= {"event": item.model_dump(mode="json"), "ts": message.timestamp}
+            outbox.add(partition_of(role, key, settings.topic_partitions), routed)
         watermark.read(message.topic, message.partition, message.offset)
         watermark.observe(
             message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
         )
+        view_moved(message.topic, message.partition)
 
     # Each stage processes every offset of its partitions in order (streams.engine.gaps).
     def gap_sought(stage_name: str) -> None:
@@ -312,7 +339,7 @@ def build_app(settings: Settings) -> faust.App:
                 continue
             await stage.process(manual, event)
             stage_guard.done(event, positioned)
-            if len(stage.pending) >= 5000:
+            if stage.full():
                 await stage.flush()
 
     @app.agent(cells_topic, name="publisher")
@@ -325,15 +352,33 @@ def build_app(settings: Settings) -> faust.App:
                 continue
             await publisher.process(manual, event)
             publisher_guard.done(event, positioned)
-            if len(publisher.pending) >= 5000:
+            if publisher.full():
                 await publisher.flush()
 
     ingest_pending: list[tuple[Any, Any]] = []
+    outbox = Outbox()
+
+    sending = asyncio.Lock()  # a heartbeat never overtakes items routed before it
+
+    async def send_routed(heartbeat: int | None = None) -> None:
+        """What the ingest routed, one message per entity partition (and per 250 items);
+        then, if given, a watermark heartbeat to every entity partition."""
+        async with sending:
+            for partition, items in outbox.drain():
+                await entities_topic.send(
+                    key=b"__batch__", value={"items": items}, partition=partition
+                )
+            if heartbeat is not None:
+                for partition in range(settings.topic_partitions):
+                    await entities_topic.send(
+                        key=b"__wm__", value={"wm": heartbeat}, partition=partition
+                    )
 
     async def flush_ingest() -> None:
         pending = list(ingest_pending)
         ingest_pending.clear()
-        checkpoint = watermark.checkpoint()
+        checkpoint = watermark.checkpoint()  # what was routed: in the outbox, sent below
+        await send_routed()
         await delivered()
         watermark.flushed(checkpoint)  # what other workers may hear of (cluster watermark)
         for source, event in pending:
@@ -396,10 +441,7 @@ def build_app(settings: Settings) -> faust.App:
             log.info("cluster watermark: first cut taken (%s)", cluster.view.describe())
             exchange_ready.set()
         if cluster.last is not None and cluster.last != heartbeat_sent.get("wm"):
-            for partition in range(settings.topic_partitions):
-                await entities_topic.send(
-                    key=b"__wm__", value={"wm": cluster.last}, partition=partition
-                )
+            await send_routed(heartbeat=cluster.last)  # after what was routed before it
             heartbeat_sent["wm"] = cluster.last
 
     @app.task

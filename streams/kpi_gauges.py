@@ -54,7 +54,7 @@ def metric_name(kpi: Kpi, currency: str) -> str:
             return f"salespulse_{stem}_p90_seconds" if p90 else f"salespulse_{stem}_seconds"
         case "score":
             return f"salespulse_{base}_score"
-        case _:  # money: the catalogue's "EUR" stands for the reporting currency
+        case _:  # money (catalog.MONEY): named after the reporting currency
             return f"salespulse_{base}_{currency.lower()}"
 
 

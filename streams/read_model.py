@@ -32,10 +32,10 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 from streams.kpi.cells import Cell, split_cell_key
-from streams.kpi.values import Context, Value
-from streams.kpi.values import decimal_text as _text
+from streams.kpi.values import Context
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ class ReadModel:
 
     def stage_cell(
         self, cell: str, merged: Cell, stored: Mapping[str, Any], ctx: Context,
-        values: Mapping[str, Value],
+        texts: Mapping[str, list[str | None]],
     ) -> None:  # fmt: skip
+        """Stage a cell and its KPIs' ``[value, numerator, denominator]`` decimal texts."""
         kind, start, dim, key = split_cell_key(cell)
         p = self.prefix
         final, revision = bool(stored["final"]), int(stored["rev"])
@@ -66,14 +67,14 @@ class ReadModel:
         self.hashes[(f"{p}cell:{kind}:{start}:{dim}", key)] = orjson.dumps(
             {"c": merged, "final": final, "revision": revision, "ctx": context}
         )
-        for kpi, v in values.items():
+        for kpi, (value, numerator, denominator) in texts.items():
             record = {
-                "value": _text(v.value), "numerator": _text(v.numerator),
-                "denominator": _text(v.denominator), "final": final, "revision": revision,
+                "value": value, "numerator": numerator, "denominator": denominator,
+                "final": final, "revision": revision,
             }  # fmt: skip
             self.hashes[(f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key)] = orjson.dumps(record)
-            if dim != "global" and v.value is not None:
-                self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(v.value)
+            if dim != "global" and value is not None:
+                self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(value)
 
     def remove(self, cell: str, kpis: Iterable[str]) -> None:
         kind, start, dim, key = split_cell_key(cell)
@@ -95,15 +96,20 @@ class ReadModel:
         self.hashes, self.scores, self.removals = {}, {}, []
         stream_ms, self.stream_ms = self.stream_ms, None
         pipe = self.client.pipeline(transaction=False)
-        for op, key, field in removals:
+        # One command per Redis key (a window's KPI for every key of a dimension), not one
+        # per field: removals first, so a window removed and written again is written.
+        for (op, key), fields in _grouped(((o, k), f) for o, k, f in removals).items():
             if op == "hdel":
-                pipe.hdel(key, field)
+                pipe.hdel(key, *fields)
             else:
-                pipe.zrem(key, field)
-        for (key, field), value in hashes.items():
-            pipe.hset(key, field, value)
+                pipe.zrem(key, *fields)
+        for key, mapping in _by_field(hashes).items():
+            pipe.hset(key, mapping=mapping)
+        leaderboards: dict[str, dict[str, float]] = {}
         for (key, member), score in scores.items():
-            pipe.zadd(key, {member: score})
+            leaderboards.setdefault(key, {})[member] = score
+        for key, members in leaderboards.items():
+            pipe.zadd(key, members)
         if stream_ms is not None:
             pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)
         try:
@@ -117,6 +123,22 @@ class ReadModel:
                 self.stream_time(stream_ms)
             return False
         return True
+
+
+def _grouped(pairs: Iterable[tuple[tuple[str, str], str]]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for group, field in pairs:
+        out.setdefault(group, []).append(field)
+    return out
+
+
+def _by_field(
+    values: Mapping[tuple[str, str], EncodableT],
+) -> dict[str, dict[EncodableT, EncodableT]]:
+    out: dict[str, dict[EncodableT, EncodableT]] = {}
+    for (key, field), value in values.items():
+        out.setdefault(key, {})[field] = value
+    return out
 
 
 async def read_revenue_day(

@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         default=3 * 366 * 86_400, gt=0, description="weeks to quarters"
     )
     engine_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
+    stream_buffer_messages: int = Field(
+        default=256,
+        ge=16,
+        description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
+    )
+    producer_linger_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="how long sends wait to fill a batch"
+    )
+    table_cache_keys: int = Field(
+        default=100_000,
+        ge=0,
+        description="table values kept decoded in memory per table (LRU), 0: none",
+    )
     metrics_key_cap: int = Field(
         default=50, ge=1, description="/metrics: keys per dimension, the rest as key=other"
     )

@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from streams.kpi.catalog import KPIS, Kpi
+from streams.kpi.catalog import KPIS, MONEY, Kpi
+from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
@@ -209,7 +210,7 @@ class MetricsContract:
 
 def unit_kind(kpi: Kpi) -> str:
     """The row of the naming table a KPI's unit falls under."""
-    return "money" if re.fullmatch(r"[A-Z]{3}", kpi.unit) else kpi.unit
+    return "money" if kpi.unit == MONEY else kpi.unit
 
 
 def kpi_metric_name(kpi: Kpi) -> str:
@@ -218,7 +219,8 @@ def kpi_metric_name(kpi: Kpi) -> str:
     if kind == "count":
         return f"salespulse_{kpi.id}"
     if kind == "money":
-        return f"salespulse_{kpi.id}_{kpi.unit.lower()}"
+        currency = Settings.model_fields["currency"].default  # the reporting currency
+        return f"salespulse_{kpi.id}_{currency.lower()}"
     if kind == "ratio":
         return f"salespulse_{kpi.id.removesuffix('_ratio')}_ratio"
     if kind == "score":

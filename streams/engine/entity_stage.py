@@ -1,23 +1,26 @@
 """The entity stage: dedup, lateness, entity histories and the partial KPI cells (Faust glue).
 
-It consumes ``internal.entities`` (keyed ``role:entity``) with manual acks. For a message at
-offset ``o`` of partition ``p`` it writes, each in one table value carrying the offset mark of
-the last message applied to it:
+It consumes ``internal.entities`` with manual acks: batch messages of routed items, each
+item in the partition of its ``role:entity`` (``streams.engine.routing``), and watermark
+heartbeats. Item ``i`` of the message at offset ``o`` of partition ``p`` is applied at
+position ``o * SLOTS + i`` (``streams.engine.outbox.position``), and it writes, each in one
+table value carrying the position mark of the last item applied to it:
 
 - ``entity-seen[role:event_id]``: the offset of the first copy and the window kinds it was
   late for (a second copy at another offset is a duplicate; the same offset, a redelivery);
-- ``entities[role:key]``: the entity's history of items;
+- ``entities[role:key]``: the entity's summary: the items of its history that can still
+  change its numbers, and those that may be redelivered (``streams.kpi.summaries``);
 - ``cells[p|cell]``: this partition's partial sum of the cell;
 - ``stream-time[p]``: the partition's stream time: the largest ingest watermark received
   (``streams.engine.watermark``), moved to wall time when the partition is idle.
 
 A redelivered message (after a crash, offsets are only committed once flushed) finds marks
->= ``o`` and changes nothing it already changed, so effects are exactly once. The delta a
-message brings is recomputed from the history by offset, so a redelivery also re-dirties the
-cells it touched and they are sent again. ``flush`` sends the dirty cells' absolute partials
-to ``internal.cells`` (keyed by dimension and key), then this partition's stream time to
-every publisher partition, and only then acks the events: the publisher never learns a
-stream time before the cells that precede it.
+at or past its items' positions and changes nothing it already changed, so effects are
+exactly once. The delta an item brings is recomputed from the entity's summary by position,
+so a redelivery also re-dirties the cells it touched and they are sent again. ``flush``
+sends the dirty cells' absolute partials to ``internal.cells`` (keyed by dimension and
+key), then this partition's stream time to every publisher partition, and only then acks
+the events: the publisher never learns a stream time before the cells that precede it.
 
 A rebalance abandons what was not flushed (``revoke``): the partitions' pending writes,
 acks and counts are dropped, an event dequeued before the rebalance is not applied after
@@ -38,14 +41,18 @@ from typing import Any
 import faust
 import orjson
 
+from streams.engine.outbox import position
 from streams.engine.writeback import WriteBack, abandon, write_all
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
+from streams.kpi.summaries import summarize
 from streams.kpi.windows import CellWindows, Graces
 from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 
+FLUSH_ITEMS = 5_000  # routed items applied, or
+FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
 MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
 MARK_MOVED_S = 1.0  # and at most this often while it moves
 
@@ -67,11 +74,13 @@ class EntityStage:
         stats: PipelineStats,
         assigned: Callable[[], list[int]],
         caught_up: Callable[[int, int | None], bool],
+        committed: Callable[[int], int | None],
         upstream_quiet: Callable[[], bool],
         delivered: Callable[[], Awaitable[None]],
+        cache_size: int = 0,
     ) -> None:
-        self.seen, self.entities = WriteBack(seen), WriteBack(entities)
-        self.cells, self.stream_time = WriteBack(cells), WriteBack(stream_time)
+        self.seen, self.entities = WriteBack(seen, cache_size), WriteBack(entities, cache_size)
+        self.cells, self.stream_time = WriteBack(cells, cache_size), WriteBack(stream_time)
         self.tables = (self.seen, self.entities, self.cells, self.stream_time)
         self.cells_topic, self.late_topic = cells_topic, late_topic
         self.windows, self.graces = windows, graces
@@ -80,11 +89,13 @@ class EntityStage:
         self.stats = stats
         self.assigned = assigned
         self.caught_up = caught_up
+        self.committed = committed  # partition -> its committed offset (the next to read)
         self.upstream_quiet = upstream_quiet
         self.offsets: dict[int, int] = {}  # partition -> last offset processed
         self.delivered = delivered
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
+        self.pending_items = 0  # items of the pending messages
         self.last_event_wall: dict[int, float] = {}
         self.marked: dict[int, tuple[int, float]] = {}  # p -> (stream ms sent, when)
         self.oldest_input: float | None = None  # Kafka timestamp of the oldest pending input
@@ -141,14 +152,19 @@ class EntityStage:
             if epoch != self.epoch:
                 return  # dequeued before a rebalance: read again from the committed offset
             heartbeat = isinstance(event.value, dict) and "wm" in event.value
-            try:
-                if heartbeat:
-                    self._advance(p, o, event.value["wm"])
-                else:
-                    await self._apply(p, o, event.value)
-            except Exception:  # a bug must not stop the stage: logged, counted, acked
-                log.exception("entity stage: could not apply offset %s of partition %s", o, p)
-                self.stats.engine_errors += 1
+            if heartbeat:
+                self._advance(p, position(o, 0), event.value["wm"])
+            else:
+                self.pending_items += len(event.value["items"])
+                for index, routed in enumerate(event.value["items"]):
+                    try:
+                        await self._apply(p, position(o, index), routed)
+                    except Exception:  # a bug must not stop the stage: logged, counted, acked
+                        log.exception(
+                            "entity stage: could not apply item %s of offset %s of partition %s",
+                            index, o, p,
+                        )  # fmt: skip
+                        self.stats.engine_errors += 1
             if not heartbeat:  # a watermark heartbeat is no activity: the partition stays idle
                 self.last_event_wall[p] = time.monotonic()
             self.offsets[p] = o
@@ -197,9 +213,9 @@ class EntityStage:
             current = max((x for x in (watermark, persisted) if x is not None), default=None)
             late = self.windows.late_kinds(at_ms, current, self.graces)
             self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
-            if late:
-                for kind in late:
-                    self._count(p, "late", (kind, role))
+            for kind in late:
+                self._count(p, "late", (kind, role))
+            if late and role == "event":  # once per event, not once per role
                 await self.late_topic.send(
                     key=f"{role}:{value['key']}".encode(),
                     value=orjson.dumps(value["event"]),
@@ -217,6 +233,13 @@ class EntityStage:
             delta = self._entity_delta(p, role, value["key"], item, o)
         self._apply_delta(p, o, delta)
 
+    def full(self) -> bool:
+        """Enough waits for the flush that the agent should flush now, not at the next tick:
+        what a flush holds in memory (table writes, their changelog records, partials) is
+        bounded by this, whatever the backlog."""
+        dirty = sum(len(cells) for cells in self.dirty.values())
+        return self.pending_items >= FLUSH_ITEMS or dirty >= FLUSH_CELLS
+
     def _count(self, p: int, counter: str, label: Any) -> None:
         self.counts.setdefault(p, Counter())[(counter, label)] += 1
 
@@ -226,6 +249,7 @@ class EntityStage:
         the lock held, so no flush is half done."""
         self.epoch += 1
         self.pending = abandon(self.tables, self.pending, partitions)
+        self.pending_items = 0  # a flush threshold, not a count that must be exact
         for p in partitions:
             self.dirty.pop(p, None)
             self.counts.pop(p, None)
@@ -237,7 +261,11 @@ class EntityStage:
         history = list(entity["h"])
         if entity["m"] < o:
             history.append(item)
-            self.entities.set(p, name, {"h": history, "m": o})
+            # Its summary, not its whole history: a few items whatever its age
+            # (streams.kpi.summaries); what may be redelivered is kept.
+            committed = self.committed(p)
+            keep_from = None if committed is None else position(committed, 0)
+            self.entities.set(p, name, {"h": summarize(role, history, keep_from), "m": o})
         before = [i for i in history if i["o"] < o]
         upto = [i for i in history if i["o"] <= o]
         return diff(
@@ -261,6 +289,7 @@ class EntityStage:
         """Write the tables, send dirty partials, then stream times, then ack."""
         async with self.lock:
             pending, self.pending = self.pending, []
+            self.pending_items = 0
             dirty, self.dirty = self.dirty, {}
             counts, self.counts = self.counts, {}
             oldest, self.oldest_input = self.oldest_input, None

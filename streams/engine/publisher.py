@@ -29,12 +29,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import faust
 import orjson
 
 from streams.engine.writeback import Deferred, abandon, write_all
 from streams.ingest.reference_cache import ReferenceCache
-from streams.kpi.catalog import KPIS
+from streams.kpi.catalog import KPIS, unit_of
 from streams.kpi.cells import Cell, merge, split_cell_key
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces
@@ -46,6 +45,9 @@ log = logging.getLogger(__name__)
 ROLLING_GAUGES = {"15m": 15, "1h": 60}  # rolling windows the KPI gauges export, in minutes
 ROLLING_DIMENSIONS = ("global", "team", "region", "channel")  # few keys: cheap at scrape time
 ROLLING_KEEP = 61  # minute cells kept in memory per key (the newest)
+FLUSH_MESSAGES = 5_000  # the agent flushes once this many messages are pending, or
+FLUSH_CELLS = 2_000  # cells changed (each is published with every KPI at the flush), or
+FLUSH_RECORDS = 20_000  # kpi.updates records staged (windows closed)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
 
 
@@ -65,7 +67,7 @@ class Publisher:
         cells: Any,
         base: Any,
         marks: Any,
-        updates_topic: faust.TopicT,
+        send_update: Callable[[bytes, bytes], Awaitable[Any]],
         read_model: ReadModel,
         reference: ReferenceCache,
         windows: CellWindows,
@@ -73,20 +75,24 @@ class Publisher:
         retention_s: Callable[[str], float],
         entity_partitions: int,
         lead_sla_ms: int,
+        currency: str,
         delivered: Callable[[], Awaitable[None]],
         observe_latency: Callable[[float], None] = lambda seconds: None,
+        cache_size: int = 0,
     ) -> None:
         # Writes wait for the flush, after Redis and kpi.updates have what they caused: a
         # crash before it leaves the tables as they were, and the events are redelivered.
-        self.cells, self.base, self.marks = Deferred(cells), Deferred(base), Deferred(marks)
+        self.cells = Deferred(cells, cache_size)
+        self.base, self.marks = Deferred(base, cache_size), Deferred(marks)
         self.tables = (self.cells, self.base, self.marks)
-        self.updates_topic = updates_topic
+        self.send_update = send_update  # a kpi.updates record (key, value), no faust channel
         self.read_model = read_model
         self.reference = reference
         self.windows, self.graces = windows, graces
         self.retention_s = retention_s
         self.entity_partitions = entity_partitions
         self.lead_sla_ms = lead_sla_ms
+        self.currency = currency
         self.delivered = delivered
         self.observe_latency = observe_latency
         self.tz = str(windows.zone)
@@ -100,6 +106,9 @@ class Publisher:
         # q -> (dim, key) -> {start: cell} of its last hour of minute cells (rolling gauges)
         self.minutes: dict[int, dict[tuple[str, str], dict[int, str]]] = {}
         self.latency: list[float] = []  # Kafka timestamps of the inputs of pending partials
+        # q -> cells with new partials since the flush -> whether to publish every KPI (a
+        # redelivery: what was published then may not have reached Redis)
+        self.changed: dict[int, dict[str, bool]] = {}
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
@@ -163,6 +172,8 @@ class Publisher:
             latest, now = self.latest.get(q), self.global_ms(q)
             if latest is None or now is None:
                 continue
+            for table in self.tables:
+                table.partition = q  # the reads below are of q's cells (cached as such)
             current = {kind: self.windows.span(kind, now)[0] for kind in CALENDAR}
             for (kind, dim, key), (start, cell) in list(latest.items()):
                 if kind != LIVE and current.get(kind) != start:
@@ -227,6 +238,7 @@ class Publisher:
         for q in partitions:
             self.latest.pop(q, None)
             self.minutes.pop(q, None)
+            self.changed.pop(q, None)
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
@@ -268,7 +280,10 @@ class Publisher:
         kind, start, dim, key = split_cell_key(cell)
         if kind in CALENDAR:
             self._update_base(kind, dim, key, start, stored)
-        self._publish(q, cell, stored, force=redelivered)
+        self.cells[cell] = stored
+        # Published once per flush, however many partials it got meanwhile (``_publish_changed``).
+        changed = self.changed.setdefault(q, {})
+        changed[cell] = changed.get(cell, False) or redelivered
         if fresh:
             self._track(q, cell, stored)
 
@@ -306,12 +321,14 @@ class Publisher:
             stored = {**stored, "final": True}
             self._publish(q, cell, stored, force=True, bump=True)
             self.refreshable[q].discard(cell)
+            self.changed.get(q, {}).pop(cell, None)  # its final record has every value
         expiring = self.expiring[q]
         while expiring and expiring[0][0] <= now:
             _, cell = heapq.heappop(expiring)
             if self.cells.get(cell) is not None:
                 del self.cells[cell]
                 self.read_model.remove(cell, KPIS)
+                self.changed.get(q, {}).pop(cell, None)
         if now - self.refreshed_at.get(q, 0) >= 60_000:
             self.refreshed_at[q] = now
             for cell in list(self.refreshable[q]):
@@ -364,12 +381,12 @@ class Publisher:
         if not publish:
             return
         kind, start, dim, key = split_cell_key(cell)
-        self.read_model.stage_cell(cell, merged, stored, ctx, {k: values[k] for k in texts})
-        self._records(kind, start, ctx.end_s, dim, key, stored, {k: values[k] for k in publish})
+        self.read_model.stage_cell(cell, merged, stored, ctx, texts)
+        self._records(kind, start, ctx.end_s, dim, key, stored, {k: texts[k] for k in publish})
 
     def _records(
         self, kind: str, start: int, end: int, dim: str, key: str, stored: dict[str, Any],
-        values: dict[str, Value],
+        texts: dict[str, list[str | None]],
     ) -> None:  # fmt: skip
         window = {
             "kind": kind,
@@ -378,24 +395,46 @@ class Publisher:
             "tz": self.tz,
         }
         computed_at = datetime.now(UTC).isoformat()
-        for kpi, v in values.items():
+        for kpi, (value, numerator, denominator) in texts.items():
             record = {
                 "kpi": kpi, "window": window, "dimension": dim, "key": key,
-                "value": decimal_text(v.value), "numerator": decimal_text(v.numerator),
-                "denominator": decimal_text(v.denominator), "unit": KPIS[kpi].unit,
+                "value": value, "numerator": numerator,
+                "denominator": denominator, "unit": unit_of(kpi, self.currency),
                 "final": bool(stored["final"]), "revision": stored["rev"],
                 "computed_at": computed_at,
             }  # fmt: skip
             record_key = f"{kpi}/{kind}/{window['start']}/{dim}/{key}".encode()
             self.records.append((record_key, orjson.dumps(record)))
 
+    def full(self) -> bool:
+        """Enough waits for the flush that the agent should flush now, not at the next tick:
+        what a flush holds (records, Redis writes, table writes) is bounded by this."""
+        changed = sum(len(cells) for cells in self.changed.values())
+        return (
+            len(self.pending) >= FLUSH_MESSAGES
+            or changed >= FLUSH_CELLS
+            or len(self.records) >= FLUSH_RECORDS
+        )
+
+    def _publish_changed(self) -> None:
+        """Every cell that got partials since the last flush, published once."""
+        changed, self.changed = self.changed, {}
+        for q, cells in changed.items():
+            for table in self.tables:
+                table.partition = q
+            for cell, force in cells.items():
+                stored = self.cells.get(cell)
+                if stored is not None:
+                    self._publish(q, cell, stored, force=force)
+
     async def flush(self) -> None:
         async with self.lock:
+            self._publish_changed()
             pending, self.pending = self.pending, []
             records, self.records = self.records, []
             latency, self.latency = self.latency, []
             for key, value in records:
-                await self.updates_topic.send(key=key, value=value)
+                await self.send_update(key, value)
             if not await self.read_model.flush():
                 self.pending = pending + self.pending  # acked once Redis has the values
                 self.latency = latency + self.latency

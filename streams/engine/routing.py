@@ -1,10 +1,14 @@
-"""Which entities an event concerns: the roles it plays in the entity stage (pure).
+"""Which entities an event concerns, and where they live: the roles it plays (pure).
 
-Each (role, key) pair becomes one message on ``internal.entities``, keyed ``role:key`` so that
-every event of an entity, and every duplicate of an event, lands on the same partition.
+Each (role, key) pair becomes one item on ``internal.entities``, in the partition of
+``role:key`` (``partition_of``) so that every event of an entity, and every duplicate of an
+event, lands on the same partition. The ingest sends the items of a partition together, many
+to a message (``streams.engine.outbox``).
 """
 
 from __future__ import annotations
+
+import zlib
 
 from streams.contracts.events import (
     CallLogged,
@@ -41,3 +45,9 @@ def roles(event: Envelope) -> list[tuple[str, str]]:
 
 def message_key(role: str, key: str) -> bytes:
     return f"{role}:{key}".encode()
+
+
+def partition_of(role: str, key: str, partitions: int) -> int:
+    """The ``internal.entities`` partition of an entity: the same on every worker, forever
+    (CRC-32 of ``role:key``; changing it would move entities away from their state)."""
+    return zlib.crc32(message_key(role, key)) % partitions

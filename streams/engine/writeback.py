@@ -10,24 +10,58 @@ writes are in Kafka, so a crash before the flush loses nothing: the events are r
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
 from faust.streams import _current_event
 
+_MISSING = object()
+
 
 class WriteBack:
-    """A table's pending writes, by partition; reads see them before the table."""
+    """A table's pending writes, by partition; reads see them before the table.
 
-    def __init__(self, table: Any) -> None:
+    With ``cache_size``, the values last read or written (misses too) are kept in a bounded
+    LRU cache, so a hot key is not read back from RocksDB and decoded for every event. Only
+    this worker writes its partitions, through ``write_all``, which updates the cache; a
+    revoked partition's entries are dropped (``abandon``), as its next owner may write it.
+    """
+
+    def __init__(self, table: Any, cache_size: int = 0) -> None:
         self.table = table
         self.dirty: dict[int, dict[str, Any]] = {}
+        self.cache_size = cache_size
+        self.cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # key -> (partition, value)
 
     def get(self, partition: int, key: str) -> Any:
         pending = self.dirty.get(partition)
         if pending is not None and key in pending:
             return pending[key]
-        return self.table.get(key)
+        return self.stored(partition, key)
+
+    def stored(self, partition: int, key: str) -> Any:
+        """The table's value of ``key`` (of ``partition``), from the cache when it is there."""
+        if not self.cache_size:
+            return self.table.get(key)
+        cached = self.cache.get(key, _MISSING)
+        if cached is _MISSING:
+            value = self.table.get(key)
+            self._remember(partition, key, value)
+            return value
+        self.cache.move_to_end(key)
+        return cached[1]  # type: ignore[index]
+
+    def _remember(self, partition: int, key: str, value: Any) -> None:
+        if self.cache_size:
+            self.cache[key] = (partition, value)
+            self.cache.move_to_end(key)
+            while len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+
+    def forget(self, partitions: set[int]) -> None:
+        for key in [k for k, (p, _) in self.cache.items() if p in partitions]:
+            del self.cache[key]
 
     def set(self, partition: int, key: str, value: Any) -> None:
         self.dirty.setdefault(partition, {})[key] = value
@@ -58,6 +92,7 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
                             del writeback.table[key]
                     else:
                         writeback.table[key] = value
+                    writeback._remember(partition, key, value)
         finally:
             _current_event.reset(token)
     leftovers = [p for writeback in tables for p in writeback.dirty]
@@ -73,23 +108,25 @@ def abandon(
     for writeback in tables:
         for partition in partitions:
             writeback.dirty.pop(partition, None)
+        writeback.forget(partitions)
     return [(s, e) for s, e in pending if e.message.partition not in partitions]
 
 
 class Deferred:
     """A table read and written as a mapping whose writes wait in a :class:`WriteBack` until
     ``write_all``, for a stage whose keys each live in one partition (``partition`` is set
-    to the current event's before it writes): reads see the pending writes first."""
+    to the current event's before it reads or writes): reads see the pending writes first,
+    then a bounded cache (``cache_size``), then the table."""
 
-    def __init__(self, table: Any) -> None:
-        self.writeback = WriteBack(table)
+    def __init__(self, table: Any, cache_size: int = 0) -> None:
+        self.writeback = WriteBack(table, cache_size)
         self.partition = 0
 
     def get(self, key: str) -> Any:
         for writes in self.writeback.dirty.values():
             if key in writes:
                 return writes[key]
-        return self.writeback.table.get(key)
+        return self.writeback.stored(self.partition, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.writeback.set(self.partition, key, value)

@@ -27,6 +27,16 @@ _ACCOUNT = ("global", "rep", "team", "region", "sector")
 _ORDER = ALL_DIMENSIONS
 
 
+MONEY = "currency"
+"""The unit of money KPIs in the catalogue: the configured reporting currency in records."""
+
+
+def unit_of(kpi: str, currency: str) -> str:
+    """The unit a record of ``kpi`` states: ``currency`` (ISO 4217) for money, else as catalogued."""
+    unit = KPIS[kpi].unit
+    return currency if unit == MONEY else unit
+
+
 @dataclass(frozen=True)
 class Kpi:
     id: str
@@ -37,7 +47,7 @@ class Kpi:
 
 
 def _kpis() -> tuple[Kpi, ...]:
-    money = "EUR"  # the reporting currency; the API states the configured one
+    money = MONEY  # the reporting currency, SALESPULSE_CURRENCY: see unit_of
     rows = [
         # Activity
         ("calls", "count", Shape.COUNT, "Calls logged.", _REP),

@@ -165,17 +165,18 @@ def event_facts(item: Item) -> list[Fact]:
     return facts
 
 
-def _first(items: Iterable[Item]) -> Item | None:
+def first_of(items: Iterable[Item]) -> Item | None:
+    """The earliest item (by event time, then id: the same answer in any arrival order)."""
     return min(items, key=lambda i: (i["t"], i["id"]), default=None)
 
 
 def lead_facts(history: list[Item], live: bool) -> list[Fact]:
     """Response time of a lead's first touch, or the lead still waiting (``live``)."""
-    lead = _first(i for i in history if i["x"] == "lead.created")
+    lead = first_of(i for i in history if i["x"] == "lead.created")
     if lead is None:
         return []
     t0 = lead["t"]
-    touch = _first(i for i in history if i["x"] in TOUCHES and i["t"] >= t0)
+    touch = first_of(i for i in history if i["x"] in TOUCHES and i["t"] >= t0)
     if live:
         if touch is not None:
             return []
@@ -207,7 +208,7 @@ def account_facts(history: list[Item]) -> list[Fact]:
             facts.append((lead["t"], pairs, {"lead_conv": 1}))
     owner = [p for p in first["p"] if p[0] in ("global", "rep", "team", "region", "sector")]
     facts.append((first["t"], owner, {"base": 1}))
-    churn = _first(i for i in history if i["x"] == "contract.churned" and i["t"] >= first["t"])
+    churn = first_of(i for i in history if i["x"] == "contract.churned" and i["t"] >= first["t"])
     if churn is not None:
         facts.append((churn["t"], owner, {"base": -1, "churn_n": 1}))
     return facts
@@ -215,7 +216,7 @@ def account_facts(history: list[Item]) -> list[Fact]:
 
 def opportunity_facts(history: list[Item]) -> list[Fact]:
     """Sales cycle of each order of an opportunity whose opening is known."""
-    opened = _first(i for i in history if i["x"] == "opportunity.opened")
+    opened = first_of(i for i in history if i["x"] == "opportunity.opened")
     if opened is None:
         return []
     facts: list[Fact] = []

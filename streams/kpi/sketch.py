@@ -61,12 +61,13 @@ def quantile(sketch: Mapping[str, int], q: float) -> float | None:
     if total == 0:
         return None
     rank = math.floor(q * (total - 1))
-    ordered = sorted(sketch.items(), key=lambda kv: -math.inf if kv[0] == _ZERO else int(kv[0]))
-    seen = 0
-    for key, n in ordered:
+    seen = sketch.get(_ZERO, 0)  # zero sorts first
+    if seen > rank:
+        return 0.0
+    # Bucket indexes as ints, sorted once (no key function: this runs at every publish of
+    # a p90 KPI, and the lambda sort was a sixth of a busy publisher).
+    for index, n in sorted((int(key), n) for key, n in sketch.items() if key != _ZERO):
         seen += n
         if seen > rank:
-            if key == _ZERO:
-                return 0.0
-            return 2 * _GAMMA ** int(key) / (_GAMMA + 1)
+            return 2 * _GAMMA**index / (_GAMMA + 1)
     raise AssertionError("unreachable: rank < total")

@@ -18,6 +18,7 @@ import orjson
 from streams.settings import Settings
 from tests.kafka_tools import kcat_consume, needs_kcat
 from tests.kpi_tools import mismatches, produce, reference_results, settled, simulator_stream
+from tests.output_contracts import dead_letter_errors, kpi_update_errors, late_errors
 from tests.support import running_worker
 
 pytestmark = needs_kcat
@@ -53,3 +54,24 @@ def test_simulated_floor_matches_the_reference(tmp_path: Path, settings: Setting
     assert final_windows, "no final record on kpi.updates"
     repeated = {k: v for k, v in final_windows.items() if len(v) != 1}
     assert not repeated, f"windows with more than one final record: {list(repeated.items())[:5]}"
+
+
+def test_every_output_record_keeps_its_contract(tmp_path: Path, settings: Settings) -> None:
+    """kpi.updates, sales.late and sales.deadletter against schemas/, on a floor with late,
+    invalid and duplicate events, in another reporting currency than the default."""
+    settings = settings.model_copy(update={"idle_close_s": 3.0, "currency": "CHF"})
+    reference, stream = simulator_stream(settings, START, events=1500, seed=11)
+    produce(settings, reference + stream)
+    with running_worker(settings, tmp_path / "worker.log"):
+        settled(settings)
+    updates = kcat_consume(settings, "kpi.updates")
+    late = kcat_consume(settings, "sales.late")
+    dead = kcat_consume(settings, "sales.deadletter")
+    assert updates, "nothing on kpi.updates"
+    assert late, "nothing on sales.late (the floor has 3-day-old events)"
+    assert dead, "nothing on sales.deadletter (the floor has invalid messages)"
+    units = {orjson.loads(str(m["payload"]))["unit"] for m in updates}
+    assert "CHF" in units, units
+    assert "EUR" not in units, units
+    errors = kpi_update_errors(updates, settings) + late_errors(late) + dead_letter_errors(dead)
+    assert not errors, f"{len(errors)} records break their contract:\n" + "\n".join(errors[:20])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kpi.catalog import ALL_DIMENSIONS, KPIS, Shape
+from streams.kpi.catalog import ALL_DIMENSIONS, KPIS, Shape, unit_of
 
 CATALOG = Path(__file__).resolve().parents[3].parent / "shared" / "design" / "kpi-catalog.md"
 
@@ -42,3 +42,10 @@ def test_definitions_are_usable() -> None:
             assert kpi.id.removesuffix("_p90") in KPIS
         if kpi.unit == "ratio":
             assert kpi.shape is Shape.RATIO, kpi.id
+
+
+def test_money_kpis_state_the_configured_currency_and_others_their_own_unit() -> None:
+    assert unit_of("revenue", "CHF") == "CHF"
+    assert unit_of("net_revenue", "USD") == "USD"
+    assert unit_of("win_rate", "CHF") == "ratio"
+    assert unit_of("calls", "CHF") == "count"
