@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "faster than real time",
     )  # fmt: skip
     parser.add_argument(
-        "--incident", dest="incidents", type=_incident, action="append",
+        "--incident", dest="incidents", type=incident_argument, action="append",
         default=[], metavar="NAME@AFTER[+LASTING]",
         help=f"a scripted incident, e.g. conversion-dip@10m or silence@5m+2m; NAME is one of "
         f"{', '.join(kind.value for kind in IncidentKind)} (repeatable)",
@@ -120,7 +120,8 @@ def _positive(convert: Callable[[str], N], text: str) -> N:
     return value
 
 
-def _incident(text: str) -> IncidentSpec:
+def incident_argument(text: str) -> IncidentSpec:
+    """``--incident NAME@AFTER[+LASTING]`` (also ``salespulse demo --incident``)."""
     try:
         return parse_incident(text)
     except ValueError as exc:

@@ -189,12 +189,14 @@ class _SalesFloor:
         return self.hours.integral(start, end)
 
     def _past(self, bookings: Decimal) -> Iterator[Record]:
-        """The orders of the quarter so far (see ``history``), sent before the live floor."""
+        """The orders (and lost deals) of the quarter so far (see ``history``), sent before the
+        live floor."""
         rng = random.Random(f"salespulse-history:{self.world.seed}:{self.timeline.start!r}")
         owned: dict[str, list[str]] = {}
         for profile in self.world.accounts:
             owned.setdefault(profile.owner, []).append(profile.account.account_id)
         everyone = [profile.account.account_id for profile in self.world.accounts]
+        losses = history.losses_per_order(funnel.expected_win_rate())
         for t, rep, amount in history.past_orders(
             self.world, self.hours, self.timeline.start, bookings, rng
         ):
@@ -204,6 +206,14 @@ class _SalesFloor:
                 account_id=account_id, rep_id=rep.rep.rep_id, amount=str(amount),
                 currency=self.currency,
             )  # fmt: skip
+            for _ in range(history.draw_count(rng, losses)):
+                product = rng.choice(self.world.products).product.product_id
+                yield self.timeline.past(
+                    t, "opportunity.lost", "crm", opportunity_id=self.timeline.id("past-opp"),
+                    account_id=rng.choice(owned.get(rep.rep.rep_id) or everyone),
+                    rep_id=rep.rep.rep_id, product_id=product,
+                    reason=_pick(rng, funnel.LOSS_REASONS),
+                )  # fmt: skip
 
     def _know(self, profile: AccountProfile) -> None:
         account_id = profile.account.account_id

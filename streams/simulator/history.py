@@ -7,6 +7,9 @@ pacing, and the win rate, read as those of a team that has been at work all alon
   quarter), dated on its last open day in business hours, worth the rep's share of what the
   floor books in that time (its expected bookings times the busy time), give or take a quarter.
   Sent at once before the live events (a few hundred orders: the engine takes them in seconds).
+  Each book comes with lost deals of the same rep, as many per order as the floor loses per
+  order it wins (``losses_per_order``), so that the month's win rate reads as the floor's own
+  from the first minute, not as a hundred past orders without a loss.
 - Pipeline: deals opened before the start close in the first hours (won or lost with the
   floor's own win probabilities) at the rate the floor's own deals will close at once warmed up,
   fading as they do; without them the first hour would only see webshop orders: 100 % won.
@@ -33,6 +36,17 @@ PIPELINE = ((0.6, 1.5 * 3600.0), (0.4, 15 * 3600.0))  # (share, time constant)
 PIPELINE_SECONDS = 40 * 3600.0  # after this much busy time the pipeline is left alone
 P_PIPELINE_QUOTED = 0.9  # pipeline deals that were quoted (their win probability)
 DAY_NOISE = (0.75, 1.25)  # a rep's day, against their expected share
+
+
+def losses_per_order(win_rate: float) -> float:
+    """Lost deals per won order on a floor whose win rate is ``win_rate``."""
+    return (1 - win_rate) / win_rate
+
+
+def draw_count(rng: random.Random, mean: float) -> int:
+    """A whole number whose expectation is ``mean``: its floor, and one more now and then."""
+    whole = math.floor(mean)
+    return whole + (rng.random() < mean - whole)
 
 
 def pipeline_share(busy_seconds: float) -> float:

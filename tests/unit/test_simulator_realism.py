@@ -31,6 +31,8 @@ class FirstMinutes:
     won: int  # today's orders of the live floor
     lost: int
     past_orders: int
+    month_won: int  # the month's orders and lost deals, the past included
+    month_lost: int
 
     @property
     def pacing(self) -> float:
@@ -39,6 +41,10 @@ class FirstMinutes:
     @property
     def win_rate(self) -> float:
         return self.won / (self.won + self.lost)
+
+    @property
+    def month_win_rate(self) -> float:
+        return self.month_won / (self.month_won + self.month_lost)
 
 
 def first_minutes(
@@ -50,6 +56,7 @@ def first_minutes(
     end = clk.event_time(start + timedelta(minutes=minutes))
     today = clk.event_time(start).date()
     target, revenue, won, lost, past = Decimal(0), Decimal(0), 0, 0, 0
+    month_won, month_lost = 0, 0
     last = clk.event_time(start)
     for record in records:
         if record.topic == "ref.targets":
@@ -61,16 +68,19 @@ def first_minutes(
         if record.emitted_at >= end:
             break
         last = record.emitted_at
-        past += record.backfill
-        if record.kind == "order.placed" and record.event_time.strftime("%Y-%m") == month:
-            revenue += Decimal(orjson.loads(record.value)["amount"])
+        past += record.backfill and record.kind == "order.placed"
+        if record.event_time.strftime("%Y-%m") == month:
+            month_won += record.kind == "order.placed"
+            month_lost += record.kind == "opportunity.lost"
+            if record.kind == "order.placed":
+                revenue += Decimal(orjson.loads(record.value)["amount"])
         if record.event_time.date() == today and not record.backfill:
             won += record.kind == "order.placed"
             lost += record.kind == "opportunity.lost"
     first = datetime(last.year, last.month, 1, tzinfo=ZONE)
     following = (first + timedelta(days=32)).replace(day=1)
     elapsed = (last - first) / (following - first)
-    return FirstMinutes(target, revenue, elapsed, won, lost, past)
+    return FirstMinutes(target, revenue, elapsed, won, lost, past, month_won, month_lost)
 
 
 # Always-open: any day from the 2nd (every day is a working day, squeezed into the wall day).
@@ -118,6 +128,19 @@ def test_losses_from_the_first_minutes_win_rate_near_the_floors_own(clock: str) 
     assert seen.lost > 0, f"no deal lost in the first minutes ({seen.won} won)"
     low, high = WIN_RATE_BAND
     assert low <= seen.win_rate <= high, f"win rate {seen.win_rate:.2f} ({seen.won} won)"
+
+
+@pytest.mark.parametrize(("clock", "start"), STARTS, ids=[f"{c}-{s:%m-%d@%H}" for c, s in STARTS])
+def test_the_months_win_rate_past_included_is_the_floors_own(clock: str, start: datetime) -> None:
+    """The past books lose deals too: a month of past orders alone would read 100 % won, and
+    SalespulseWinRateDip compares the last hour with the month."""
+    seen = first_minutes(start, clock, minutes=2)
+    low, high = WIN_RATE_BAND
+    assert seen.month_lost > 0
+    assert low <= seen.month_win_rate <= high, (
+        f"month win rate {seen.month_win_rate:.2f} ({seen.month_won} won, "
+        f"{seen.month_lost} lost) vs the floor's {funnel.expected_win_rate():.2f}"
+    )
 
 
 def test_reps_teams_and_managers_have_human_names_some_accented() -> None:
