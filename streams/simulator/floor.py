@@ -509,23 +509,33 @@ class _SalesFloor:
     def _account_acts(self, t: float, first: bool = False) -> None:
         """One action on a customer account (and the next one scheduled).
 
-        While the lead funnel fills up after the start, account actions are more frequent so
-        that the floor runs at its rate from the first minute (thinning: candidates at the
-        highest rate, each kept with probability rate now / highest rate).
+        While the lead funnel fills up after the start, extra account actions keep the floor at
+        its rate from the first minute (thinning: candidates at the highest rate, each kept
+        with probability rate now / highest rate). The extra ones are calls, e-mails and
+        meetings only: extra webshop orders (always won) would lift the early win rate well
+        above the floor's own, and with it the month that ``SalespulseWinRateDip`` compares the
+        last hour with.
         """
         rng, timeline = self.rng, self.timeline
-        highest = funnel.warm_up_factor(0.0)
-        keep = 1.0
+        extra = funnel.EVENTS_PER_ACCOUNT_ACTION / funnel.EVENTS_PER_ACTIVITY
+        highest = 1.0 + (funnel.warm_up_factor(0.0) - 1.0) * extra
+        regular, kept = 1.0, 1.0
         if self.warm:  # this candidate was drawn at the highest rate
             busy = self.hours.integral(timeline.start, t)
-            keep = funnel.warm_up_factor(busy) / highest
+            regular = 1.0 / highest
+            kept = (1.0 + (funnel.warm_up_factor(busy) - 1.0) * extra) / highest
             self.warm = busy < funnel.WARM_UP_SECONDS
         rate = self.account_rate * (highest if self.warm else 1.0)
         timeline.at(self.hours.next_arrival(t, rate, rng), self._account_acts)
-        if first or rng.random() >= keep:
+        draw = rng.random()
+        if first or draw >= kept:
             return
         account_id = self._pick_account(self.customers, t)
         if account_id is None:
+            return
+        if draw >= regular:  # an extra one
+            kind = _pick(rng, funnel.ACTIVITY_MIX)
+            self._touch(t, kind, self.owner[account_id], account_id=account_id)
             return
         mix = dict(funnel.ACCOUNT_MIX)
         if timeline.active(IncidentKind.CHURN_SPIKE, t) is not None:

@@ -88,6 +88,8 @@ ACCOUNT_MIX = {
     "call": 0.34, "email": 0.28, "meeting": 0.06, "upsell": 0.09, "webshop": 0.06,
     "survey": 0.05, "complaint": 0.004, "old-cancellation": 0.005,
 }  # fmt: skip
+ACTIVITY_MIX = {kind: ACCOUNT_MIX[kind] for kind in ("call", "email", "meeting")}
+EVENTS_PER_ACTIVITY = 1.0  # a call, an e-mail or a meeting is one event
 P_MEETING_BEFORE_UPSELL = 0.3
 CHURN_PER_BUSY_HOUR = 0.0005  # per customer, at activity level 1
 CHURN_REASONS = {

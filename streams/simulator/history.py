@@ -30,6 +30,13 @@ from decimal import Decimal
 from streams.simulator.hours import BusinessHours
 from streams.simulator.world import RepProfile, World, quarter_start
 
+# What the floor promises a wallboard from the first minutes (the README's simulator section;
+# checked by tests/unit/test_simulator_realism.py and the wallboard test): pacing on the
+# month's target within this band, and the win rate within this many points of the floor's own
+# (``funnel.expected_win_rate``).
+PACING_BAND = (0.7, 1.3)
+WIN_RATE_SPREAD = 0.12
+
 # Share of the floor's steady deal closes still missing after ``busy`` seconds of busy time:
 # most deals close within a few hours of their lead, some take days (funnel.CLOSE_DELAYS).
 PIPELINE = ((0.6, 1.5 * 3600.0), (0.4, 15 * 3600.0))  # (share, time constant)

@@ -14,13 +14,16 @@ import orjson
 import pytest
 
 from streams.settings import Settings
-from streams.simulator import funnel
+from streams.simulator import funnel, history
 from streams.simulator.produce import Options, plan
 from streams.simulator.world import build_world
 
 ZONE = ZoneInfo("Europe/Paris")
-PACING_BAND = (0.7, 1.3)  # the README's simulator section states these
-WIN_RATE_BAND = (funnel.expected_win_rate() - 0.12, funnel.expected_win_rate() + 0.12)
+PACING_BAND = history.PACING_BAND  # the README's simulator section states these
+WIN_RATE_BAND = (
+    funnel.expected_win_rate() - history.WIN_RATE_SPREAD,
+    funnel.expected_win_rate() + history.WIN_RATE_SPREAD,
+)
 
 
 @dataclass
