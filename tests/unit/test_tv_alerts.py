@@ -60,7 +60,11 @@ def test_no_banner_and_no_error_when_alertmanager_does_not_answer() -> None:
     async def scenario() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         nobody = AlertSource(f"http://127.0.0.1:{free_port()}")
         app = web.Application()
-        app.router.add_get("/api/v2/alerts", lambda request: web.Response(status=503))
+
+        async def unavailable(request: web.Request) -> web.Response:
+            return web.Response(status=503)
+
+        app.router.add_get("/api/v2/alerts", unavailable)
         runner = web.AppRunner(app)
         await runner.setup()
         port = free_port()
