@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks, and installs where it can, what salespulse needs from the system:
 #   Java 17+ and Maven (to fetch and run the Kafka broker), and the Debian packages
-#   redis-server, prometheus (with promtool), kcat, and chromium (the TV wallboard's
+#   redis-server, prometheus (with promtool), prometheus-alertmanager, kcat, and chromium (the TV wallboard's
 #   browser test).
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
@@ -9,6 +9,7 @@ set -euo pipefail
 missing_pkgs=()
 command -v redis-server >/dev/null || missing_pkgs+=(redis-server)
 command -v prometheus >/dev/null || missing_pkgs+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing_pkgs+=(prometheus-alertmanager)
 command -v kcat >/dev/null || missing_pkgs+=(kcat)
 command -v chromium >/dev/null || missing_pkgs+=(chromium)
 command -v java >/dev/null || missing_pkgs+=(openjdk-17-jre-headless)
@@ -34,4 +35,5 @@ apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
 if command -v service >/dev/null; then
   service redis-server stop >/dev/null 2>&1 || true
   service prometheus stop >/dev/null 2>&1 || true
+  service prometheus-alertmanager stop >/dev/null 2>&1 || true
 fi

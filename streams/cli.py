@@ -45,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="stack, worker and simulator; Ctrl-C stops all")
     demo.add_argument("--rate", type=float, default=20.0)
+    demo.add_argument(
+        "--incident", dest="incidents", action="append", default=[],
+        type=simulator_command.incident_argument, metavar="NAME@AFTER[+LASTING]",
+        help="a scripted incident of the simulator, e.g. conversion-dip@2m (see simulate)",
+    )  # fmt: skip
 
     args = parser.parse_args(argv)
     try:
@@ -73,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from streams.demo import run_demo
 
-            return run_demo(settings, rate=args.rate)
+            return run_demo(settings, rate=args.rate, incidents=args.incidents)
     except StackError as exc:
         print(f"salespulse: {exc}", file=sys.stderr)
         return 2

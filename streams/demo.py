@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,15 +14,36 @@ import redis.asyncio as aioredis
 
 from streams.read_model import read_revenue_day
 from streams.settings import Settings
+from streams.simulator.incidents import IncidentSpec
+from streams.simulator.produce import Options
 from streams.stack import StackError, launcher
 from streams.stack.process import ProcessRecord, current_process, log_tail, spawn
 from streams.stack.state import StackRecord
 from streams.stack_commands import start_stack
 
 REFRESH_S = 5.0
+DEMO_RATE = 20.0
 
 
-def run_demo(settings: Settings, *, rate: float) -> int:
+def demo_floor(rate: float = DEMO_RATE, incidents: Sequence[IncidentSpec] = ()) -> Options:
+    """The demo's simulator: the always-open clock (a busy floor at any hour of the day or
+    night) and a going concern (the quarter so far booked, deals in the pipeline), so that
+    pacing and the win rate read as a real team's from the first minutes (README)."""
+    return Options(rate=rate, clock="always-open", history=True, incidents=tuple(incidents))
+
+
+def simulate_args(floor: Options) -> list[str]:
+    """The ``salespulse simulate`` arguments that run ``floor`` (as ``demo_floor`` sets it)."""
+    args = ["simulate", "--rate", str(floor.rate), "--clock", floor.clock]
+    args += ["--history"] if floor.history else []
+    for incident in floor.incidents:
+        args += ["--incident", str(incident)]
+    return args
+
+
+def run_demo(
+    settings: Settings, *, rate: float = DEMO_RATE, incidents: Sequence[IncidentSpec] = ()
+) -> int:
     """Run until Ctrl-C, then stop everything this command started."""
     started_stack = None
     children: list[tuple[str, ProcessRecord, Path]] = []
@@ -33,8 +55,7 @@ def run_demo(settings: Settings, *, rate: float) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         for name, args in (
             ("worker", ["worker"]),
-            # Always-open clock: a busy floor at any hour of the day or night.
-            ("simulator", ["simulate", "--rate", str(rate), "--clock", "always-open"]),
+            ("simulator", simulate_args(demo_floor(rate, incidents))),
         ):
             log = logs / f"{name}.log"
             log.write_text("")
@@ -58,8 +79,11 @@ def run_demo(settings: Settings, *, rate: float) -> int:
 def _print_where_to_look(settings: Settings, logs: Path) -> None:
     stack = StackRecord.load(settings.home)
     prom = stack.services["prometheus"].address if stack else "?"
+    web = f"http://{settings.web_host}:{settings.web_port}"
     print(
         "\nsalespulse demo is running (Ctrl-C stops everything it started):\n"
+        f"  TV wallboard     {web}/tv\n"
+        f"  (en français)    {web}/tv?lang=fr\n"
         f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
         f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
         f"  Redis            {settings.redis_url}"

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
 
     # Prometheus (read by `stack status` and the tests; workers are scraped, they never push)
     prometheus_url: str = "http://127.0.0.1:9090"
+    # Alertmanager: the TV wallboard shows its firing alerts as a banner (none when it does
+    # not answer); `salespulse stack up` sets it to the local one.
+    alertmanager_url: str = "http://127.0.0.1:9093"
 
     # Faust worker
     app_id: str = "salespulse"
@@ -88,6 +91,7 @@ class Settings(BaseSettings):
     stack_kafka_port: int = Field(default=0, ge=0, le=65535)
     stack_redis_port: int = Field(default=0, ge=0, le=65535)
     stack_prometheus_port: int = Field(default=0, ge=0, le=65535)
+    stack_alertmanager_port: int = Field(default=0, ge=0, le=65535)
 
     # Ingest
     max_event_bytes: int = Field(default=65_536, ge=256, description="larger: dead-lettered")

@@ -55,6 +55,7 @@ def start_stack(
             kafka=settings.stack_kafka_port,
             redis=settings.stack_redis_port,
             prometheus=settings.stack_prometheus_port,
+            alertmanager=settings.stack_alertmanager_port,
         ),
         owner=owner,
         die_with_parent=die_with_parent,
@@ -64,7 +65,7 @@ def start_stack(
 def _print_status(record: StackRecord) -> None:
     for service in record.services.values():
         state = "up" if service.process.alive() else "DOWN"
-        print(f"  {service.name:<11} {state:<5} {service.address:<22} pid {service.process.pid:<8}"
+        print(f"  {service.name:<13} {state:<5} {service.address:<22} pid {service.process.pid:<8}"
               f" log {service.log}")  # fmt: skip
     if not record.alive():
         print("  some services are down: `salespulse stack down && salespulse stack up`.")

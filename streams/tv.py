@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -32,6 +32,7 @@ from streams.api import query, stream_ms
 from streams.history import read_trend
 from streams.ingest.reference_cache import ReferenceCache
 from streams.settings import Settings
+from streams.tv_alerts import AlertSource
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,14 @@ def _span(answers: Answers, window: str) -> dict[str, str] | None:
 
 
 def build_snapshot(
-    answers: Answers, names: Mapping[str, str], currency: str, top: int = LEADERBOARD_SIZE
-) -> dict[str, Any]:
+    answers: Answers, names: Mapping[str, str], currency: str, top: int = LEADERBOARD_SIZE,
+    alerts: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:  # fmt: skip
     """Everything the wallboard shows, from the API answers of ``QUERIES``.
 
     Numbers are the API's values (ratios as fractions, money in ``currency``); a value the
     read model does not have yet, or whose query failed (no answer), is null. ``names`` maps
-    rep ids to names.
+    rep ids to names; ``alerts`` are the firing alerts of the banner (``tv_alerts``).
     """
 
     def day(kpi: str) -> float | None:
@@ -135,6 +137,7 @@ def build_snapshot(
         },
         "leaderboard": leaderboard,
         "activity": {kpi: day(kpi) for kpi in ACTIVITY},
+        "alerts": [dict(alert) for alert in alerts],
     }
 
 
@@ -263,11 +266,16 @@ def register_tv(
     app: faust.App, settings: Settings, client: aioredis.Redis, reference: ReferenceCache
 ) -> None:
     """Add the wallboard views (``/tv``, ``/tv/stream``, ``/tv/snapshot``) to the worker; rep
-    names come from the worker's reference cache (it follows ``ref.reps``)."""
+    names come from the worker's reference cache (it follows ``ref.reps``), the alert banner
+    from Alertmanager (``settings.alertmanager_url``)."""
+    alert_source = AlertSource(settings.alertmanager_url)
 
     async def read() -> dict[str, Any]:
         reps = {rep_id: rep.name for rep_id, rep in reference.reps.items()}
-        snapshot = build_snapshot(await read_answers(client, settings), reps, settings.currency)
+        answers, alerts = await asyncio.gather(
+            read_answers(client, settings), alert_source.firing()
+        )
+        snapshot = build_snapshot(answers, reps, settings.currency, alerts=alerts)
         # The month's revenue by day (GET /api/kpis/revenue/history): the page's trend strip.
         snapshot["trend"] = await read_trend(client, settings, snapshot["month"])
         return snapshot

@@ -1,10 +1,11 @@
 """Session fixtures: the real services every integration test runs against.
 
-By default the session starts its own Kafka, Redis and Prometheus (``streams.stack``) in
+By default the session starts its own Kafka, Redis, Alertmanager and Prometheus (which sends
+its alerts to that Alertmanager), as ``salespulse stack up`` does (``streams.stack``), in
 ``<home>/test-stacks/<pid>``; they die with the session even if it is killed, and stacks left
-by an interrupted session are stopped at the next start. When ``SALESPULSE_KAFKA_BOOTSTRAP``
-and ``SALESPULSE_REDIS_URL`` are set, those services are used and none is started (Prometheus
-too when ``SALESPULSE_PROMETHEUS_URL`` is set).
+by an interrupted session are stopped at the next start. Each service given by its variable
+(``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
+``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ def services() -> Iterator[Services]:
     kafka = os.environ.get("SALESPULSE_KAFKA_BOOTSTRAP")
     redis_url = os.environ.get("SALESPULSE_REDIS_URL")
     prometheus = os.environ.get("SALESPULSE_PROMETHEUS_URL")
-    wanted = [
-        name
-        for name, given in (("kafka", kafka), ("redis", redis_url), ("prometheus", prometheus))
-        if not given
-    ]
+    alertmanager = os.environ.get("SALESPULSE_ALERTMANAGER_URL")
+    given = {
+        "kafka": kafka, "redis": redis_url, "alertmanager": alertmanager, "prometheus": prometheus
+    }  # fmt: skip
+    wanted = [name for name, url in given.items() if not url]
     root = default_home() / "test-stacks"
     for stale in launcher.stop_orphaned_test_stacks(root):
         print(f"stopped a test stack left by an interrupted run: {stale}")
@@ -54,6 +55,7 @@ def services() -> Iterator[Services]:
             kafka_bootstrap=kafka or local["kafka_bootstrap"],
             redis_url=redis_url or local["redis_url"],
             prometheus_url=prometheus or local.get("prometheus_url"),
+            alertmanager_url=alertmanager or local.get("alertmanager_url"),
             run_dir=Path(record.run_dir),
         )
     finally:

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.ingest.validate import Limits
 from streams.settings import Settings
+from streams.simulator.incidents import IncidentKind, IncidentSpec
 from streams.simulator.produce import Options, plan
 from streams.topics import ensure_topics
 from tests.kafka_tools import worker_metric
@@ -61,6 +62,40 @@ def floor_messages(
         if events is not None and len(stream) >= events:
             break
     return reference, stream
+
+
+def next_morning(settings: Settings) -> datetime:
+    """09:00 of the next weekday at least an hour ahead, in the business time zone.
+
+    Ahead of wall time, so that idle closing (which moves stream time up to wall time once
+    every partition is caught up and quiet) leaves stream time on a simulated morning."""
+    day = datetime.now(settings.zone) + timedelta(hours=1)
+    while True:
+        start = day.replace(hour=9, minute=0, second=0, microsecond=0)
+        if start.weekday() < 5 and start >= datetime.now(settings.zone) + timedelta(hours=1):
+            return start
+        day += timedelta(days=1)
+
+
+def morning_with_a_dip(
+    settings: Settings, after_dip: timedelta = timedelta(0)
+) -> tuple[list[Message], list[Message]]:
+    """(reference records and events until 12:00, events of ``after_dip`` from 12:00) of the
+    simulator from the next weekday's 09:00 (``next_morning``), accelerated x60, rate 40,
+    seed 3, a going concern (``--history``): two hours of a normal morning, then the
+    ``conversion-dip`` incident from 11:00 to 12:00. ``SalespulseWinRateDip`` compares the last
+    hour with the month: the month so far and the morning are the month, the dip the last
+    hour, and after an hour more the last hour is the floor's own again."""
+    start = next_morning(settings)
+    dip = IncidentSpec(IncidentKind.CONVERSION_DIP, timedelta(minutes=2), timedelta(minutes=1))
+    options = Options(rate=40, seed=3, clock="accelerated:60", incidents=(dip,), history=True)
+    dip_ends = start + timedelta(hours=3)
+    reference, stream = floor_messages(settings, options, start, until=dip_ends + after_dip)
+    split = next(
+        (i for i, (_, _, v) in enumerate(stream) if (t := event_time(v)) and t >= dip_ends),
+        len(stream),
+    )
+    return reference + stream[:split], stream[split:]
 
 
 def simulator_stream(

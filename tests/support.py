@@ -31,6 +31,7 @@ class Services:
     kafka_bootstrap: str
     redis_url: str
     prometheus_url: str | None
+    alertmanager_url: str | None
     run_dir: Path | None  # the local stack's run dir; None when using external services
 
 
@@ -41,6 +42,7 @@ def isolated_settings(services: Services, home: Path, **overrides: object) -> Se
         "kafka_bootstrap": services.kafka_bootstrap,
         "redis_url": services.redis_url,
         "prometheus_url": services.prometheus_url or "http://127.0.0.1:9",
+        "alertmanager_url": services.alertmanager_url or "http://127.0.0.1:9",
         "topic_prefix": f"t{run}.",
         "app_id": f"sp-test-{run}",
         "redis_prefix": f"t{run}:",

@@ -22,7 +22,7 @@ GRAFANA_PROVISIONING = REPO / "grafana" / "provisioning"
 GRAFANA_DASHBOARDS = REPO / "grafana" / "dashboards"
 PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
 
-SERVICES = {"kafka", "redis", "prometheus", "grafana", "worker", "simulator"}
+SERVICES = {"kafka", "redis", "prometheus", "alertmanager", "grafana", "worker", "simulator"}
 DEFAULT_WEB_PORT = "6066"  # Settings.web_port
 PROMETHEUS_DEFAULT_CONFIG = "/etc/prometheus/prometheus.yml"  # the image's default
 # Datasources every Grafana has without provisioning.

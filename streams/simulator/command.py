@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "faster than real time",
     )  # fmt: skip
     parser.add_argument(
-        "--incident", dest="incidents", type=_incident, action="append",
+        "--incident", dest="incidents", type=incident_argument, action="append",
         default=[], metavar="NAME@AFTER[+LASTING]",
         help=f"a scripted incident, e.g. conversion-dip@10m or silence@5m+2m; NAME is one of "
         f"{', '.join(kind.value for kind in IncidentKind)} (repeatable)",
@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-reference", dest="reference", action="store_false",
         help="do not send the reference records (ref.reps, ref.products, ...) first",
+    )  # fmt: skip
+
+    parser.add_argument(
+        "--history", action="store_true",
+        help="start as a going concern: the quarter so far booked, deals in the pipeline "
+        "(pacing and win rate believable from the first minutes; see the README)",
     )  # fmt: skip
 
 
@@ -69,6 +75,7 @@ def options_from(args: argparse.Namespace) -> Options:
         clock=args.clock,
         incidents=tuple(args.incidents),
         reference=args.reference,
+        history=args.history,
     )
 
 
@@ -113,7 +120,8 @@ def _positive(convert: Callable[[str], N], text: str) -> N:
     return value
 
 
-def _incident(text: str) -> IncidentSpec:
+def incident_argument(text: str) -> IncidentSpec:
+    """``--incident NAME@AFTER[+LASTING]`` (also ``salespulse demo --incident``)."""
     try:
         return parse_incident(text)
     except ValueError as exc:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from streams.contracts.common import Channel
 from streams.contracts.reference import Target
-from streams.simulator import deals, funnel
+from streams.simulator import deals, funnel, history
 from streams.simulator.deals import CENT, Line
 from streams.simulator.hours import BusinessHours
 from streams.simulator.incidents import Incident, IncidentKind
@@ -41,6 +41,7 @@ from streams.simulator.world import (
     draw_account,
     monthly_targets,
     months_from,
+    quarter_of,
 )
 
 
@@ -52,6 +53,7 @@ class FloorConfig:
     flaws: Flaws = field(default_factory=Flaws)
     incidents: tuple[Incident, ...] = ()
     reference: bool = True
+    history: bool = False  # book the quarter so far and start with a pipeline (see history)
     target_months: int = 3  # months of targets, from the month of the start
     max_bytes: int = 65_536  # a too-large message is just over this
     foreign_currencies: tuple[str, ...] = ("GBP", "USD", "CHF")  # no rate configured for them
@@ -102,6 +104,7 @@ class _Deal:
     last: float
     quote_id: str | None = None
     closed: bool = False
+    quoted: bool = False  # quoted before the start (a pipeline deal): wins as a quoted one
 
 
 @dataclass(slots=True)
@@ -139,6 +142,9 @@ class _SalesFloor:
         self.warm = True  # the lead funnel is still filling up (see funnel.WARM_UP)
         self._account_acts(t0, first=True)
         self._schedule_churn(t0)
+        if config.history:
+            self.pipeline_rate = funnel.deal_closes(config.valid_events_per_second)
+            timeline.at(self.hours.next_arrival(t0, self.pipeline_rate, self.rng), self._pipeline)
         today = timeline.dt(t0).date()
         timeline.at(t0, self._spend, today, 1)
         timeline.at(t0, self._spend, today - timedelta(days=today.weekday()), 7)
@@ -150,11 +156,21 @@ class _SalesFloor:
         bookings = funnel.expected_bookings(self.world, self.config.valid_events_per_second)
         targets: list[Target] = []
         months = months_from(self.timeline.dt(t0).date(), self.config.target_months + 1)
+        quarters: dict[str, Decimal] = {}
         for month, following in itertools.pairwise(months):
-            start, end = (_midnight(date.fromisoformat(f"{m}-01"), self.hours.zone)
-                          for m in (month, following))  # fmt: skip
-            revenue = (bookings * Decimal(self.hours.integral(start, end))).quantize(CENT)
-            targets.extend(monthly_targets(self.world, [month], revenue, self.currency))
+            revenue = bookings * Decimal(self._busy(month, following))
+            targets.extend(monthly_targets(self.world, [month], revenue.quantize(CENT),
+                                           self.currency))  # fmt: skip
+        for month in months[:-1]:
+            quarter = quarter_of(month)
+            if quarter not in quarters:
+                first = date.fromisoformat(f"{quarter[:4]}-{int(quarter[-1]) * 3 - 2:02d}-01")
+                span = months_from(first, 4)
+                quarters[quarter] = bookings * Decimal(self._busy(span[0], span[3]))
+        for quarter, revenue in quarters.items():
+            targets.extend(
+                monthly_targets(self.world, [quarter], revenue.quantize(CENT), self.currency)
+            )
         for profile in self.world.reps:
             yield self.timeline.reference(t0, "ref.reps", profile.rep)
         for product in self.world.products:
@@ -163,6 +179,41 @@ class _SalesFloor:
             yield self.timeline.reference(t0, "ref.accounts", account.account)
         for target in targets:
             yield self.timeline.reference(t0, "ref.targets", target)
+        if self.config.history:
+            yield from self._past(bookings)
+
+    def _busy(self, month: str, following: str) -> float:
+        """Busy seconds from the first of ``month`` to the first of ``following``."""
+        start, end = (_midnight(date.fromisoformat(f"{m}-01"), self.hours.zone)
+                      for m in (month, following))  # fmt: skip
+        return self.hours.integral(start, end)
+
+    def _past(self, bookings: Decimal) -> Iterator[Record]:
+        """The orders (and lost deals) of the quarter so far (see ``history``), sent before the
+        live floor."""
+        rng = random.Random(f"salespulse-history:{self.world.seed}:{self.timeline.start!r}")
+        owned: dict[str, list[str]] = {}
+        for profile in self.world.accounts:
+            owned.setdefault(profile.owner, []).append(profile.account.account_id)
+        everyone = [profile.account.account_id for profile in self.world.accounts]
+        losses = history.losses_per_order(funnel.expected_win_rate())
+        for t, rep, amount in history.past_orders(
+            self.world, self.hours, self.timeline.start, bookings, rng
+        ):
+            account_id = rng.choice(owned.get(rep.rep.rep_id) or everyone)
+            yield self.timeline.past(
+                t, "order.placed", "crm", order_id=self.timeline.id("past"),
+                account_id=account_id, rep_id=rep.rep.rep_id, amount=str(amount),
+                currency=self.currency,
+            )  # fmt: skip
+            for _ in range(history.draw_count(rng, losses)):
+                product = rng.choice(self.world.products).product.product_id
+                yield self.timeline.past(
+                    t, "opportunity.lost", "crm", opportunity_id=self.timeline.id("past-opp"),
+                    account_id=rng.choice(owned.get(rep.rep.rep_id) or everyone),
+                    rep_id=rep.rep.rep_id, product_id=product,
+                    reason=_pick(rng, funnel.LOSS_REASONS),
+                )  # fmt: skip
 
     def _know(self, profile: AccountProfile) -> None:
         account_id = profile.account.account_id
@@ -337,8 +388,27 @@ class _SalesFloor:
         _, median, sigma = rng.choices(delays, weights=[d[0] for d in delays])[0]
         timeline.at(timeline.later(t, median, sigma, minimum=60.0), self._close, deal)
 
+    def _pipeline(self, t: float) -> None:
+        """A deal opened before the start closes (see ``history``): thinned as it fades."""
+        busy = self.hours.integral(self.timeline.start, t)
+        if busy >= history.PIPELINE_SECONDS:
+            return
+        self.timeline.at(self.hours.next_arrival(t, self.pipeline_rate, self.rng), self._pipeline)
+        rng = self.rng
+        if rng.random() >= history.pipeline_share(busy):
+            return
+        pool = self.customers if rng.random() < 0.5 else self.prospects
+        account_id = self._pick_account(pool, t)
+        if account_id is None:
+            return
+        lines = deals.deal_lines(rng, self.world.products)
+        deal = _Deal(self.timeline.id("opp"), account_id, self.owner[account_id], None, lines,
+                     None, t, quoted=rng.random() < history.P_PIPELINE_QUOTED)  # fmt: skip
+        self._close(t, deal)
+
     def win_probability(self, t: float, deal: _Deal) -> float:
-        base = funnel.WIN_QUOTED if deal.quote_id is not None else funnel.WIN_UNQUOTED
+        quoted = deal.quote_id is not None or deal.quoted
+        base = funnel.WIN_QUOTED if quoted else funnel.WIN_UNQUOTED
         p = base * deal.rep.skill * deal.lines[0].product.appeal
         if self.timeline.active(IncidentKind.CONVERSION_DIP, t) is not None:
             p *= funnel.DIP_FACTOR
@@ -439,23 +509,33 @@ class _SalesFloor:
     def _account_acts(self, t: float, first: bool = False) -> None:
         """One action on a customer account (and the next one scheduled).
 
-        While the lead funnel fills up after the start, account actions are more frequent so
-        that the floor runs at its rate from the first minute (thinning: candidates at the
-        highest rate, each kept with probability rate now / highest rate).
+        While the lead funnel fills up after the start, extra account actions keep the floor at
+        its rate from the first minute (thinning: candidates at the highest rate, each kept
+        with probability rate now / highest rate). The extra ones are calls, e-mails and
+        meetings only: extra webshop orders (always won) would lift the early win rate well
+        above the floor's own, and with it the month that ``SalespulseWinRateDip`` compares the
+        last hour with.
         """
         rng, timeline = self.rng, self.timeline
-        highest = funnel.warm_up_factor(0.0)
-        keep = 1.0
+        extra = funnel.EVENTS_PER_ACCOUNT_ACTION / funnel.EVENTS_PER_ACTIVITY
+        highest = 1.0 + (funnel.warm_up_factor(0.0) - 1.0) * extra
+        regular, kept = 1.0, 1.0
         if self.warm:  # this candidate was drawn at the highest rate
             busy = self.hours.integral(timeline.start, t)
-            keep = funnel.warm_up_factor(busy) / highest
+            regular = 1.0 / highest
+            kept = (1.0 + (funnel.warm_up_factor(busy) - 1.0) * extra) / highest
             self.warm = busy < funnel.WARM_UP_SECONDS
         rate = self.account_rate * (highest if self.warm else 1.0)
         timeline.at(self.hours.next_arrival(t, rate, rng), self._account_acts)
-        if first or rng.random() >= keep:
+        draw = rng.random()
+        if first or draw >= kept:
             return
         account_id = self._pick_account(self.customers, t)
         if account_id is None:
+            return
+        if draw >= regular:  # an extra one
+            kind = _pick(rng, funnel.ACTIVITY_MIX)
+            self._touch(t, kind, self.owner[account_id], account_id=account_id)
             return
         mix = dict(funnel.ACCOUNT_MIX)
         if timeline.active(IncidentKind.CHURN_SPIKE, t) is not None:

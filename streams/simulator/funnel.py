@@ -88,6 +88,8 @@ ACCOUNT_MIX = {
     "call": 0.34, "email": 0.28, "meeting": 0.06, "upsell": 0.09, "webshop": 0.06,
     "survey": 0.05, "complaint": 0.004, "old-cancellation": 0.005,
 }  # fmt: skip
+ACTIVITY_MIX = {kind: ACCOUNT_MIX[kind] for kind in ("call", "email", "meeting")}
+EVENTS_PER_ACTIVITY = 1.0  # a call, an e-mail or a meeting is one event
 P_MEETING_BEFORE_UPSELL = 0.3
 CHURN_PER_BUSY_HOUR = 0.0005  # per customer, at activity level 1
 CHURN_REASONS = {
@@ -145,6 +147,23 @@ def arrival_rates(events_per_second: float) -> tuple[float, float]:
         LEAD_SHARE * events_per_second / EVENTS_PER_LEAD,
         (1 - LEAD_SHARE) * events_per_second / EVENTS_PER_ACCOUNT_ACTION,
     )
+
+
+def deal_closes(events_per_second: float) -> float:
+    """Deals closing (won or lost) per second at activity level 1, once warmed up."""
+    leads, actions = arrival_rates(events_per_second)
+    upsells = actions * ACCOUNT_MIX["upsell"] / sum(ACCOUNT_MIX.values())
+    return (leads * (1 - P_NEVER_TOUCHED) * QUALIFY + upsells) * (1 - P_STALL)
+
+
+def expected_win_rate() -> float:
+    """Orders / (orders + lost deals) once warmed up: deals at their win rate, plus webshop
+    orders (always won). What ``win_rate`` should read on the floor, give or take skill."""
+    closes = deal_closes(1.0)
+    won = closes * P_WIN / (1 - P_STALL)
+    _, actions = arrival_rates(1.0)
+    shop = actions * ACCOUNT_MIX["webshop"] / sum(ACCOUNT_MIX.values())
+    return (won + shop) / (closes + shop)
 
 
 def expected_bookings(world: World, events_per_second: float) -> Decimal:

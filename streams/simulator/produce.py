@@ -1,7 +1,8 @@
 """Send the floor to Kafka: one producer, paced by the clock and capped at the rate.
 
 Each record is sent when the wall clock reaches the wall time of its emission (``clock``),
-and never faster than ``rate`` messages per second; reference records go first, at once.
+and never faster than ``rate`` messages per second; reference records and the floor's past
+(``Options.history``) go first, at once.
 Ctrl-C or SIGTERM stops it cleanly: what was sent is flushed, and the summary printed.
 """
 
@@ -42,6 +43,7 @@ class Options:
     clock: str = "real"
     incidents: tuple[IncidentSpec, ...] = ()
     reference: bool = True
+    history: bool = False  # the quarter so far and a pipeline (``simulate --history``)
     progress_every: float = 5.0
 
 
@@ -61,6 +63,7 @@ def plan(
         flaws=Flaws(invalid_reasons=reasons),
         incidents=tuple(spec.resolve(clock, wall_start) for spec in options.incidents),
         reference=options.reference,
+        history=options.history,
         max_bytes=settings.max_event_bytes,
         foreign_currencies=tuple(c for c in FOREIGN_CURRENCIES if c not in unrated)[:3],
     )
@@ -131,7 +134,7 @@ class _Sender:
         self.next_progress = started + options.progress_every
         bucket = _TokenBucket(options.rate, started)
         for record in records:
-            if record.kind != REFERENCE:
+            if record.kind != REFERENCE and not record.backfill:
                 if options.count is not None and self.summary.events >= options.count:
                     return "count"
                 wall = clock.wall_time(record.emitted_at)

@@ -30,7 +30,12 @@ LAST_NAMES = (
     "Vincent", "Fournier", "Morel", "Girard", "André", "Mercier", "Dupont", "Lambert", "Bonnet",
     "François", "Martinez", "Legrand", "Garnier", "Faure", "Rousseau", "Blanc", "Guerin", "Haddad",
 )  # fmt: skip
-TEAM_NAMES = ("Alpha", "Bravo", "Comète", "Delta", "Étoile", "Falcon", "Gamma", "Horizon")
+CITIES = {  # teams are named after a city of their region
+    "Île-de-France": ("Paris", "Versailles", "Créteil", "Nanterre"),
+    "Nord-Est": ("Lille", "Strasbourg", "Reims", "Nancy"),
+    "Sud": ("Lyon", "Marseille", "Toulouse", "Nice"),
+    "Ouest": ("Nantes", "Rennes", "Bordeaux", "Brest"),
+}
 SECTORS = {
     "retail": 14, "manufacturing": 14, "healthcare": 10, "finance": 9, "logistics": 10,
     "public sector": 6, "hospitality": 8, "education": 5, "energy": 5, "technology": 12,
@@ -213,9 +218,10 @@ def draw_account(
 def monthly_targets(
     world: World, months: Sequence[str], monthly_revenue: Decimal, currency: str
 ) -> tuple[Target, ...]:
-    """Revenue targets for each month: per active rep, per team (its reps'), and global.
+    """Revenue targets for each period (a month "2024-06" or a quarter "2024-Q2"): per active
+    rep, per team (its reps'), and global.
 
-    ``monthly_revenue`` is what the whole floor is expected to book in a month; a rep's share
+    ``monthly_revenue`` is what the whole floor is expected to book in the period; a rep's share
     follows their pace (territory), not their skill, so the best reps beat their targets.
     """
     rng = random.Random(f"salespulse-targets:{world.seed}")
@@ -241,6 +247,16 @@ def monthly_targets(
     return tuple(targets)
 
 
+def quarter_of(month: str) -> str:
+    """ "2024-05" -> "2024-Q2"."""
+    year, number = month.split("-")
+    return f"{year}-Q{(int(number) - 1) // 3 + 1}"
+
+
+def quarter_start(day: date) -> date:
+    return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+
+
 def months_from(start: date, count: int) -> list[str]:
     """``count`` months from the month of ``start``: ["2024-06", "2024-07", ...]."""
     year, month = start.year, start.month
@@ -252,10 +268,11 @@ def months_from(start: date, count: int) -> list[str]:
 
 
 def _team_name(regions: Sequence[str], index: int) -> str:
-    """Teams are named after their region: "Sud Alpha", "Sud Bravo", ... then "Sud Alpha 2"."""
+    """Teams are named after a city of their region: "Lyon", "Marseille", ... then "Lyon 2"."""
     rank, region = divmod(index, len(regions))
-    name = f"{regions[region]} {TEAM_NAMES[rank % len(TEAM_NAMES)]}"
-    return name if rank < len(TEAM_NAMES) else f"{name} {rank // len(TEAM_NAMES) + 1}"
+    cities = CITIES[regions[region]]
+    name = cities[rank % len(cities)]
+    return name if rank < len(cities) else f"{name} {rank // len(cities) + 1}"
 
 
 def _target(scope: TargetScope, key: str, month: str, amount: Decimal, currency: str) -> Target:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.stack.alertmanager import start_alertmanager
 from streams.stack.errors import StackError
 from streams.stack.kafka import start_broker
 from streams.stack.ports import HOST, claim_port
@@ -21,7 +22,7 @@ from streams.stack.prometheus import start_prometheus
 from streams.stack.redis import start_redis
 from streams.stack.state import ServiceRecord, StackRecord, cache_dir, project_root
 
-SERVICES = ("kafka", "redis", "prometheus")
+SERVICES = ("kafka", "redis", "alertmanager", "prometheus")  # Prometheus sends to Alertmanager
 
 
 @dataclass
@@ -31,6 +32,12 @@ class Ports:
     kafka: int = 0
     redis: int = 0
     prometheus: int = 0
+    alertmanager: int = 0
+
+
+def alertmanager_config() -> Path:
+    """The project's routing config, ``prometheus/alertmanager.yml`` in the checkout."""
+    return prometheus_config().parent / "alertmanager.yml"
 
 
 def prometheus_config() -> Path:
@@ -56,7 +63,8 @@ def up(
     """Start the services in ``run_dir`` and record them; a failure stops what it started."""
     ports = ports or Ports()
     run_dir = run_dir.resolve()  # services run with run_dir as working directory
-    wanted = list(services)
+    wanted = sorted(services, key=SERVICES.index) if set(services) <= set(SERVICES) else []
+    wanted = wanted or list(services)
     unknown = set(wanted) - set(SERVICES)
     if unknown:
         raise StackError(f"unknown service(s) {sorted(unknown)}: choose from {SERVICES}")
@@ -65,7 +73,11 @@ def up(
     record = StackRecord(run_dir=str(run_dir), owner=owner)
     try:
         for name in wanted:
-            record.services[name] = _start(name, run_dir, ports, die_with_parent, progress)
+            alertmanager = record.services.get("alertmanager")
+            record.services[name] = _start(
+                name, run_dir, ports, die_with_parent, progress,
+                None if alertmanager is None else alertmanager.address,
+            )  # fmt: skip
             record.save()  # saved after each service, so an interrupted start is cleaned up
     except BaseException:
         down(record)
@@ -79,6 +91,7 @@ def _start(
     ports: Ports,
     die_with_parent: bool,
     progress: Callable[[str], None],
+    alertmanager: str | None = None,
 ) -> ServiceRecord:
     process: ProcessRecord
     if name == "kafka":
@@ -92,12 +105,19 @@ def _start(
         port = claim_port(ports.redis, "Redis", "SALESPULSE_STACK_REDIS_PORT")
         progress(f"starting Redis on {HOST}:{port} ...")
         process = start_redis(run_dir, port, die_with_parent=die_with_parent)
+    elif name == "alertmanager":
+        port = claim_port(ports.alertmanager, "Alertmanager", "SALESPULSE_STACK_ALERTMANAGER_PORT")
+        progress(f"starting Alertmanager on {HOST}:{port} ...")
+        process = start_alertmanager(
+            run_dir, alertmanager_config(), port, die_with_parent=die_with_parent
+        )
     else:
         port = claim_port(ports.prometheus, "Prometheus", "SALESPULSE_STACK_PROMETHEUS_PORT")
         progress(f"starting Prometheus on {HOST}:{port} ...")
         process = start_prometheus(
-            run_dir, prometheus_config(), port, die_with_parent=die_with_parent
-        )
+            run_dir, prometheus_config(), port, die_with_parent=die_with_parent,
+            alertmanager=alertmanager,
+        )  # fmt: skip
     return ServiceRecord(
         name=name, address=f"{HOST}:{port}", process=process, log=str(run_dir / f"{name}.log")
     )

@@ -21,12 +21,13 @@ WORKER_JOB = "salespulse"
 TARGETS_DIR = "prometheus-targets"
 
 
-def render_config(source: Path, run_dir: Path, port: int) -> Path:
+def render_config(source: Path, run_dir: Path, port: int, alertmanager: str | None = None) -> Path:
     """The project's ``prometheus.yml`` rewritten for this machine.
 
     Only the addresses change: the ``salespulse`` job reads its targets from JSON files in
     ``<run_dir>/prometheus-targets/`` (one per local worker, see ``register_target``), the
-    self-scrape job points at the real port, and rule files become absolute paths.
+    self-scrape job points at the real port, rule files become absolute paths, and alerts go
+    to the local Alertmanager at ``alertmanager`` (host:port; when None, ``alerting`` is kept).
     """
     run_dir = run_dir.resolve()  # Prometheus runs in run_dir and resolves paths from there
     config: dict[str, Any] = yaml.safe_load(source.read_text())
@@ -41,6 +42,8 @@ def render_config(source: Path, run_dir: Path, port: int) -> Path:
             ]
         elif job["job_name"] == "prometheus":
             job["static_configs"] = [{"targets": [f"{HOST}:{port}"]}]
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     (run_dir / TARGETS_DIR).mkdir(exist_ok=True)
     rendered = run_dir / "prometheus.yml"
     rendered.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -58,8 +61,9 @@ def register_target(run_dir: Path, name: str, address: str) -> Path:
 
 
 def start_prometheus(
-    run_dir: Path, source: Path, port: int, *, die_with_parent: bool
-) -> ProcessRecord:
+    run_dir: Path, source: Path, port: int, *, die_with_parent: bool,
+    alertmanager: str | None = None,
+) -> ProcessRecord:  # fmt: skip
     """Start prometheus on ``port`` and return once ``/-/ready`` answers 200."""
     binary = shutil.which("prometheus")
     if binary is None:
@@ -70,7 +74,7 @@ def start_prometheus(
     if not source.is_file():
         raise StackError(f"the project's Prometheus config {source} is missing.")
     run_dir = run_dir.resolve()
-    config = render_config(source, run_dir, port)
+    config = render_config(source, run_dir, port, alertmanager)
     log = run_dir / "prometheus.log"
     argv = [
         binary,

@@ -106,4 +106,6 @@ class StackRecord:
             values["redis_url"] = f"redis://{redis.address}/0"
         if prometheus := self.services.get("prometheus"):
             values["prometheus_url"] = f"http://{prometheus.address}"
+        if alertmanager := self.services.get("alertmanager"):
+            values["alertmanager_url"] = f"http://{alertmanager.address}"
         return values

@@ -15,7 +15,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from streams.simulator.incidents import IncidentKind, IncidentSpec
 from streams.simulator.produce import Options
 from streams.stack.prometheus import register_target
 from tests.dashboards import panel_queries
-from tests.kpi_tools import event_time, floor_messages, produce
+from tests.kpi_tools import event_time, floor_messages, next_morning, produce
 from tests.support import REPO, Services, eventually, running_worker, worker_metric
 
 ALERT = "SalespulseWinRateDip"
@@ -36,22 +36,9 @@ DIP_AFTER = timedelta(minutes=2)  # wall time of the simulated run: 2 event hour
 SPEED = 60
 
 
-def _morning(settings: Settings) -> datetime:
-    """09:00 of the next weekday at least an hour ahead, in the business time zone.
-
-    Ahead of wall time, so that idle closing (which moves stream time up to wall time once
-    every partition is caught up and quiet) leaves stream time on the simulated morning."""
-    day = datetime.now(settings.zone) + timedelta(hours=1)
-    while True:
-        start = day.replace(hour=9, minute=0, second=0, microsecond=0)
-        if start.weekday() < 5 and start >= datetime.now(settings.zone) + timedelta(hours=1):
-            return start
-        day += timedelta(days=1)
-
-
 def _floor_with_a_dip(settings: Settings) -> list[tuple[str, bytes | None, bytes]]:
     """Reference records, then events from 09:00 to 12:00 event time; the dip starts at 11:00."""
-    start = _morning(settings)
+    start = next_morning(settings)
     options = Options(
         rate=40, seed=3, clock=f"accelerated:{SPEED}",
         incidents=(IncidentSpec(IncidentKind.CONVERSION_DIP, DIP_AFTER),),

@@ -17,7 +17,7 @@ from streams.stack import StackError, launcher
 from streams.stack.kafka import KAFKA_VERSION, ensure_jars, metadata_round_trip, start_broker
 from streams.stack.ports import free_port
 from streams.stack.state import cache_dir
-from tests.support import REPO, Services, salespulse
+from tests.support import REPO, Services, eventually, salespulse
 
 
 def test_services_answer(services: Services) -> None:
@@ -29,6 +29,24 @@ def test_services_answer(services: Services) -> None:
         config = orjson.loads(response.read())["data"]["yaml"]
     assert "job_name: salespulse" in config
     assert "file_sd_configs" in config  # the project's config, rewritten for local workers
+    if services.alertmanager_url is None:
+        pytest.skip("no Alertmanager in this session")
+    with urllib.request.urlopen(f"{services.alertmanager_url}/api/v2/status") as response:
+        routing = orjson.loads(response.read())["config"]["original"]
+    assert "group_by:" in routing  # prometheus/alertmanager.yml
+    assert "salespulse-alerts" in routing  # its webhook
+    if services.run_dir is not None:  # the session's own Prometheus sends to it
+
+        def alertmanagers() -> list[str]:
+            url = f"{services.prometheus_url}/api/v1/alertmanagers"
+            with urllib.request.urlopen(url) as answer:
+                active = orjson.loads(answer.read())["data"]["activeAlertmanagers"]
+            return [a["url"] for a in active]
+
+        address = services.alertmanager_url.removeprefix("http://")
+        # Prometheus discovers it a few seconds after its start
+        eventually(alertmanagers, timeout=30)
+        assert alertmanagers() == [f"http://{address}/api/v2/alerts"]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from streams.stack.prometheus import register_target, render_config
+from tests.support import REPO
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "prometheus" / "prometheus.yml"
 
@@ -129,6 +130,21 @@ def test_other_jobs_and_sections_are_kept_verbatim(tmp_path: Path, run_dir: Path
     assert list(rendered) == list(SOURCE)  # same key order: a readable diff against the repo
 
 
+def test_alerts_go_to_the_local_alertmanager(tmp_path: Path, run_dir: Path) -> None:
+    source = write_source(tmp_path / "conf", SOURCE)
+    rendered = load(render_config(source, run_dir, 19090, "127.0.0.1:19093"))
+    assert rendered["alerting"] == {
+        "alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:19093"]}]}]
+    }
+    assert rendered["global"] == SOURCE["global"]
+
+
+def test_the_shipped_config_sends_alerts_to_alertmanager() -> None:
+    shipped = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    targets = shipped["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]  # the compose service
+
+
 def test_source_without_rule_files(tmp_path: Path, run_dir: Path) -> None:
     config = copy.deepcopy(SOURCE)
     del config["rule_files"]
@@ -199,3 +215,14 @@ def test_promtool_accepts_the_rendered_config(run_dir: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_shipped_alertmanager_config_is_valid_and_groups_per_alert_and_team() -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool comes with Debian's prometheus-alertmanager: make install"
+    config = REPO / "prometheus" / "alertmanager.yml"
+    check = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    route = yaml.safe_load(config.read_text())["route"]
+    assert route["group_by"] == ["alertname", "dimension", "key"]
+    assert route["receiver"] == "webhook"
