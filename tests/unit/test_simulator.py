@@ -357,7 +357,11 @@ def test_duplicates_are_resent_a_little_later_with_the_same_key_and_bytes() -> N
             assert not record.duplicate
             seen[key] = record
     first_sends = sum(record.emitted_at < cutoff for record in seen.values())
-    assert duplicates / (first_sends + duplicates) == pytest.approx(0.01, abs=0.002)
+    # A 1 % coin per message: within 4 standard deviations of it for this many messages (the
+    # seeded draw moves whenever the floor draws anything else, e.g. a new dead-letter reason;
+    # a fixed 0.2 point was 2 sigma, and a new reason's draw sat at 0.73 %).
+    n = first_sends + duplicates
+    assert duplicates / n == pytest.approx(0.01, abs=4 * (0.01 * 0.99 / n) ** 0.5), n
 
 
 def test_out_of_order_events_are_a_few_minutes_late() -> None:
