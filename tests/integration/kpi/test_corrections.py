@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 
 from streams.settings import Settings
 from streams.simulator.produce import Options
@@ -67,6 +68,7 @@ def _finals(settings: Settings) -> tuple[dict[str, set[int]], dict[str, set[int]
     return finals, corrections
 
 
+@pytest.mark.timeout(900)  # two minutes of live floor, idle closing twice, settling
 def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     tmp_path: Path, settings: Settings
 ) -> None:
