@@ -79,7 +79,13 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     reference, live = _floor(settings, midnight - timedelta(days=8), now - timedelta(minutes=1))
     history_reference, history = _floor(
-        settings, midnight - timedelta(days=22), midnight - timedelta(days=1)
+        # ends two days before today's midnight: every event of it is past the minute
+        # buckets' retention (2 days of event time) by a day or more, whichever of the
+        # engine's watermark or the reference's newest event it is judged against (they
+        # differ by the spread of the partitions' newest events: minutes)
+        settings,
+        midnight - timedelta(days=22),
+        midnight - timedelta(days=2),
     )
     assert len(live) > 500
     assert len(history) > 1000
@@ -178,7 +184,7 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
         closed = final_revisions.get(k.split("/", 1)[1])
         assert closed is None or min(v) > closed, (k, v, closed)
     # every day the live floor and the history share was final before the import
-    shared = {(midnight - timedelta(days=n)).date().isoformat() for n in range(2, 8)}
+    shared = {(midnight - timedelta(days=n)).date().isoformat() for n in range(3, 9)}
     final_days = {k.split("/")[2][:10] for k in finals_before if k.split("/")[1] == "day"}
     assert shared <= final_days, sorted(final_days)
     corrected_days = {k.split("/")[2][:10] for k in corrections if k.split("/")[1] == "day"}
