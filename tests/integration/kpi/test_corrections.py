@@ -31,6 +31,7 @@ from tests.kpi_tools import (
     Message,
     admitted,
     applied,
+    event_time,
     floor_messages,
     mismatches,
     produce,
@@ -76,10 +77,17 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     # is never idle that long, so its windows close on its own events, not the wall clock).
     assert settings.idle_close_s == Settings().idle_close_s
     now = datetime.now(settings.zone)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    reference, live = _floor(settings, midnight - timedelta(days=8), now - timedelta(minutes=1))
+    wall_midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    reference, live = _floor(
+        settings, wall_midnight - timedelta(days=8), now - timedelta(minutes=1)
+    )
+    # The floor's day: that of its newest event (before the opening, yesterday's).
+    newest_live = max(t for _, _, v in live if (t := event_time(v)) is not None)
+    midnight = newest_live.astimezone(settings.zone).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     history_reference, history = _floor(
-        # ends two days before today's midnight: every event of it is past the minute
+        # ends two days before the floor's day: every event of it is past the minute
         # buckets' retention (2 days of event time) by a day or more, whichever of the
         # engine's watermark or the reference's newest event it is judged against (they
         # differ by the spread of the partitions' newest events: minutes)
@@ -148,7 +156,7 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
     history_days = {
         k[2]
         for k in expected
-        if k[1] == "day" and k[2] < (midnight - timedelta(days=8)).timestamp()
+        if k[1] == "day" and k[2] < (midnight - timedelta(days=9)).timestamp()
     }
     assert len(history_days) >= 10, "the history's own days are in the read model"
 
