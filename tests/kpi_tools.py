@@ -64,6 +64,12 @@ def floor_messages(
     return reference, stream
 
 
+AHEAD_OF_THE_WALL_CLOCK = 5 * 86_400.0
+"""``future_tolerance_s`` for a worker fed a ``next_morning`` floor: it is up to three and a
+half days ahead of the wall clock (Friday evening to Monday's 09:00, then the morning), and the
+default tolerance (5 minutes) would dead-letter all of it as future-dated."""
+
+
 def next_morning(settings: Settings) -> datetime:
     """09:00 of the next weekday at least an hour ahead, in the business time zone.
 
@@ -85,7 +91,14 @@ def morning_with_a_dip(
     seed 3, a going concern (``--history``): two hours of a normal morning, then the
     ``conversion-dip`` incident from 11:00 to 12:00. ``SalespulseWinRateDip`` compares the last
     hour with the month: the month so far and the morning are the month, the dip the last
-    hour, and after an hour more the last hour is the floor's own again."""
+    hour, and after an hour more the last hour is the floor's own again.
+
+    ``settings`` must take events that far ahead (``AHEAD_OF_THE_WALL_CLOCK``)."""
+    if settings.future_tolerance_s < AHEAD_OF_THE_WALL_CLOCK:
+        raise ValueError(
+            "the morning is ahead of the wall clock: give the settings "
+            "future_tolerance_s=AHEAD_OF_THE_WALL_CLOCK"
+        )
     start = next_morning(settings)
     dip = IncidentSpec(IncidentKind.CONVERSION_DIP, timedelta(minutes=2), timedelta(minutes=1))
     options = Options(rate=40, seed=3, clock="accelerated:60", incidents=(dip,), history=True)

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clock", type=_clock, default="real", metavar="real|always-open|accelerated:N",
         help="real: event time is now, quiet out of business hours (default); always-open: "
-        "each day squeezed into business hours, busy at any hour; accelerated:N: N times "
+        "event time is now, open around the clock every day; accelerated:N: N times "
         "faster than real time",
     )  # fmt: skip
     parser.add_argument(

@@ -42,7 +42,13 @@ from streams.stack.launcher import alertmanager_config, prometheus_config
 from streams.stack.ports import HOST, free_port
 from streams.stack.process import ProcessRecord, log_tail
 from streams.stack.prometheus import register_target, start_prometheus
-from tests.kpi_tools import Message, event_time, morning_with_a_dip, produce
+from tests.kpi_tools import (
+    AHEAD_OF_THE_WALL_CLOCK,
+    Message,
+    event_time,
+    morning_with_a_dip,
+    produce,
+)
 from tests.support import REPO, eventually, isolated_settings, running_worker, worker_metric
 from tests.support import Services as SessionServices
 
@@ -218,7 +224,9 @@ def statuses(notifications: list[Notification]) -> list[str]:
 def test_conversion_dip_notifies_once_per_group_then_its_resolution(
     services: SessionServices, alerting: Alerting, tmp_path: Path
 ) -> None:
-    settings = isolated_settings(services, tmp_path, idle_close_s=5.0)
+    settings = isolated_settings(
+        services, tmp_path, idle_close_s=5.0, future_tolerance_s=AHEAD_OF_THE_WALL_CLOCK
+    )
     before, after = morning_with_a_dip(settings, after_dip=timedelta(hours=1, minutes=20))
     for_s = rule_for_s(ALERT)
     group_wait_s = seconds(alerting.shipped_route["group_wait"])

@@ -28,7 +28,13 @@ from streams.simulator.incidents import IncidentKind, IncidentSpec
 from streams.simulator.produce import Options
 from streams.stack.prometheus import register_target
 from tests.dashboards import panel_queries
-from tests.kpi_tools import event_time, floor_messages, next_morning, produce
+from tests.kpi_tools import (
+    AHEAD_OF_THE_WALL_CLOCK,
+    event_time,
+    floor_messages,
+    next_morning,
+    produce,
+)
 from tests.support import REPO, Services, eventually, running_worker, worker_metric
 
 ALERT = "SalespulseWinRateDip"
@@ -78,7 +84,7 @@ def scraped(services: Services, settings: Settings, tmp_path: Path) -> Iterator[
         pytest.skip("external Prometheus (SALESPULSE_PROMETHEUS_URL): cannot add a target")
     # The floor's morning is ahead of the wall clock (``_morning``), up to a weekend away:
     # the worker takes events dated that far ahead.
-    ahead = {"idle_close_s": 5.0, "future_tolerance_s": 5 * 86_400.0}
+    ahead = {"idle_close_s": 5.0, "future_tolerance_s": AHEAD_OF_THE_WALL_CLOCK}
     settings = settings.model_copy(update=ahead)
     with running_worker(settings, tmp_path / "worker.log"):
         target = register_target(

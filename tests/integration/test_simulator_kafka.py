@@ -75,7 +75,7 @@ def test_what_the_simulator_sends_is_what_the_topics_hold(
 ) -> None:
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
-    args = parser.parse_args(["--count", "300", "--clock", "accelerated:60", "--rate", "1000"])
+    args = parser.parse_args(["--count", "300", "--clock", "always-open", "--rate", "1000"])
 
     assert command.run(settings, args) == 0
 
