@@ -30,7 +30,7 @@ def wait_ready(probe: subprocess.Popen[bytes], ready: Path, log: Path) -> list[P
     assert ready.exists(), log.read_text()[-3000:]
     record = StackRecord.read(Path(ready.read_text()))
     assert record is not None
-    assert len(record.services) == 3
+    assert set(record.services) == {"kafka", "redis", "prometheus", "alertmanager"}
     processes = [s.process for s in record.services.values()]
     assert all(p.alive() for p in processes)
     return processes
