@@ -76,6 +76,7 @@ class PipelineStats:
     )  # (window kind, role): windows past their retention, left out
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
     engine_errors: int = 0
+    seen_purged: int = 0  # seen event ids swept, past the retention of all their windows
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
     gaps_sought: Counter[str] = field(default_factory=lambda: _zeros(STAGES))  # stage
     last_event_timestamp: float | None = None
@@ -160,6 +161,12 @@ class PipelineCollector(Collector):
         yield CounterMetricFamily(
             "salespulse_engine_errors", "Messages the KPI engine failed to apply (see the log).",
             value=self._stats.engine_errors,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "salespulse_seen_ids_purged",
+            "Seen event ids removed from the dedup table: past the retention of all their "
+            "windows, a copy could change nothing.",
+            value=self._stats.seen_purged,
         )  # fmt: skip
         yield _by_label(
             "salespulse_offset_gaps_sought",

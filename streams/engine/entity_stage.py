@@ -6,8 +6,13 @@ heartbeats. Item ``i`` of the message at offset ``o`` of partition ``p`` is appl
 position ``o * SLOTS + i`` (``streams.engine.outbox.position``), and it writes, each in one
 table value carrying the position mark of the last item applied to it:
 
-- ``entity-seen[role:event_id]``: the offset of the first copy and the window kinds it was
-  late for (a second copy at another offset is a duplicate; the same offset, a redelivery);
+- ``entity-seen[role:event_id]``: the offset of the first copy, its event time and the window
+  kinds it was late for (a second copy at another offset is a duplicate; the same offset, a
+  redelivery). Kept while a copy could still change a window: once the partition's event
+  time is past the retention of every window of the event, a copy would be left out of all
+  of them anyway, and the id is swept (``streams.engine.sweep``): dedup covers exactly what
+  can still be applied, and the table holds the ids of the longest retention (3 years of
+  event time by default), no more;
 - ``entities[role:key]``: the entity's summary: the items of its history that can still
   change its numbers, and those that may be redelivered (``streams.kpi.summaries``);
 - ``cells[p|cell]``: this partition's partial sum of the cell;
@@ -44,11 +49,12 @@ import faust
 import orjson
 
 from streams.engine.outbox import position
+from streams.engine.sweep import Sweep
 from streams.engine.writeback import WriteBack, abandon, write_all
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.summaries import summarize
-from streams.kpi.windows import CellWindows, Graces, Retention
+from streams.kpi.windows import CELL_KINDS, CellWindows, Graces, Retention
 from streams.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,7 @@ class EntityStage:
         self.seen, self.entities = WriteBack(seen, cache_size), WriteBack(entities, cache_size)
         self.cells, self.stream_time = WriteBack(cells, cache_size), WriteBack(stream_time)
         self.tables = (self.seen, self.entities, self.cells, self.stream_time)
+        self.seen_sweep = Sweep(self.seen, self._forgettable)
         self.cells_topic, self.late_topic = cells_topic, late_topic
         self.windows, self.graces, self.retention = windows, graces, retention
         self.idle_close_s = idle_close_s
@@ -231,7 +238,9 @@ class EntityStage:
                 (x for x in (watermark, self.event_ms(p)) if x is not None), default=None
             )
             late = self.windows.late_kinds(at_ms, event_now, self.retention)
-            self.seen.set(p, seen_key, {"o": o, "late": list(late), "src": value.get("src")})
+            self.seen.set(
+                p, seen_key, {"o": o, "t": at_ms, "late": list(late), "src": value.get("src")}
+            )
             for kind in self.windows.late_kinds(at_ms, current, self.graces):
                 self._count(p, "late", (kind, role))
             for kind in late:
@@ -244,9 +253,11 @@ class EntityStage:
                 )
         else:
             late = tuple(seen["late"])
+        self._advance(p, o, watermark)
+        if len(late) == len(CELL_KINDS):
+            return  # past every window's retention: no window takes it, no entity either
         if role == "event" and seen is None:  # not again for a redelivery of the same offset
             self._count(p, "applied", event_type)
-        self._advance(p, o, watermark)
         item = {**base, "o": o, "late": sorted(late)}
         if role == "event":
             delta = contribution(role, [item], self.windows)
@@ -271,10 +282,19 @@ class EntityStage:
         self.epoch += 1
         self.pending = abandon(self.tables, self.pending, partitions)
         self.pending_items = 0  # a flush threshold, not a count that must be exact
+        self.seen_sweep.forget(partitions)
         for p in partitions:
             self.dirty.pop(p, None)
             self.counts.pop(p, None)
             self.offsets.pop(p, None)
+
+    def _forgettable(self, seen: Any, event_now: int) -> bool:
+        """A seen id whose every window is past its retention at ``event_now`` (ids seen
+        before event times were kept in the table are kept)."""
+        at_ms = seen.get("t")
+        if at_ms is None:
+            return False
+        return len(self.windows.late_kinds(at_ms, event_now, self.retention)) == len(CELL_KINDS)
 
     def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
         name = f"{role}:{key}"
@@ -343,6 +363,11 @@ class EntityStage:
                     partials.append(
                         (target.encode(), orjson.dumps({"p": p, "cells": cells, "ts": oldest}))
                     )
+            # Expired seen ids, a few per flush, of the partitions this flush writes.
+            for p in {event.message.partition for _, event in pending}:
+                purged = self.seen_sweep.step(p, self.event_ms(p))
+                if purged:
+                    self.stats.seen_purged += purged
             write_all(self.tables, (event for _, event in pending))
             for target_key, partial in partials:
                 await self.cells_topic.send(key=target_key, value=partial)

@@ -184,3 +184,58 @@ def test_reference_misses_and_unknown_fields_are_counted(
         assert worker_metric(settings, "salespulse_reference_misses_total", kind="product") == 2
         assert worker_metric(settings, "salespulse_reference_misses_total", kind="account") == 2
         assert worker_metric(settings, "salespulse_unknown_fields_total", type="order.placed") == 2
+
+
+def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Dedup covers what can still be applied, no more: once every window of an order is past
+    its retention (a day here), its id is swept; a copy of it then is expired, not a
+    duplicate, and changes no KPI."""
+    import redis
+
+    day = 86_400.0
+    short = {"retention_minute_s": 3600.0, "retention_day_s": day, "retention_calendar_s": day}
+    settings = settings.model_copy(update=short)
+    asyncio.run(ensure_topics(settings))
+    zone = settings.zone
+    january = datetime(2025, 1, 15, 10, 0, tzinfo=zone)
+    may = datetime(2025, 5, 20, 10, 0, tzinfo=zone)  # Q1 ended + a day of retention: past
+    old = orjson.dumps(order("rep-s", "10.00", january))
+    client = redis.Redis.from_url(settings.redis_url)
+    january_day = int(datetime(2025, 1, 15, tzinfo=zone).timestamp())
+    with running_worker(settings, tmp_path / "worker.log"):
+        kcat_produce(settings, "sales.orders", "acct-1", old)
+        eventually(lambda: revenue(settings, january) == {"rep-s": Decimal("10.00")})
+        assert worker_metric(settings, "salespulse_seen_ids_purged_total") == 0
+        # Orders in May, on several accounts (every input partition): event time moves on.
+        for n in range(8):
+            may_order = order("rep-s", "1.00", may + timedelta(minutes=n), account_id=f"acct-{n}")
+            kcat_produce(settings, "sales.orders", f"acct-{n}", orjson.dumps(may_order))
+        eventually(lambda: revenue(settings, may) == {"rep-s": Decimal("8.00")})
+        # January's windows go (past their retention), and its seen ids with them.
+        eventually(
+            lambda: not client.exists(f"{settings.redis_prefix}kpi:revenue:day:{january_day}:rep")
+        )
+        eventually(lambda: worker_metric(settings, "salespulse_seen_ids_purged_total") >= 1)
+        expired_before = worker_metric(
+            settings, "salespulse_expired_events_total", kind="quarter", role="event"
+        )
+
+        kcat_produce(settings, "sales.orders", "acct-1", old)  # the January order once more
+        eventually(
+            lambda: (
+                worker_metric(
+                    settings, "salespulse_expired_events_total", kind="quarter", role="event"
+                )
+                == expired_before + 1
+            )
+        )
+        late = [m for m in kcat_consume(settings, "sales.late") if m["payload"] == old.decode()]
+        assert len(late) == 1, late
+        assert header(late[0], "late_kinds") == "minute,day,week,month,quarter"
+        assert worker_metric(settings, "salespulse_duplicate_events_total") == 0
+        applied = worker_metric(settings, "salespulse_events_applied_total", type="order.placed")
+        assert applied == 9  # January's order once, May's eight: the copy is not applied
+        assert revenue(settings, may) == {"rep-s": Decimal("8.00")}
+        assert not client.exists(f"{settings.redis_prefix}kpi:revenue:day:{january_day}:rep")

@@ -5,7 +5,8 @@ In arrival order: an invalid message (dated in the future too) is skipped (it ne
 skipped. Stream time is one number: the largest ``occurred_at`` of the counted events that
 arrived before. An event is left out of kind ``k`` when stream time >= end of its ``k``
 window + the horizon of ``k`` (the engine's retention: a later event only corrects its
-window).
+window). An event left out of every kind is not counted at all (not even in ``leads_waiting``,
+which is not windowed): it is too old for anything to take it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def admit(
                 end = window_end(kind, window_start(kind, event.occurred_at, tz), tz)
                 if now >= end + horizon:
                     late.add(kind)
-        out.append(Arrival(event, frozenset(late)))
+        if len(late) < len(KINDS):  # past every horizon: no window takes it, nor any entity
+            out.append(Arrival(event, frozenset(late)))
         if stream_time is None or event.occurred_at > stream_time:
             stream_time = event.occurred_at
     return out
