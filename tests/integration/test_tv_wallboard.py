@@ -125,6 +125,7 @@ class Browser:
         port, path = port_file.read_text().split()[:2]
         self.ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.targets: list[str] = []  # the pages open
         self.ws: aiohttp.ClientWebSocketResponse = self.call(self._connect(port, path))
 
     def _alive_or_fail(self) -> bool:
@@ -169,6 +170,7 @@ class Browser:
 
     def open(self, url: str) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.targets.append(target)
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
         ]
@@ -180,6 +182,14 @@ class Browser:
         page.send("Page.enable")
         page.send("Page.navigate", {"url": url})
         return page
+
+    def close_pages(self) -> None:
+        """Close every page: each holds a live stream (EventSource) to its worker, and
+        Chromium opens at most 6 connections per host, so a seventh page of the same
+        worker would wait for a free one forever (its navigation never answered)."""
+        targets, self.targets = self.targets, []
+        for target in targets:
+            self.send("Target.closeTarget", {"targetId": target})
 
     def close(self) -> None:
         async def shut() -> None:
@@ -273,6 +283,13 @@ def wallboard(services: Services, tmp_path_factory: pytest.TempPathFactory) -> I
             yield Wallboard(settings, base, worker, browser, rep_names(reference), later, home)
         finally:
             browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _pages_closed_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "wallboard" in request.fixturenames:
+        request.getfixturevalue("wallboard").browser.close_pages()
 
 
 def wait_live(page: Page) -> dict[str, Any]:
