@@ -44,14 +44,13 @@ import pytest
 from streams.demo import demo_floor
 from streams.settings import Settings
 from streams.simulator import funnel, history
+from streams.simulator.incidents import IncidentKind, IncidentSpec
 from streams.stack.process import ProcessRecord, log_tail, spawn
 from streams.stack.prometheus import register_target
 from tests.kpi_tools import (
-    AHEAD_OF_THE_WALL_CLOCK,
     Message,
     event_time,
     floor_messages,
-    morning_with_a_dip,
     produce,
 )
 from tests.support import (
@@ -575,22 +574,27 @@ def firing_in_alertmanager(url: str, name: str) -> list[dict[str, Any]]:
 def test_alert_banner_during_a_conversion_dip(
     services: Services, wallboard: Wallboard, tmp_path: Path
 ) -> None:
-    """The conversion dip, through the session's Prometheus and Alertmanager, on screen.
+    """The demo floor's ``--incident conversion-dip``, through the session's Prometheus and
+    Alertmanager, on screen.
 
-    Not the demo floor's own dip: the alert compares the last hour with the month, and on the
-    demo's always-open clock (event time is wall time) the dip pages only after most of an
-    hour and the rule's ``for``, too long for a test. Here the floor is the accelerated
-    morning of ``morning_with_a_dip`` (two normal hours, then an hour of dip), sent at once.
+    The alert compares the last hour of event time with the month, so live it pages once the
+    dip has filled most of an hour: too long for a test. Here the demo floor (its always-open
+    clock, going-concern history, names and targets; at 1 message a second, not 20) of the two
+    hours before now, its dip from 45 minutes in, is sent at once; the worker is then idle and
+    its last hour is the dip's.
     """
     if services.run_dir is None or services.alertmanager_url is None:
         pytest.skip("external Prometheus/Alertmanager: the test cannot add a scrape target")
     alertmanager = services.alertmanager_url
     # A dip alert of an earlier test resolves once its worker is no longer scraped.
     eventually(lambda: not firing_in_alertmanager(alertmanager, DIP_ALERT), timeout=120)
-    settings = isolated_settings(
-        services, tmp_path, idle_close_s=5.0, future_tolerance_s=AHEAD_OF_THE_WALL_CLOCK
+    settings = isolated_settings(services, tmp_path, idle_close_s=5.0)
+    now = datetime.now(settings.zone)
+    dip = IncidentSpec(IncidentKind.CONVERSION_DIP, after=timedelta(minutes=45))
+    reference, stream = floor_messages(
+        settings, demo_floor(rate=1.0, incidents=(dip,)), now - timedelta(hours=2), until=now
     )
-    messages, _ = morning_with_a_dip(settings)
+    messages = reference + stream
     last = max(t for _, _, v in messages if (t := event_time(v)) is not None)
     with running_worker(settings, tmp_path / "worker.log"):
         address = f"127.0.0.1:{settings.web_port}"
