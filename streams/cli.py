@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     kpi = commands.add_parser("kpi", help="one KPI for a window, by a dimension (from Redis)")
     kpi_command.add_arguments(kpi)
 
-    replay = commands.add_parser("replay", help="load CSV/JSONL exports through a mapping")
+    replay = commands.add_parser(
+        "replay", help="load CSV/JSONL exports through a mapping, or dumps of the topics"
+    )
     replay_command.add_replay_arguments(replay)
     ref = commands.add_parser("ref", help="reference data")
     ref_actions = ref.add_subparsers(dest="ref_action", required=True)

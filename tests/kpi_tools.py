@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.ingest.validate import Limits
+from streams.replay.dump import dump_line
 from streams.settings import Settings
 from streams.simulator.incidents import IncidentKind, IncidentSpec
 from streams.simulator.produce import Options, plan
@@ -201,6 +203,17 @@ async def _produce(settings: Settings, messages: list[Message]) -> None:
 def produce(settings: Settings, messages: list[Message]) -> None:
     """Send ``messages`` in order (per partition order is what the engine sees)."""
     asyncio.run(_produce(settings, messages))
+
+
+def write_dump(path: Path, messages: Iterable[Message]) -> int:
+    """Write ``messages`` as a dump ``salespulse replay --dump`` sends as they are, in this
+    order (streams/replay/dump.py); returns how many it wrote."""
+    written = 0
+    with path.open("wb") as handle:
+        for topic, key, value in messages:
+            handle.write(dump_line(topic, key, value) + b"\n")
+            written += 1
+    return written
 
 
 def engine_results(settings: Settings) -> dict[Key, dict[str, Any]]:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from streams.contracts.reference import REFERENCE_MODELS, reference_key
 from streams.ingest.validate import Limits
+from streams.replay.dump import DumpError, dump_files, read_dump
 from streams.replay.mapping import MappingError, load_mapping
 from streams.replay.produce import Summary, send_all
 from streams.replay.sources import count_rows, detect_format
@@ -23,8 +24,16 @@ from streams.settings import Settings
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mapping", type=Path, required=True, help="the mapping YAML file")
-    parser.add_argument("paths", type=Path, nargs="+", help="export files or folders")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--mapping", type=Path, help="the mapping YAML file of the exports")
+    what.add_argument(
+        "--dump", action="store_true",
+        help="the PATHs are dumps of salespulse's own topics (JSONL, a Kafka message a line, "
+        "see streams/replay/dump.py), sent as they are, in file order",
+    )  # fmt: skip
+    parser.add_argument(
+        "paths", type=Path, nargs="+", help="export files or folders (dumps: a folder's *.jsonl)"
+    )
     parser.add_argument("--rate", type=_positive, default=None, help="at most N records per second")
     parser.add_argument(
         "--dry-run", action="store_true", help="transform and summarise, send nothing"
@@ -39,6 +48,8 @@ def add_ref_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_replay(settings: Settings, args: argparse.Namespace) -> int:
+    if args.dump:
+        return run_dump_replay(settings, args)
     try:
         mapping = load_mapping(args.mapping)
         planned = files_of(mapping, list(args.paths))
@@ -73,6 +84,31 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
     except KafkaError as exc:
         print(f"replay: Kafka at {settings.kafka_bootstrap} failed: {exc!r}", file=sys.stderr)
         return 2
+    print(summary.render(title))
+    return 0
+
+
+def run_dump_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """``salespulse replay --dump``: every line checked first, then sent in file order."""
+    try:
+        files = dump_files(list(args.paths))
+        messages = [message for path in files for message in read_dump(path)]
+    except DumpError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
+    names = ", ".join(path.name for path in files)
+    summary = Summary()
+    title = f"replay of the dump {names} ({len(messages)} messages, in file order)"
+    if args.dry_run:
+        for message in messages:
+            summary.add(message)
+        title += ", dry run: nothing sent"
+    else:
+        try:
+            asyncio.run(send_all(settings, messages, args.rate, summary))
+        except KafkaError as exc:
+            print(f"replay: Kafka at {settings.kafka_bootstrap} failed: {exc!r}", file=sys.stderr)
+            return 2
     print(summary.render(title))
     return 0
 

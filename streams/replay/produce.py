@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.replay.dump import Raw
 from streams.replay.transform import Output, Skip
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -25,8 +26,8 @@ class Summary:
     skipped: Counter[str] = field(default_factory=Counter)  # "label: reason"
     example: dict[str, str] = field(default_factory=dict)  # reason -> first place seen
 
-    def add(self, item: Output | Skip) -> None:
-        if isinstance(item, Output):
+    def add(self, item: Output | Raw | Skip) -> None:
+        if isinstance(item, Output | Raw):
             self.sent[(item.topic, item.label)] += 1
         else:
             reason = f"{item.label}: {item.reason}"
@@ -65,28 +66,31 @@ class Progress:
 
 async def send_all(
     settings: Settings,
-    items: Iterable[Output | Skip],
+    items: Iterable[Output | Raw | Skip],
     rate: float | None,
     summary: Summary,
 ) -> None:
-    """Produce every Output (acks=all), at most ``rate`` per second; fill ``summary``."""
+    """Produce every Output and Raw (acks=all), at most ``rate`` per second, in order; fill
+    ``summary``."""
     await ensure_topics(settings)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-        linger_ms=20,
+        linger_ms=20, max_request_size=max(1_048_576, settings.max_event_bytes + 65_536),
     )  # fmt: skip
     await producer.start()
     records = list(items)
-    progress = Progress(sum(isinstance(item, Output) for item in records))
+    progress = Progress(sum(not isinstance(item, Skip) for item in records))
     sent = 0
     try:
         for item in records:
             summary.add(item)
             if isinstance(item, Skip):
                 continue
-            await producer.send(
-                settings.topic(item.topic), orjson.dumps(item.value), key=item.key.encode()
-            )
+            if isinstance(item, Raw):  # a dump's message: its bytes as they are
+                value, key = item.value, item.key
+            else:
+                value, key = orjson.dumps(item.value), item.key.encode()
+            await producer.send(settings.topic(item.topic), value, key=key)
             sent += 1
             if rate:
                 delay = progress.started + sent / rate - time.monotonic()

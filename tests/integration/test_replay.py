@@ -46,7 +46,7 @@ def test_replay_twice_counts_every_event_once(
     # 90-day retention would rightly remove the first year's days (retention counts event
     # time only: the wall clock removes nothing, tests/integration/kpi/test_reference_crm.py).
     settings = settings.model_copy(update={"retention_day_s": 20 * 365 * 86_400.0})
-    args = argparse.Namespace(mapping=MAPPING, paths=[EXPORT], rate=None, dry_run=False)
+    args = argparse.Namespace(mapping=MAPPING, dump=False, paths=[EXPORT], rate=None, dry_run=False)
     assert run_replay(settings, args) == 0
     summary = capsys.readouterr().out
     assert "order.placed" in summary

@@ -3,7 +3,9 @@
 A worker serves a live floor (its last eight days up to now, the last part produced while it
 runs, for two minutes). Then the three weeks before, of the same sales team (another run of
 the simulator: its own accounts, leads and event ids), are loaded, as a team does when it
-imports last quarter's CRM history into salespulse. With the default settings:
+imports last quarter's history into salespulse: written to a dump of the topics (reference
+records, then events, invalid messages included) and sent by the real ``salespulse replay
+--dump`` command, a subprocess. With the default settings:
 
 - every window equals the reference over all events: the history's minute buckets are past
   their retention (2 days of event time) and left out, its days, weeks and months counted;
@@ -16,6 +18,8 @@ imports last quarter's CRM history into salespulse. With the default settings:
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -38,8 +42,9 @@ from tests.kpi_tools import (
     reference_results,
     settled,
     wait_for_stream_time,
+    write_dump,
 )
-from tests.support import eventually, running_worker
+from tests.support import REPO, eventually, running_worker, salespulse, settings_env
 
 pytestmark = needs_kcat
 
@@ -67,6 +72,22 @@ def _finals(settings: Settings) -> tuple[dict[str, set[int]], dict[str, set[int]
             found = corrections if record["correction"] else finals
             found[str(message["key"])].add(record["revision"])
     return finals, corrections
+
+
+def _replay_dump(settings: Settings, tmp_path: Path, messages: list[Message]) -> None:
+    """``salespulse replay --dump`` of ``messages``, a subprocess of this checkout; it must
+    say it sent every one."""
+    dump = tmp_path / "history.jsonl"
+    assert write_dump(dump, messages) == len(messages)
+    done = subprocess.run(
+        salespulse("replay", "--dump", str(dump)), env=settings_env(settings), cwd=REPO,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, output
+    total = re.search(r"^\s+total\s+(\d+)$", done.stdout, re.MULTILINE)
+    assert total is not None, output
+    assert int(total.group(1)) == len(messages), output
 
 
 @pytest.mark.timeout(900)  # two minutes of live floor, idle closing twice, settling
@@ -118,8 +139,8 @@ def test_history_loaded_into_a_live_deployment_corrects_its_windows(
         assert finals_before, "no window was final before the import"
         assert not corrections_before, "corrections before any late event"
 
-        # the import (`salespulse replay` sends the same way): reference data, then events
-        produce(settings, history_reference + history)
+        # the import: reference data, then events, by `salespulse replay --dump`
+        _replay_dump(settings, tmp_path, history_reference + history)
         eventually(lambda: applied(settings) == len(counted), timeout=300, interval=1)
         wait_for_stream_time(
             settings, datetime.now(settings.zone) - timedelta(minutes=1), timeout=300

@@ -70,7 +70,7 @@ def test_crm_export_by_month_matches_the_reference(tmp_path: Path, settings: Set
     # retention counts event time only, so an idle worker keeps every month of it.
     settings = settings.model_copy(update={"idle_close_s": 10.0})
     assert settings.retention_calendar_s == Settings().retention_calendar_s
-    args = argparse.Namespace(mapping=MAPPING, paths=[EXPORT], rate=None, dry_run=False)
+    args = argparse.Namespace(mapping=MAPPING, dump=False, paths=[EXPORT], rate=None, dry_run=False)
     assert run_replay(settings, args) == 0
     replayed = time.monotonic()
     reference, events = replayed_messages(settings)
