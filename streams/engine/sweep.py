@@ -76,6 +76,7 @@ class Sweep:
             if it.valid() and it.key() == state.cursor:
                 it.next()
         deleted = read = 0
+        pending = self.writeback.dirty.get(partition, {})  # this flush's writes
         while it.valid() and read < self.budget:
             raw_key, raw_value = it.key(), it.value()
             state.cursor = raw_key
@@ -84,7 +85,6 @@ class Sweep:
             if raw_key == OFFSET_KEY:
                 continue
             key = orjson.loads(raw_key)
-            pending = self.writeback.dirty.get(partition, {})
             # a write of this flush is the latest value; else the store's (written through)
             value = pending[key] if key in pending else orjson.loads(raw_value)
             if value is not None and self.expired(value, now_ms):

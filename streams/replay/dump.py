@@ -92,7 +92,8 @@ def parse_line(line: bytes, where: str) -> Raw:
     if unknown := sorted(set(fields) - _FIELDS):
         raise DumpError(f"{where}: unknown fields {unknown}; a line has {sorted(_FIELDS)}")
     topic = _topic(fields.get("topic"), where)
-    return Raw(topic, _key(fields, where), value := _value(fields, where), _label(topic, value))
+    value, parsed = _value(fields, where)
+    return Raw(topic, _key(fields, where), value, _label(topic, parsed))
 
 
 def _topic(topic: Any, where: str) -> str:
@@ -121,11 +122,13 @@ def _key(fields: dict[str, Any], where: str) -> bytes | None:
     return key.encode()
 
 
-def _value(fields: dict[str, Any], where: str) -> bytes:
+def _value(fields: dict[str, Any], where: str) -> tuple[bytes, dict[str, Any] | None]:
+    """The value's bytes, and the JSON object they hold (None: they hold none)."""
     if "value" in fields and "value_b64" in fields:
         raise DumpError(f'{where}: both "value" and "value_b64"; keep one')
     if "value_b64" in fields:
-        return _b64(fields["value_b64"], "value_b64", where)
+        raw = _b64(fields["value_b64"], "value_b64", where)
+        return raw, _json_object(raw)
     if "value" not in fields:
         raise DumpError(
             f'{where}: no "value": give the message as "value" (a JSON object) '
@@ -133,7 +136,7 @@ def _value(fields: dict[str, Any], where: str) -> bytes:
         )
     if not isinstance(fields["value"], dict):
         raise DumpError(f'{where}: "value" must be a JSON object; carry other bytes as "value_b64"')
-    return orjson.dumps(fields["value"])
+    return orjson.dumps(fields["value"]), fields["value"]
 
 
 def _b64(text: Any, name: str, where: str) -> bytes:
@@ -153,9 +156,8 @@ def _json_object(value: bytes) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _label(topic: str, value: bytes) -> str:
+def _label(topic: str, parsed: dict[str, Any] | None) -> str:
     if topic.startswith("ref."):
         return topic
-    parsed = _json_object(value)
     kind = parsed.get("type") if parsed is not None else None
     return kind if isinstance(kind, str) and len(kind) <= 40 else "raw bytes"

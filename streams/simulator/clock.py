@@ -82,25 +82,13 @@ class AcceleratedClock:
 
 
 @dataclass(frozen=True)
-class AlwaysOpenClock:
-    """Event time is wall time, on a floor open around the clock every day.
+class AlwaysOpenClock(RealClock):
+    """Event time is wall time (a real clock), on a floor open around the clock every day.
 
     An earlier version squeezed each wall-clock day into the business hours of its morning's
     date, so before 08:30 the floor's events were dated yesterday afternoon: a demo (or a test)
     run at night showed nothing for today.
     """
-
-    zone: ZoneInfo
-
-    @property
-    def speed(self) -> float:
-        return 1.0
-
-    def event_time(self, wall: datetime) -> datetime:
-        return wall.astimezone(self.zone)
-
-    def wall_time(self, event: datetime) -> datetime:
-        return event.astimezone(self.zone)
 
     def hours(self) -> BusinessHours:
         """Open every day from midnight to midnight, evenly busy: no lunch dip, no quiet
