@@ -8,6 +8,7 @@ import contextlib
 import faust
 
 from streams.app import build_app
+from streams.connections.redis import check_redis
 from streams.settings import Settings
 from streams.stack.prometheus import register_target
 from streams.stack.state import StackRecord
@@ -18,6 +19,7 @@ def run_worker(settings: Settings) -> None:
     """Run one worker until SIGINT/SIGTERM. Start more (other web ports) to scale out."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    loop.run_until_complete(check_redis(settings))  # a refusal names the setting to fix
     loop.run_until_complete(ensure_topics(settings))
     app = build_app(settings)
     target = None
