@@ -18,7 +18,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from streams.api import WINDOWS, QueryError, query
-from streams.connections.redis import RedisRefused, check_redis, redis_address, redis_client
+from streams.connections.redis import RedisProblem, check_redis, redis_address, redis_client
 from streams.history import FORMS, MAX_WINDOWS, history
 from streams.kpi.catalog import ALL_DIMENSIONS
 from streams.settings import Settings
@@ -182,7 +182,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         answer = asyncio.run(_ask(settings, args))
-    except (QueryError, RedisRefused) as exc:
+    except (QueryError, RedisProblem) as exc:
         print(f"salespulse kpi: {exc}", file=sys.stderr)
         return 2
     except (RedisError, OSError) as exc:

@@ -3,8 +3,12 @@
 Every Redis client of the project (worker, CLI, bench, tests, the local stack's readiness probe)
 comes from ``redis_client`` (asyncio) or ``sync_redis_client``, so a ``rediss://`` URL, the
 credentials and the CA / client certificate apply everywhere. ``check_redis`` is the first
-contact of the worker and of the CLI: a refusal (NOAUTH, WRONGPASS, certificate verify failed,
-nothing listening) becomes a ``RedisRefused`` whose message names the setting to fix.
+contact of the worker and of the CLI; its errors name the setting to fix:
+
+- ``RedisRefused``: Redis turned the client away (NOAUTH, WRONGPASS, certificate verify
+  failed). Retrying cannot help: the worker and the CLI stop.
+- ``RedisUnreachable``: nothing answered (Redis down, wrong port, TLS on one side only). The
+  CLI stops; the worker starts anyway and writes the read model once Redis answers.
 """
 
 from __future__ import annotations
@@ -22,8 +26,20 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 
-class RedisRefused(RuntimeError):
-    """Redis did not accept this client; the message names the setting to fix."""
+# How the socket layer says that nothing listens at the address (or that it does not exist).
+NOTHING_THERE = ("connect call failed", "connection refused", "name or service not known")
+
+
+class RedisProblem(RuntimeError):
+    """Redis cannot be used with these settings; the message names the setting to fix."""
+
+
+class RedisRefused(RedisProblem):
+    """Redis turned this client away: its credentials or its TLS trust are wrong."""
+
+
+class RedisUnreachable(RedisProblem):
+    """Redis did not answer this client: down, another address or port, TLS mismatch."""
 
 
 @dataclass(frozen=True)
@@ -89,50 +105,52 @@ def sync_redis_client(source: Settings | RedisAccess, **extra: Any) -> redis.Red
     return redis.Redis.from_url(access.url, **client_options(access), **extra)
 
 
-def refusal(exc: RedisError, access: RedisAccess) -> str:
-    """What to fix when Redis refused this client with ``exc``."""
+def diagnose(exc: RedisError, access: RedisAccess) -> RedisProblem:
+    """What ``exc`` from Redis means for this client, and which setting to fix."""
     text = str(exc)
     lower = text.lower()
     where = f"Redis at {redis_address(access.url)}"
     if isinstance(exc, AuthenticationError):
         if access.password is None and urlsplit(access.url).password is None:
-            return (
+            return RedisRefused(
                 f"{where} requires a password (NOAUTH): set SALESPULSE_REDIS_PASSWORD (and "
                 "SALESPULSE_REDIS_USERNAME for an ACL user)"
             )
-        return (
+        return RedisRefused(
             f"{where} refused the credentials (WRONGPASS): set SALESPULSE_REDIS_PASSWORD "
             "(and SALESPULSE_REDIS_USERNAME) to the ones Redis was given"
         )
     if "certificate verify failed" in lower:
-        return (
+        return RedisRefused(
             f"{where}: its TLS certificate is not trusted ({text}): set SALESPULSE_REDIS_CA_FILE "
             "to the CA certificate (PEM) that signed it"
         )
+    if any(marker in lower for marker in NOTHING_THERE):
+        return RedisUnreachable(
+            f"{where} did not answer ({text}): set SALESPULSE_REDIS_URL to a running Redis "
+            "(`salespulse stack up` starts one)"
+        )
     if access.tls:
-        return (
+        return RedisUnreachable(
             f"{where} did not complete TLS ({text}): if that port is not TLS, set "
             "SALESPULSE_REDIS_URL to its redis:// URL; else check that Redis is running"
         )
     if "reset by peer" in lower or "closed by server" in lower:
-        return (
+        return RedisUnreachable(
             f"{where} dropped the connection ({text}): if that port is TLS, set "
             "SALESPULSE_REDIS_URL to rediss://... and SALESPULSE_REDIS_CA_FILE to its CA"
         )
-    return (
-        f"{where} did not answer ({text}): set SALESPULSE_REDIS_URL to a running Redis "
-        "(`salespulse stack up` starts one)"
-    )
+    return RedisUnreachable(f"{where} failed ({text}): check SALESPULSE_REDIS_URL")
 
 
 async def check_redis(source: Settings | RedisAccess) -> None:
-    """PING Redis once with the settings' options; a refusal raises ``RedisRefused``."""
+    """PING Redis once with the settings' options; raise what went wrong as a RedisProblem."""
     access = _access(source)
     client = redis_client(access, socket_connect_timeout=5, socket_timeout=5)
     try:
         await client.ping()
     except RedisError as exc:
-        raise RedisRefused(refusal(exc, access)) from exc
+        raise diagnose(exc, access) from exc
     finally:
         await client.aclose()
 

@@ -110,24 +110,28 @@ async def test_a_refused_client_is_told_which_setting_to_fix(
     assert PASSWORD not in str(refused.value)
 
 
+KPI = ("kpi", "revenue", "--window", "day")
+
+
 @pytest.mark.parametrize(
-    ("command", "password", "named"),
+    ("command", "overrides", "named"),
     [
-        (("worker",), None, "set SALESPULSE_REDIS_PASSWORD"),
-        (("kpi", "revenue", "--window", "day"), "wrong", "WRONGPASS"),
+        (("worker",), {"redis_password": None}, "set SALESPULSE_REDIS_PASSWORD"),
+        (KPI, {"redis_password": "wrong"}, "WRONGPASS"),
+        (KPI, {"redis_url": "CLOSED_PORT"}, "set SALESPULSE_REDIS_URL to a running Redis"),
     ],
 )
 def test_the_cli_refused_by_redis_exits_naming_the_setting(
     secure_redis: SecureRedis,
     tmp_path: Path,
     command: tuple[str, ...],
-    password: str | None,
+    overrides: dict[str, object],
     named: str,
 ) -> None:
+    if overrides.get("redis_url") == "CLOSED_PORT":
+        overrides = {"redis_url": f"rediss://127.0.0.1:{free_port()}/0"}
     # Redis is checked first: the worker never contacts this Kafka address.
-    settings = secure_settings(
-        secure_redis, tmp_path, redis_password=password, kafka_bootstrap="127.0.0.1:9"
-    )
+    settings = secure_settings(secure_redis, tmp_path, kafka_bootstrap="127.0.0.1:9", **overrides)
     done = subprocess.run(
         salespulse(*command), env=settings_env(settings), cwd=REPO,
         capture_output=True, text=True, timeout=60,

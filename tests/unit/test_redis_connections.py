@@ -13,9 +13,12 @@ from redis.exceptions import AuthenticationError, ConnectionError, RedisError, T
 
 from streams.connections.redis import (
     RedisAccess,
+    RedisProblem,
+    RedisRefused,
+    RedisUnreachable,
+    diagnose,
     redis_address,
     redis_client,
-    refusal,
     sync_redis_client,
 )
 from streams.settings import Settings
@@ -73,22 +76,34 @@ def test_address_hides_the_credentials() -> None:
 TLS = RedisAccess("rediss://127.0.0.1:6380/0", ca_file=PEM)
 PLAIN = RedisAccess("redis://127.0.0.1:6379/0")
 VERIFY = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"
+REFUSED = "Error 111 connecting to 127.0.0.1:9. Connect call failed ('127.0.0.1', 9)."
+NOAUTH = AuthenticationError("HELLO must be called with the client already authenticated")
 
 
 @pytest.mark.parametrize(
-    ("access", "error", "named"),
+    ("access", "error", "kind", "named"),
     [
-        (TLS, AuthenticationError("Authentication required."), "SALESPULSE_REDIS_PASSWORD"),
-        (TLS, AuthenticationError("HELLO must be called with the client already"), "NOAUTH"),
-        (RedisAccess(TLS.url, password="x"), AuthenticationError("invalid"), "WRONGPASS"),
-        (RedisAccess("redis://:x@h:1/0"), AuthenticationError("invalid"), "WRONGPASS"),
-        (TLS, ConnectionError(f"Error 1 connecting. {VERIFY}"), "SALESPULSE_REDIS_CA_FILE"),
-        (TLS, TimeoutError("Timeout connecting to server"), "to its redis:// URL"),
-        (PLAIN, ConnectionError("(104, 'Connection reset by peer')"), "rediss://"),
-        (PLAIN, ConnectionError("Error 111 connecting"), "to a running Redis"),
+        (TLS, AuthenticationError("Authentication required."), RedisRefused, "REDIS_PASSWORD"),
+        (TLS, NOAUTH, RedisRefused, "requires a password (NOAUTH)"),
+        (RedisAccess(TLS.url, password="x"), AuthenticationError("invalid"), RedisRefused,
+         "WRONGPASS"),
+        (RedisAccess("redis://:x@h:1/0"), AuthenticationError("invalid"), RedisRefused,
+         "WRONGPASS"),
+        (TLS, ConnectionError(f"Error 1. {VERIFY}"), RedisRefused, "SALESPULSE_REDIS_CA_FILE"),
+        (TLS, TimeoutError("Timeout connecting to server"), RedisUnreachable, "its redis:// URL"),
+        (PLAIN, ConnectionError("(104, 'Connection reset by peer')"), RedisUnreachable,
+         "rediss://"),
+        (PLAIN, ConnectionError(REFUSED), RedisUnreachable, "to a running Redis"),
+        (TLS, ConnectionError(REFUSED), RedisUnreachable, "to a running Redis"),
+        (PLAIN, ConnectionError("Error -2 connecting to nohost:6379. Name or service not known."),
+         RedisUnreachable, "to a running Redis"),
+        (PLAIN, RedisError("something else"), RedisUnreachable, "check SALESPULSE_REDIS_URL"),
     ],
-)
-def test_refusal_names_the_setting(access: RedisAccess, error: RedisError, named: str) -> None:
-    message = refusal(error, access)
-    assert named in message
-    assert message.startswith(f"Redis at {redis_address(access.url)}")
+)  # fmt: skip
+def test_diagnosis_names_the_setting(
+    access: RedisAccess, error: RedisError, kind: type[RedisProblem], named: str
+) -> None:
+    problem = diagnose(error, access)
+    assert type(problem) is kind
+    assert named in str(problem)
+    assert str(problem).startswith(f"Redis at {redis_address(access.url)}")
