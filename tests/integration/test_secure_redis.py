@@ -26,7 +26,7 @@ from streams.stack.certs import TlsFiles, make_certificates
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord
 from streams.stack.redis import AUTH_CONFIG, start_redis
-from tests.support import REPO, salespulse, settings_env
+from tests.support import REPO, running_worker, salespulse, settings_env
 
 PASSWORD = 'c0rrect "horse" battery'  # quotes and spaces: the config file must quote them
 
@@ -144,3 +144,16 @@ def test_the_cli_refused_by_redis_exits_naming_the_setting(
 def test_the_password_file_is_readable_by_its_owner_only(secure_redis: SecureRedis) -> None:
     config = secure_redis.tls.directory.parent / AUTH_CONFIG
     assert config.stat().st_mode & 0o077 == 0, oct(config.stat().st_mode)
+
+
+def test_a_worker_whose_redis_does_not_answer_starts_and_says_so(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Unreachable is not refused: the worker runs (the read model is written once Redis
+    answers) and its log names the setting."""
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    log = tmp_path / "worker.log"
+    with running_worker(down, log):  # returns once the worker owns partitions
+        text = log.read_text()
+    assert "did not answer" in text
+    assert "set SALESPULSE_REDIS_URL to a running Redis" in text
