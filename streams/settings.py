@@ -53,6 +53,7 @@ class Settings(BaseSettings):
         env_prefix="SALESPULSE_",
         env_file=".env",
         extra="ignore",
+        hide_input_in_errors=True,  # the input holds passwords; messages name what is wrong
     )
 
     # Where the local stack records its state and the worker keeps its RocksDB data.
@@ -204,10 +205,10 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
-        if urlsplit(value).scheme not in REDIS_SCHEMES:
+        if (scheme := urlsplit(value).scheme) not in REDIS_SCHEMES:
             raise ValueError(
-                f"SALESPULSE_REDIS_URL={value!r} is not a Redis URL: set it to "
-                "redis://host:6379/0, or rediss://host:6380/0 for TLS"
+                f"SALESPULSE_REDIS_URL starts with {scheme or 'no scheme'!r}, not a Redis URL: "
+                "set it to redis://host:6379/0, or rediss://host:6380/0 for TLS"
             )
         return value
 

@@ -49,7 +49,7 @@ def test_credentials_in_the_url_alone() -> None:
 @pytest.mark.parametrize(
     ("values", "named"),
     [
-        ({"redis_url": "http://redis.example:6379"}, "set it to redis://"),
+        ({"redis_url": "http://redis.example:6379"}, "starts with 'http', not a Redis URL"),
         ({"redis_cert_file": "PEM"}, "without SALESPULSE_REDIS_KEY_FILE"),
         ({"redis_key_file": "PEM"}, "without SALESPULSE_REDIS_CERT_FILE"),
         ({"redis_ca_file": "MISSING"}, "SALESPULSE_REDIS_CA_FILE="),
@@ -94,3 +94,13 @@ def test_environment_gives_a_subprocess_the_same_settings(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert Settings() == settings
+
+
+def test_a_refusal_does_not_show_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALESPULSE_REDIS_URL", "http://user:in-the-url@redis.example:6379/0")
+    monkeypatch.setenv("SALESPULSE_REDIS_PASSWORD", "top-secret")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert "SALESPULSE_REDIS_URL" in str(raised.value)
+    assert "top-secret" not in str(raised.value)
+    assert "in-the-url" not in str(raised.value)
