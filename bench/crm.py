@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import orjson
-import redis.asyncio as aioredis
 
 from bench.stack import settings_env
+from streams.connections.redis import redis_client
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ class Finality:
     def __init__(self, settings: Settings, quiet_s: float) -> None:
         self.settings = settings
         self.quiet_s = quiet_s
-        self.client = aioredis.from_url(settings.redis_url)
+        self.client = redis_client(settings)
         self.since: float | None = None
         self.digest: bytes | None = None
         self.records = 0

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-import redis.asyncio as aioredis
 
 from bench.events import producer
+from streams.connections.redis import redis_client
 from streams.settings import Settings
 
 POLL_S = 0.005
@@ -61,7 +61,7 @@ def order_event(i: int, at: datetime, rep: str | None = None) -> tuple[bytes, by
 
 async def probe(settings: Settings, check_alive: Callable[[], None], limit_s: float) -> float:
     """Send one order and wait until Redis shows it: the pipeline has caught up. Seconds."""
-    client = aioredis.from_url(settings.redis_url)
+    client = redis_client(settings)
     kafka = producer(settings)
     await kafka.start()
     try:
@@ -93,7 +93,7 @@ async def measure(
     waiting: dict[str, dict[str, float]] = {}  # hash key -> field -> send time (monotonic)
     seen_ms: list[float] = []
     done_sending = asyncio.Event()
-    client = aioredis.from_url(settings.redis_url)
+    client = redis_client(settings)
     kafka = producer(settings)
     await kafka.start()
 

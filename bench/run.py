@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from bench import bare, crm, events, latency, report, stack, summary
 from bench.progress import POLL_S
 from bench.worker import Worker, WorkerFailed
+from streams.connections.redis import redis_client
 from streams.settings import Settings
 from streams.stack.errors import StackError
 from streams.stack.state import StackRecord
@@ -82,7 +81,7 @@ def fresh_settings(record: StackRecord) -> Settings:
 
 async def wait_stream_time(settings: Settings, worker: Worker, limit_s: float) -> bool:
     """``<prefix>stream_time`` exists in Redis (the publisher has flushed); reads Redis only."""
-    client = aioredis.from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         deadline = time.monotonic() + limit_s
         while not await client.exists(f"{settings.redis_prefix}stream_time"):

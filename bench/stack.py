@@ -6,7 +6,6 @@ is killed, and stacks left by an interrupted bench are stopped at the next start
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Callable
@@ -57,7 +56,6 @@ def bench_settings(record: StackRecord) -> Settings:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a salespulse subprocess needs to use exactly ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESPULSE_")}
-    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
-        env[f"SALESPULSE_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    env |= settings.environment()
     env["SALESPULSE_DATA_DIR"] = str(settings.worker_data_dir)
     return env

@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 from faust.exceptions import NotReady
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
@@ -33,6 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from streams.api import register_api
 from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
+from streams.connections.redis import redis_client
 from streams.engine.entity_stage import EntityStage
 from streams.engine.gap_probe import GapProbe
 from streams.engine.outbox import Outbox
@@ -143,8 +143,8 @@ def build_app(settings: Settings) -> faust.App:
     )
     cells_topic = raw_topic("internal.cells")
     progress_topic = raw_topic("internal.progress")
-    redis_client = aioredis.from_url(settings.redis_url)
-    read_model = ReadModel(redis_client, settings.redis_prefix)
+    client = redis_client(settings)
+    read_model = ReadModel(client, settings.redis_prefix)
 
     def table(name: str) -> Any:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
@@ -482,8 +482,8 @@ def build_app(settings: Settings) -> faust.App:
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
-    register_api(app, settings, redis_client)
-    register_tv(app, settings, redis_client, reference)
+    register_api(app, settings, client)
+    register_tv(app, settings, client, reference)
     return app
 
 

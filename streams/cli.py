@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from streams import kpi_command
+from streams.connections.redis import RedisProblem
 from streams.replay import command as replay_command
 from streams.settings import Settings
 from streams.simulator import command as simulator_command
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streams.demo import run_demo
 
             return run_demo(settings, rate=args.rate, incidents=args.incidents)
-    except StackError as exc:
+    except (StackError, RedisProblem) as exc:
         print(f"salespulse: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,8 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
+from streams.connections.redis import redis_address, redis_client
 from streams.read_model import read_revenue_day
 from streams.settings import Settings
 from streams.simulator.incidents import IncidentSpec
@@ -86,7 +85,7 @@ def _print_where_to_look(settings: Settings, logs: Path) -> None:
         f"  (en français)    {web}/tv?lang=fr\n"
         f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
         f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
-        f"  Redis            {settings.redis_url}"
+        f"  Redis            {redis_address(settings.redis_url)}"
         f"  (layout: docs/engine.md)\n"
         f"  KPI API          http://{settings.web_host}:{settings.web_port}/api/kpis\n"
         f"  revenue table    .venv/bin/salespulse kpi revenue --window day --by rep\n"
@@ -98,7 +97,7 @@ def _print_where_to_look(settings: Settings, logs: Path) -> None:
 
 
 async def _watch(settings: Settings, children: list[tuple[str, ProcessRecord, Path]]) -> None:
-    client = aioredis.from_url(settings.redis_url)
+    client = redis_client(settings)
     started = time.monotonic()
     try:
         while True:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from streams.api import WINDOWS, QueryError, query
+from streams.connections.redis import RedisProblem, check_redis, redis_address, redis_client
 from streams.history import FORMS, MAX_WINDOWS, history
 from streams.kpi.catalog import ALL_DIMENSIONS
 from streams.settings import Settings
@@ -153,7 +153,8 @@ def write_csv(answer: dict[str, Any], path: Path) -> int:
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    client = aioredis.from_url(settings.redis_url)
+    await check_redis(settings)
+    client = redis_client(settings)
     try:
         if args.history:
             return await history(
@@ -181,13 +182,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         answer = asyncio.run(_ask(settings, args))
-    except QueryError as exc:
+    except (QueryError, RedisProblem) as exc:
         print(f"salespulse kpi: {exc}", file=sys.stderr)
         return 2
     except (RedisError, OSError) as exc:
         print(
-            f"salespulse kpi: Redis at {settings.redis_url} failed ({exc}); start the stack "
-            "with `salespulse stack up` or set SALESPULSE_REDIS_URL.",
+            f"salespulse kpi: Redis at {redis_address(settings.redis_url)} failed ({exc}); "
+            "start the stack with `salespulse stack up` or set SALESPULSE_REDIS_URL.",
             file=sys.stderr,
         )
         return 2

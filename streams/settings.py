@@ -12,12 +12,14 @@ Every value comes, highest priority first, from:
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -27,6 +29,8 @@ from pydantic_settings import (
 
 from streams.business_hours import parse_business_hours
 from streams.stack.state import StackRecord, default_home
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class StackRecordSource(PydanticBaseSettingsSource):
@@ -49,6 +53,7 @@ class Settings(BaseSettings):
         env_prefix="SALESPULSE_",
         env_file=".env",
         extra="ignore",
+        hide_input_in_errors=True,  # the input holds passwords; messages name what is wrong
     )
 
     # Where the local stack records its state and the worker keeps its RocksDB data.
@@ -69,6 +74,18 @@ class Settings(BaseSettings):
     # Redis read model
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "sp:"
+
+    # Redis security (README "Secured Redis"): a rediss:// URL is TLS. The credentials go
+    # here or in the URL (rediss://user:password@host:port/0), not both.
+    redis_username: str | None = Field(default=None, description="ACL user; none: default")
+    redis_password: SecretStr | None = None
+    redis_ca_file: Path | None = Field(
+        default=None, description="CA that signed Redis' certificate; none: the system's CAs"
+    )
+    redis_cert_file: Path | None = Field(
+        default=None, description="client certificate, for a Redis that asks for one"
+    )
+    redis_key_file: Path | None = Field(default=None, description="key of redis_cert_file")
 
     # Prometheus (read by `stack status` and the tests; workers are scraped, they never push)
     prometheus_url: str = "http://127.0.0.1:9090"
@@ -185,6 +202,51 @@ class Settings(BaseSettings):
         parse_business_hours(value)  # the message names the expected form
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if (scheme := urlsplit(value).scheme) not in REDIS_SCHEMES:
+            raise ValueError(
+                f"SALESPULSE_REDIS_URL starts with {scheme or 'no scheme'!r}, not a Redis URL: "
+                "set it to redis://host:6379/0, or rediss://host:6380/0 for TLS"
+            )
+        return value
+
+    @field_validator("redis_ca_file", "redis_cert_file", "redis_key_file")
+    @classmethod
+    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not value.is_file():
+            variable = f"SALESPULSE_{str(info.field_name).upper()}"
+            raise ValueError(f"{variable}={value}: no such file: set it to a PEM file")
+        return value
+
+    @model_validator(mode="after")
+    def _redis_security(self) -> Settings:
+        url = urlsplit(self.redis_url)
+        if (self.redis_cert_file is None) != (self.redis_key_file is None):
+            given, missing = ("CERT", "KEY") if self.redis_key_file is None else ("KEY", "CERT")
+            raise ValueError(
+                f"SALESPULSE_REDIS_{given}_FILE is set without SALESPULSE_REDIS_{missing}_FILE: "
+                "set both (the client certificate and its key) or neither"
+            )
+        files = [
+            name for name in ("redis_ca_file", "redis_cert_file", "redis_key_file")
+            if getattr(self, name) is not None
+        ]  # fmt: skip
+        if files and url.scheme != "rediss":
+            variables = ", ".join(f"SALESPULSE_{name.upper()}" for name in files)
+            raise ValueError(
+                f"{variables} only apply to TLS: set SALESPULSE_REDIS_URL to a rediss:// URL "
+                f"(it is {url.scheme}://), or unset them"
+            )
+        for part, name in ((url.username, "username"), (url.password, "password")):
+            if part and getattr(self, f"redis_{name}") is not None:
+                raise ValueError(
+                    f"SALESPULSE_REDIS_URL has a {name} and SALESPULSE_REDIS_{name.upper()} is "
+                    "set too: keep one of them"
+                )
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         """The business time zone."""
@@ -194,6 +256,17 @@ class Settings(BaseSettings):
     def worker_data_dir(self) -> Path:
         """RocksDB directory of this worker: one per worker, so two never share it."""
         return self.data_dir or self.home / f"worker-{self.web_port}"
+
+    def environment(self) -> dict[str, str]:
+        """The ``SALESPULSE_*`` variables that give a subprocess exactly these settings."""
+        values = self.model_dump(mode="json", exclude_none=True)
+        for name in values:
+            if isinstance(secret := getattr(self, name), SecretStr):
+                values[name] = secret.get_secret_value()  # dumped as "**********"
+        return {
+            f"SALESPULSE_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in values.items()
+        }
 
     def topic(self, name: str) -> str:
         """Full name of a logical topic (``sales.orders`` -> ``<prefix>sales.orders``)."""

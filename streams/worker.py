@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import faust
 
 from streams.app import build_app
+from streams.connections.redis import RedisUnreachable, check_redis
 from streams.settings import Settings
 from streams.stack.prometheus import register_target
 from streams.stack.state import StackRecord
 from streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings) -> None:
     """Run one worker until SIGINT/SIGTERM. Start more (other web ports) to scale out."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(check_redis(settings))  # refused: stops, naming the setting
+    except RedisUnreachable as exc:
+        log.warning("%s. Starting anyway: the read model is written once Redis answers.", exc)
     loop.run_until_complete(ensure_topics(settings))
     app = build_app(settings)
     target = None

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 from aiokafka import AIOKafkaProducer
 
+from streams.connections.redis import sync_redis_client
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.ingest.validate import Limits
 from streams.replay.dump import dump_line
@@ -218,7 +218,7 @@ def write_dump(path: Path, messages: Iterable[Message]) -> int:
 
 def engine_results(settings: Settings) -> dict[Key, dict[str, Any]]:
     """Every KPI record of the Redis read model."""
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis_client(settings)
     out: dict[Key, dict[str, Any]] = {}
     for name in client.scan_iter(match=f"{settings.redis_prefix}kpi:*", count=1000):
         _, kpi, kind, start, dim = name.decode()[len(settings.redis_prefix) :].split(":", 4)
@@ -228,9 +228,7 @@ def engine_results(settings: Settings) -> dict[Key, dict[str, Any]]:
 
 
 def stream_time_ms(settings: Settings) -> int | None:
-    score = redis.Redis.from_url(settings.redis_url).zscore(
-        f"{settings.redis_prefix}stream_time", "global"
-    )
+    score = sync_redis_client(settings).zscore(f"{settings.redis_prefix}stream_time", "global")
     return None if score is None else int(score)
 
 

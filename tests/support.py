@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.connections.redis import sync_redis_client
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord, log_tail, spawn
@@ -58,9 +59,7 @@ def isolated_settings(services: Services, home: Path, **overrides: object) -> Se
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a salespulse subprocess needs to use exactly ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESPULSE_")}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"SALESPULSE_{name.upper()}"] = str(value)
-    return env
+    return env | settings.environment()
 
 
 def salespulse(*args: str) -> list[str]:
@@ -136,9 +135,8 @@ def eventually(check, timeout: float = 60.0, interval: float = 0.25):  # type: i
 def revenue_by_rep(settings: Settings, day: date) -> dict[str, Decimal]:
     """Published revenue per rep of a business day (Redis ``kpi:revenue:day:<start>:rep``)."""
     import orjson
-    import redis
 
     start = int(datetime.combine(day, datetime.min.time(), settings.zone).timestamp())
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis_client(settings)
     raw = client.hgetall(f"{settings.redis_prefix}kpi:revenue:day:{start}:rep")
     return {k.decode(): Decimal(orjson.loads(v)["value"]) for k, v in raw.items()}

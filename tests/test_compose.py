@@ -94,6 +94,34 @@ def worker_web_port() -> str:
     return with_defaults(env.get("SALESPULSE_WEB_PORT", DEFAULT_WEB_PORT)) or DEFAULT_WEB_PORT
 
 
+def published_ports(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, host port) of each port a service publishes on the host; an empty
+    address is every interface, an empty port one Docker picks."""
+    published = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            published.append((str(entry.get("host_ip", "")), str(entry.get("published", ""))))
+            continue
+        parts = str(entry).split("/")[0].rsplit(":", 2)
+        address = parts[0].strip("[]") if len(parts) == 3 else ""
+        published.append((address, parts[-2] if len(parts) > 1 else ""))
+    return published
+
+
+_REQUIREPASS = re.compile(r"""--requirepass[\s=]+["']?(\$\$?\{?(\w+)\}?|[^\s"']+)""")
+
+
+def requirepass(service: dict[str, Any]) -> str | None:
+    """The password a redis service's command sets, resolved as compose and the shell would."""
+    command = service.get("command") or []
+    text = command if isinstance(command, str) else " ".join(str(part) for part in command)
+    found = _REQUIREPASS.search(text)
+    if found is None:
+        return None
+    value = environment(service).get(found.group(2), "") if found.group(2) else found.group(1)
+    return with_defaults(value)
+
+
 # --- reading Grafana's files --------------------------------------------------------------
 
 
@@ -208,6 +236,41 @@ def test_salespulse_variables_are_settings_fields() -> None:
     )
     assert not unknown, (
         f"{COMPOSE_FILE.name}: not fields of streams.settings.Settings (typo? renamed?): {unknown}"
+    )
+
+
+def test_kafka_and_redis_stay_off_the_host_and_the_worker_on_loopback() -> None:
+    services = compose_services()
+    problems = []
+    for name in ("kafka", "redis"):
+        if services[name].get("network_mode") == "host":
+            problems.append(f"{name}: network_mode host puts it on the host's network")
+        if ports := published_ports(services[name]):
+            problems.append(f"{name}: published on the host {ports}; only containers need it")
+    worker = published_ports(services["worker"])
+    if worker != [("127.0.0.1", worker_web_port())]:
+        problems.append(
+            f"worker: publishes {worker}, not its web port {worker_web_port()} on 127.0.0.1 only"
+        )
+    assert not problems, f"{COMPOSE_FILE.name}, host ports:\n" + "\n".join(problems)
+
+
+def test_redis_asks_for_the_password_the_worker_is_given() -> None:
+    services = compose_services()
+    redis, worker = services["redis"], services["worker"]
+    given = with_defaults(environment(worker).get("SALESPULSE_REDIS_PASSWORD", ""))
+    assert given, "worker: SALESPULSE_REDIS_PASSWORD is not set"
+    assert requirepass(redis) == given, (
+        f"redis: --requirepass is {requirepass(redis)!r}, the worker is given {given!r}"
+    )
+    check = str((redis.get("healthcheck") or {}).get("test"))
+    cli_password = with_defaults(environment(redis).get("REDISCLI_AUTH", ""))
+    assert cli_password == given or "-a " in check, (
+        "redis: the healthcheck's redis-cli is not given the password (NOAUTH forever)"
+    )
+    # `given` is the default (no SALESPULSE_REDIS_PASSWORD here): the README says to change it.
+    assert given in (REPO / "README.md").read_text(), (
+        f"README.md does not name the default Redis password {given!r} (to be changed)"
     )
 
 

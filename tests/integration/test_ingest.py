@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from streams.connections.redis import sync_redis_client
 from streams.contracts.reference import Rep
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -98,8 +99,6 @@ def test_each_bad_input_class_is_dead_lettered_and_the_worker_keeps_going(
 def test_future_dated_events_are_dead_lettered_and_move_nothing(
     tmp_path: Path, settings: Settings
 ) -> None:
-    import redis
-
     asyncio.run(ensure_topics(settings))
     now = datetime.now(settings.zone)
     future = {
@@ -125,7 +124,7 @@ def test_future_dated_events_are_dead_lettered_and_move_nothing(
         eventually(lambda: revenue(settings, now) == {"rep-f": Decimal("15.50")})
         assert worker_metric(settings, "salespulse_dead_letters_total", reason="future_dated") == 2
         assert worker_metric(settings, "salespulse_late_events_total") == 0
-        client = redis.Redis.from_url(settings.redis_url)
+        client = sync_redis_client(settings)
         stream_ms = client.zscore(f"{settings.redis_prefix}stream_time", "global")
         assert stream_ms is not None
         assert stream_ms <= (later.timestamp() + 60) * 1000
@@ -192,7 +191,6 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
     """Dedup covers what can still be applied, no more: once every window of an order is past
     its retention (a day here), its id is swept; a copy of it then is expired, not a
     duplicate, and changes no KPI."""
-    import redis
 
     day = 86_400.0
     short = {"retention_minute_s": 3600.0, "retention_day_s": day, "retention_calendar_s": day}
@@ -202,7 +200,7 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
     january = datetime(2025, 1, 15, 10, 0, tzinfo=zone)
     may = datetime(2025, 5, 20, 10, 0, tzinfo=zone)  # Q1 ended + a day of retention: past
     old = orjson.dumps(order("rep-s", "10.00", january))
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis_client(settings)
     january_day = int(datetime(2025, 1, 15, tzinfo=zone).timestamp())
     with running_worker(settings, tmp_path / "worker.log"):
         kcat_produce(settings, "sales.orders", "acct-1", old)

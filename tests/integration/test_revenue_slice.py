@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-import redis
 
+from streams.connections.redis import sync_redis_client
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.kafka_tools import header, kcat_consume, kcat_produce, needs_kcat
@@ -59,7 +59,7 @@ def test_order_from_kcat_becomes_todays_revenue_in_redis(
 
         eventually(lambda: revenue() == expected, timeout=60)
         assert revenue() == expected
-        client = redis.Redis.from_url(settings.redis_url)
+        client = sync_redis_client(settings)
         start = int(datetime.combine(now.date(), datetime.min.time(), settings.zone).timestamp())
         leaderboard = client.zrevrange(
             f"{settings.redis_prefix}lb:revenue:day:{start}:rep", 0, -1, withscores=True

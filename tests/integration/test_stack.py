@@ -11,8 +11,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-import redis
 
+from streams.connections.redis import sync_redis_client
+from streams.settings import Settings
 from streams.stack import StackError, launcher
 from streams.stack.kafka import KAFKA_VERSION, ensure_jars, metadata_round_trip, start_broker
 from streams.stack.ports import free_port
@@ -20,9 +21,9 @@ from streams.stack.state import cache_dir
 from tests.support import REPO, Services, eventually, salespulse
 
 
-def test_services_answer(services: Services) -> None:
+def test_services_answer(services: Services, settings: Settings) -> None:
     assert asyncio.run(metadata_round_trip(services.kafka_bootstrap))
-    assert redis.Redis.from_url(services.redis_url).ping()
+    assert sync_redis_client(settings).ping()
     if services.prometheus_url is None:
         pytest.skip("no Prometheus in this session")
     with urllib.request.urlopen(f"{services.prometheus_url}/api/v1/status/config") as response:
