@@ -12,6 +12,7 @@ from streams.settings import Settings
 from streams.stack.prometheus import register_target
 from streams.stack.state import StackRecord
 from streams.topics import ensure_topics
+from streams.web_access import bind_host
 
 
 def run_worker(settings: Settings) -> None:
@@ -26,7 +27,7 @@ def run_worker(settings: Settings) -> None:
         # Running against `salespulse stack up`: let its Prometheus scrape this worker.
         target = register_target(
             stack.path.parent, f"worker-{settings.web_port}",
-            f"{settings.web_host}:{settings.web_port}",
+            f"{bind_host(settings)}:{settings.web_port}",
         )  # fmt: skip
     try:
         faust.Worker(app, loop=loop, loglevel=settings.log_level).execute_from_commandline()
