@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from streams.settings import Settings
 from streams.stack.ports import free_port
@@ -33,6 +34,9 @@ class Services:
     prometheus_url: str | None
     alertmanager_url: str | None
     run_dir: Path | None  # the local stack's run dir; None when using external services
+    # The SALESPULSE_WEB_TOKEN the session's Prometheus sends when scraping the salespulse job
+    # (None with an external Prometheus): a worker with this token is scraped.
+    web_token: str | None = None
 
 
 def isolated_settings(services: Services, home: Path, **overrides: object) -> Settings:
@@ -59,8 +63,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a salespulse subprocess needs to use exactly ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESPULSE_")}
     for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"SALESPULSE_{name.upper()}"] = str(value)
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        env[f"SALESPULSE_{name.upper()}"] = str(secret)
     return env
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The ``Authorization`` header a worker with ``settings`` wants (none without a token)."""
+    token = settings.web_token
+    return {} if token is None else {"Authorization": f"Bearer {token.get_secret_value()}"}
 
 
 def salespulse(*args: str) -> list[str]:
@@ -79,9 +90,13 @@ def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
     )
     try:
         url = f"http://127.0.0.1:{settings.web_port}/metrics"
-        wait_http(url, process, log)
+        headers = auth_headers(settings)
+        wait_http(url, process, log, headers=headers)
         assigned = "salespulse_assigned_partitions"
-        eventually(lambda: metric(wait_http(url, process, log), assigned) > 0, timeout=60)
+        eventually(
+            lambda: metric(wait_http(url, process, log, headers=headers), assigned) > 0,
+            timeout=60,
+        )
         try:
             yield process
         except AssertionError as exc:
@@ -108,13 +123,17 @@ def worker_metric(port: int, name: str, **labels: str) -> float:
         return metric(response.read(), name, **labels)
 
 
-def wait_http(url: str, process: ProcessRecord, log: Path, timeout: float = 60.0) -> bytes:
+def wait_http(
+    url: str, process: ProcessRecord, log: Path, timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
+) -> bytes:  # fmt: skip
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers=headers or {})
     while time.monotonic() < deadline:
         if not process.alive():
             raise AssertionError(f"process exited before {url} answered:\n{log_tail(log, 60)}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2) as response:
                 return bytes(response.read())
         except (urllib.error.URLError, OSError):
             time.sleep(0.25)
