@@ -63,7 +63,7 @@ from streams.readiness import RedisCheck, WorkerState, register_health
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS
 from streams.tv import register_tv
-from streams.web_access import Access, announce, bind_host, middleware
+from streams.web_access import Access, bind_host, middleware
 
 log = logging.getLogger(__name__)
 
@@ -485,10 +485,6 @@ def build_app(settings: Settings) -> faust.App:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
-
-    @app.task
-    async def web_access() -> None:
-        announce(settings)  # once logging is set up: where it listens, whether a token is needed
 
     def worker_state() -> WorkerState:
         return WorkerState(

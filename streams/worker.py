@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import faust
 
@@ -12,7 +13,20 @@ from streams.settings import Settings
 from streams.stack.prometheus import register_target
 from streams.stack.state import StackRecord
 from streams.topics import ensure_topics
-from streams.web_access import bind_host
+from streams.web_access import announce, bind_host
+
+
+class Worker(faust.Worker):
+    """Faust's worker, which also says at start where the web server listens and whether it
+    needs a token (``streams.web_access.announce``), once logging is set up."""
+
+    def __init__(self, app: faust.App, settings: Settings, **options: Any) -> None:
+        super().__init__(app, **options)
+        self._settings = settings
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # sets up logging
+        announce(self._settings)
 
 
 def run_worker(settings: Settings) -> None:
@@ -30,7 +44,7 @@ def run_worker(settings: Settings) -> None:
             f"{bind_host(settings)}:{settings.web_port}",
         )  # fmt: skip
     try:
-        faust.Worker(app, loop=loop, loglevel=settings.log_level).execute_from_commandline()
+        Worker(app, settings, loop=loop, loglevel=settings.log_level).execute_from_commandline()
     finally:
         if target is not None:
             with contextlib.suppress(OSError):
