@@ -59,5 +59,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESPULSE_")}
     for name, value in settings.model_dump(mode="json", exclude_none=True).items():
         env[f"SALESPULSE_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    for name in ("web_token", "web_tv_token"):  # dumped as "**********"
+        secret = getattr(settings, name)
+        if secret is not None:
+            env[f"SALESPULSE_{name.upper()}"] = secret.get_secret_value()
     env["SALESPULSE_DATA_DIR"] = str(settings.worker_data_dir)
     return env

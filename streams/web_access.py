@@ -104,6 +104,13 @@ def _route_path(request: web.Request) -> str:
     return resource.canonical if resource is not None else request.path
 
 
+def bearer_header(settings: Settings) -> dict[str, str]:
+    """The ``Authorization`` header a worker with ``settings`` wants (none without a token):
+    for clients of this checkout (tests, bench)."""
+    token = settings.web_token
+    return {} if token is None else {"Authorization": f"Bearer {token.get_secret_value()}"}
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord, log_tail, spawn
+from streams.web_access import bearer_header
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,12 +69,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def auth_headers(settings: Settings) -> dict[str, str]:
-    """The ``Authorization`` header a worker with ``settings`` wants (none without a token)."""
-    token = settings.web_token
-    return {} if token is None else {"Authorization": f"Bearer {token.get_secret_value()}"}
-
-
 def salespulse(*args: str) -> list[str]:
     """argv running the salespulse CLI of this checkout with this interpreter."""
     return [sys.executable, "-m", "streams.cli", *args]
@@ -90,7 +85,7 @@ def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
     )
     try:
         url = f"http://127.0.0.1:{settings.web_port}/metrics"
-        headers = auth_headers(settings)
+        headers = bearer_header(settings)
         wait_http(url, process, log, headers=headers)
         assigned = "salespulse_assigned_partitions"
         eventually(

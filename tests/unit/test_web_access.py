@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from streams.settings import Settings
-from streams.web_access import Access, bind_host, is_loopback, middleware
+from streams.web_access import Access, bearer_header, bind_host, is_loopback, middleware
 
 TOKEN = "full-access-token-0123456789"
 TV = "read-only-tv-token-0123456789"
@@ -132,8 +132,13 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 def test_without_a_token_only_a_loopback_address_is_bound(tmp_path: Path) -> None:
     def settings(**values: object) -> Settings:
-        return Settings(home=tmp_path, **values)  # type: ignore[arg-type]
+        return Settings(home=tmp_path, **{"web_token": None, **values})  # type: ignore[arg-type]
 
     assert bind_host(settings(web_host="0.0.0.0")) == "127.0.0.1"
     assert bind_host(settings(web_host="::1")) == "::1"
     assert bind_host(settings(web_host="0.0.0.0", web_token=TOKEN)) == "0.0.0.0"
+
+
+def test_bearer_header_of_the_settings(tmp_path: Path) -> None:
+    assert bearer_header(Settings(home=tmp_path, web_token=None)) == {}
+    assert bearer_header(Settings(home=tmp_path, web_token=TOKEN)) == {"Authorization": BEARER}
