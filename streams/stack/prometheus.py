@@ -75,6 +75,25 @@ def write_token(path: Path, token: SecretStr) -> Path:
     return path
 
 
+def scrape_token_problem(run_dir: Path, token: SecretStr | None) -> str | None:
+    """Why the Prometheus of the stack in ``run_dir`` would get 401 from a worker with
+    ``token`` (None when it would not: the worker has no token, or the stack sends it)."""
+    if token is None:
+        return None
+    try:
+        sent: str | None = (run_dir / TOKEN_FILE).read_text()
+    except OSError:
+        sent = None
+    if sent == token.get_secret_value():
+        return None
+    which = "no token" if sent is None else "another token"
+    return (
+        f"the local stack's Prometheus sends {which}: this worker will refuse its scrapes "
+        "(401). Restart the stack with this SALESPULSE_WEB_TOKEN set: "
+        "`salespulse stack down && salespulse stack up`"
+    )
+
+
 def register_target(run_dir: Path, name: str, address: str) -> Path:
     """Make the local Prometheus scrape a worker at ``address`` (host:port)."""
     path = run_dir / TARGETS_DIR / f"{name}.json"

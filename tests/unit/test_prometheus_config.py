@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from streams.stack.prometheus import register_target, render_config
+from streams.stack.prometheus import register_target, render_config, scrape_token_problem
 from tests.support import REPO
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "prometheus" / "prometheus.yml"
@@ -271,3 +271,16 @@ def test_the_shipped_alertmanager_config_is_valid_and_groups_per_alert_and_team(
     route = yaml.safe_load(config.read_text())["route"]
     assert route["group_by"] == ["alertname", "dimension", "key"]
     assert route["receiver"] == "webhook"
+
+
+def test_a_worker_with_a_token_the_stack_does_not_send_is_told_how_to_fix_it(
+    run_dir: Path,
+) -> None:
+    assert scrape_token_problem(run_dir, None) is None
+    problem = scrape_token_problem(run_dir, WEB_TOKEN)
+    assert problem is not None
+    assert "sends no token" in problem
+    assert "salespulse stack down && salespulse stack up" in problem
+    render_config(REPO_CONFIG, run_dir, 19090, web_token=WEB_TOKEN)
+    assert scrape_token_problem(run_dir, WEB_TOKEN) is None
+    assert "sends another token" in str(scrape_token_problem(run_dir, SecretStr("x" * 20)))
