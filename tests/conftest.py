@@ -5,7 +5,8 @@ its alerts to that Alertmanager), as ``salespulse stack up`` does (``streams.sta
 ``<home>/test-stacks/<pid>``; they die with the session even if it is killed, and stacks left
 by an interrupted session are stopped at the next start. Each service given by its variable
 (``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
-``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one.
+``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one. The session's own Prometheus
+sends a token of the session (``Services.web_token``) to the workers it scrapes.
 """
 
 from __future__ import annotations
