@@ -2,7 +2,8 @@
 
 A worker with ``SALESPULSE_WEB_TOKEN`` and ``SALESPULSE_WEB_TV_TOKEN`` (on 0.0.0.0): /api and
 /metrics want the token as a Bearer header, /tv and what the page reads take the read-only
-token in the URL (which opens nothing else), /health and /ready are open, /ready is 200 once
+token in the URL (which opens nothing else; a real Chromium's wallboard goes live with it),
+/health and /ready are open, /ready is 200 once
 caught up, and the session's real Prometheus scrapes it. A worker without a token asked for
 0.0.0.0 listens on 127.0.0.1 only and says so; with its Redis on a closed port it stays up and
 /ready is 503 naming Redis.
@@ -25,6 +26,7 @@ import pytest
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.prometheus import register_target
+from tests.integration.test_tv_wallboard import CHROMIUM, Browser, wait_live
 from tests.support import Services, eventually, isolated_settings, metric, running_worker
 
 TV_TOKEN = secrets.token_urlsafe(24)
@@ -115,6 +117,20 @@ def test_tv_takes_the_read_only_token_in_its_url(guarded: tuple[Settings, Path])
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url.replace(TV_TOKEN, "nope" * 6), timeout=30)
     assert refused.value.code == 401
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
+def test_a_wall_screen_with_the_read_only_token_goes_live(
+    guarded: tuple[Settings, Path], tmp_path: Path
+) -> None:
+    """A real browser opens /tv?token=...: the page's own stream request must carry it."""
+    settings, _ = guarded
+    browser = Browser(tmp_path)
+    try:
+        page = browser.open(f"http://127.0.0.1:{settings.web_port}/tv?token={TV_TOKEN}")
+        assert wait_live(page)["text"].startswith("updated ")
+    finally:
+        browser.close()
 
 
 def test_metrics_want_the_full_token(guarded: tuple[Settings, Path]) -> None:
