@@ -3,7 +3,7 @@ orchestrators; neither needs a token (streams.web_access).
 
 ``/ready`` answers 200 only when the worker has partitions assigned, is not rebalancing or
 recovering its tables, has every assigned partition's end offset and is at most
-``SALESPULSE_READY_MAX_LAG`` messages behind in all of them, and Redis answered its last PING;
+``SALESPULSE_READY_MAX_LAG`` messages behind in them together, and Redis answered its last PING;
 503 otherwise, with the reasons. It does no I/O: the consumer's positions and end offsets are
 what faust already keeps in memory, and Redis is PINGed by a timer (``RedisCheck``).
 """
