@@ -19,6 +19,7 @@ from bench.progress import POLL_S, Drain, OffsetWatch, describe
 from bench.stack import settings_env
 from streams.settings import Settings
 from streams.stack.process import ProcessRecord, log_tail, spawn
+from streams.web_access import bearer_header
 
 REPO = Path(__file__).resolve().parents[1]
 SAY_EVERY_S = 5.0
@@ -112,7 +113,7 @@ class Worker:
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             started = time.perf_counter()
-            async with http.get(self.url) as response:
+            async with http.get(self.url, headers=bearer_header(self.settings)) as response:
                 page = await response.read()
                 response.raise_for_status()
             return (time.perf_counter() - started) * 1000, len(page)

@@ -59,9 +59,11 @@ from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.kpi_gauges import KpiCollector
 from streams.metrics import PipelineCollector, PipelineStats
 from streams.read_model import ReadModel
+from streams.readiness import RedisCheck, WorkerState, register_health
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS
 from streams.tv import register_tv
+from streams.web_access import Access, bind_host, middleware
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,12 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=settings.producer_linger_ms / 1000,
         producer_max_batch_size=256 * 1024,
         web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
+        web_bind=bind_host(settings),  # a loopback address only, without a token
+        web_host=bind_host(settings),
         web_port=settings.web_port,
         web_in_thread=False,
+        # Every path but /health and /ready needs the token, when one is set.
+        web_application_options={"middlewares": [middleware(Access.of(settings))]},
         # Acks are manual and come after a flush: unflushed events are simply redelivered,
         # so a stop or rebalance need not wait for them (the offset marks make that safe).
         stream_wait_empty=False,
@@ -482,6 +486,17 @@ def build_app(settings: Settings) -> faust.App:
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
+    def worker_state() -> WorkerState:
+        return WorkerState(
+            assigned=_assigned_count(app),
+            behind=_behind(app, physical),
+            rebalancing=bool(app.rebalancing),
+            recovering=bool(app.in_recovery),
+            redis_error=redis_check.error,
+        )
+
+    redis_check = RedisCheck(client)
+    register_health(app, worker_state, redis_check, settings.ready_max_lag)
     register_api(app, settings, client)
     register_tv(app, settings, client, reference)
     return app
@@ -531,7 +546,14 @@ def _caught_up(app: faust.App, topic: str, partition: int, processed: int | None
 def _lag(app: faust.App, physical: dict[str, str]) -> list[tuple[str, int, int]]:
     """(logical topic, partition, messages behind the committed offset) per assigned partition
     whose end is known."""
-    out: list[tuple[str, int, int]] = []
+    return [(topic, p, behind) for topic, p, behind in _behind(app, physical) if behind is not None]
+
+
+def _behind(app: faust.App, physical: dict[str, str]) -> list[tuple[str, int, int | None]]:
+    """(logical topic, partition, messages behind the committed offset or None while its end
+    is not known) per assigned partition of the pipeline's topics (not table changelogs).
+    From what the consumer keeps in memory: no request to Kafka."""
+    out: list[tuple[str, int, int | None]] = []
     try:
         assignment = list(app.consumer.assignment())
     except Exception:  # no consumer yet, or between rebalances
@@ -542,8 +564,9 @@ def _lag(app: faust.App, physical: dict[str, str]) -> list[tuple[str, int, int]]
         try:
             highwater = app.consumer.highwater(tp)
         except Exception:
-            continue
+            highwater = None
         if highwater is None:
+            out.append((physical[tp.topic], tp.partition, None))
             continue
         committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
         out.append((physical[tp.topic], tp.partition, max(0, highwater - committed)))

@@ -19,6 +19,7 @@ from streams.stack import StackError, launcher
 from streams.stack.process import ProcessRecord, current_process, log_tail, spawn
 from streams.stack.state import StackRecord
 from streams.stack_commands import start_stack
+from streams.web_access import bind_host
 
 REFRESH_S = 5.0
 DEMO_RATE = 20.0
@@ -78,16 +79,18 @@ def run_demo(
 def _print_where_to_look(settings: Settings, logs: Path) -> None:
     stack = StackRecord.load(settings.home)
     prom = stack.services["prometheus"].address if stack else "?"
-    web = f"http://{settings.web_host}:{settings.web_port}"
+    web = f"http://{bind_host(settings)}:{settings.web_port}"
+    tv = "?token=<SALESPULSE_WEB_TV_TOKEN>&" if settings.web_tv_token is not None else "?"
+    guarded = " (Authorization: Bearer <SALESPULSE_WEB_TOKEN>)" if settings.web_token else ""
     print(
         "\nsalespulse demo is running (Ctrl-C stops everything it started):\n"
-        f"  TV wallboard     {web}/tv\n"
-        f"  (en français)    {web}/tv?lang=fr\n"
-        f"  worker metrics   http://{settings.web_host}:{settings.web_port}/metrics\n"
+        f"  TV wallboard     {web}/tv{tv.rstrip('?&')}\n"
+        f"  (en français)    {web}/tv{tv}lang=fr\n"
+        f"  worker metrics   {web}/metrics{guarded}\n"
         f"  Prometheus       http://{prom}/graph?g0.expr=salespulse_events_total\n"
         f"  Redis            {redis_address(settings.redis_url)}"
         f"  (layout: docs/engine.md)\n"
-        f"  KPI API          http://{settings.web_host}:{settings.web_port}/api/kpis\n"
+        f"  KPI API          {web}/api/kpis{guarded}\n"
         f"  revenue table    .venv/bin/salespulse kpi revenue --window day --by rep\n"
         f"  logs             {logs}/\n"
         "Today's revenue per rep appears below within seconds and refreshes every "

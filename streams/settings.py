@@ -31,6 +31,7 @@ from streams.business_hours import parse_business_hours
 from streams.stack.state import StackRecord, default_home
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+MIN_TOKEN_CHARS = 16
 
 
 class StackRecordSource(PydanticBaseSettingsSource):
@@ -100,8 +101,27 @@ class Settings(BaseSettings):
         default=None,
         description="RocksDB state of this worker; default <home>/worker-<web_port>.",
     )
-    web_host: str = "127.0.0.1"
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="address the web server binds; without web_token only a loopback one",
+    )
     web_port: int = Field(default=6066, ge=1, le=65535)
+    # HTTP access (streams.web_access): /health and /ready are always open.
+    web_token: SecretStr | None = Field(
+        default=None,
+        description="required as `Authorization: Bearer <token>` on every other path; "
+        "unset: the web server listens on 127.0.0.1 only",
+    )
+    web_tv_token: SecretStr | None = Field(
+        default=None,
+        description="read-only token for wall screens: accepted only as ?token= on /tv and "
+        "the stream and snapshot the page reads (never on /api or /metrics)",
+    )
+    ready_max_lag: int = Field(
+        default=1000,
+        ge=0,
+        description="/ready: messages a worker may have left to process and still be ready",
+    )
     log_level: str = "info"
 
     # Local stack (`salespulse stack up`): 0 picks a free port on 127.0.0.1
@@ -195,6 +215,33 @@ class Settings(BaseSettings):
                 "such as Europe/Paris"
             ) from exc
         return value
+
+    @field_validator("web_token", "web_tv_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # an empty variable is no token
+        if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"a web token needs at least {MIN_TOKEN_CHARS} characters: make one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _tv_token_needs_token(self) -> Settings:
+        if self.web_tv_token is not None and self.web_token is None:
+            raise ValueError(
+                "SALESPULSE_WEB_TV_TOKEN is set without SALESPULSE_WEB_TOKEN, so nothing would "
+                "be guarded: set SALESPULSE_WEB_TOKEN too, or unset SALESPULSE_WEB_TV_TOKEN"
+            )
+        tv, full = self.web_tv_token, self.web_token
+        if tv is not None and full is not None and tv.get_secret_value() == full.get_secret_value():
+            raise ValueError(
+                "SALESPULSE_WEB_TV_TOKEN equals SALESPULSE_WEB_TOKEN: the read-only token goes "
+                "in wall screens' URLs, so give it a value of its own"
+            )
+        return self
 
     @field_validator("business_hours")
     @classmethod

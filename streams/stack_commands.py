@@ -59,6 +59,7 @@ def start_stack(
         ),
         owner=owner,
         die_with_parent=die_with_parent,
+        web_token=settings.web_token,  # its Prometheus scrapes workers that need it
     )
 
 

@@ -5,16 +5,19 @@ its alerts to that Alertmanager), as ``salespulse stack up`` does (``streams.sta
 ``<home>/test-stacks/<pid>``; they die with the session even if it is killed, and stacks left
 by an interrupted session are stopped at the next start. Each service given by its variable
 (``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
-``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one.
+``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one. The session's own Prometheus
+sends a token of the session (``Services.web_token``) to the workers it scrapes.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from streams.settings import Settings
 from streams.stack import launcher
@@ -39,6 +42,9 @@ def services() -> Iterator[Services]:
         "kafka": kafka, "redis": redis_url, "alertmanager": alertmanager, "prometheus": prometheus
     }  # fmt: skip
     wanted = [name for name, url in given.items() if not url]
+    # The session's Prometheus sends this token to every worker it scrapes: workers without a
+    # token ignore it, workers with it (tests of HTTP access) are scraped.
+    web_token = secrets.token_urlsafe(24)
     root = default_home() / "test-stacks"
     for stale in launcher.stop_orphaned_test_stacks(root):
         print(f"stopped a test stack left by an interrupted run: {stale}")
@@ -48,6 +54,7 @@ def services() -> Iterator[Services]:
         owner=current_process(),
         die_with_parent=True,
         progress=lambda line: None,
+        web_token=SecretStr(web_token),
     )
     local = record.settings()
     try:
@@ -57,6 +64,7 @@ def services() -> Iterator[Services]:
             prometheus_url=prometheus or local.get("prometheus_url"),
             alertmanager_url=alertmanager or local.get("alertmanager_url"),
             run_dir=Path(record.run_dir),
+            web_token=None if prometheus else web_token,
         )
     finally:
         launcher.down(record)

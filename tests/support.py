@@ -21,6 +21,7 @@ from streams.connections.redis import sync_redis_client
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord, log_tail, spawn
+from streams.web_access import bearer_header
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,6 +35,9 @@ class Services:
     prometheus_url: str | None
     alertmanager_url: str | None
     run_dir: Path | None  # the local stack's run dir; None when using external services
+    # The SALESPULSE_WEB_TOKEN the session's Prometheus sends when scraping the salespulse job
+    # (None with an external Prometheus): a worker with this token is scraped.
+    web_token: str | None = None
 
 
 def isolated_settings(services: Services, home: Path, **overrides: object) -> Settings:
@@ -78,9 +82,13 @@ def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
     )
     try:
         url = f"http://127.0.0.1:{settings.web_port}/metrics"
-        wait_http(url, process, log)
+        headers = bearer_header(settings)
+        wait_http(url, process, log, headers=headers)
         assigned = "salespulse_assigned_partitions"
-        eventually(lambda: metric(wait_http(url, process, log), assigned) > 0, timeout=60)
+        eventually(
+            lambda: metric(wait_http(url, process, log, headers=headers), assigned) > 0,
+            timeout=60,
+        )
         try:
             yield process
         except AssertionError as exc:
@@ -107,13 +115,17 @@ def worker_metric(port: int, name: str, **labels: str) -> float:
         return metric(response.read(), name, **labels)
 
 
-def wait_http(url: str, process: ProcessRecord, log: Path, timeout: float = 60.0) -> bytes:
+def wait_http(
+    url: str, process: ProcessRecord, log: Path, timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
+) -> bytes:  # fmt: skip
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers=headers or {})
     while time.monotonic() < deadline:
         if not process.alive():
             raise AssertionError(f"process exited before {url} answered:\n{log_tail(log, 60)}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2) as response:
                 return bytes(response.read())
         except (urllib.error.URLError, OSError):
             time.sleep(0.25)

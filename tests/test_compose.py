@@ -436,3 +436,20 @@ def test_prometheus_config_is_mounted_and_scrapes_the_worker() -> None:
             "Prometheus cannot reach it unless it is 0.0.0.0"
         )
     assert not problems, "Prometheus in compose:\n" + "\n".join(problems)
+
+
+def test_prometheus_sends_the_workers_token_from_a_secret() -> None:
+    """The worker listens on 0.0.0.0 only with a token: compose requires one, gives it to the
+    worker and, as the secret web-token, to Prometheus, whose worker job sends it."""
+    services = compose_services()
+    token = environment(services["worker"]).get("SALESPULSE_WEB_TOKEN", "")
+    assert token.startswith("${SALESPULSE_WEB_TOKEN:?"), f"worker: SALESPULSE_WEB_TOKEN={token!r}"
+    assert "web-token" in (services["prometheus"].get("secrets") or [])
+    assert load_compose()["secrets"]["web-token"] == {"environment": "SALESPULSE_WEB_TOKEN"}
+    scrape = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    (worker_job,) = [j for j in scrape["scrape_configs"] if j["job_name"] == "salespulse"]
+    assert worker_job["authorization"] == {
+        "type": "Bearer", "credentials_file": "/run/secrets/web-token"
+    }  # fmt: skip
+    healthcheck = " ".join(services["worker"]["healthcheck"]["test"])
+    assert "/health'" in healthcheck  # no token needed there

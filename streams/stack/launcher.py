@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from streams.stack.alertmanager import start_alertmanager
 from streams.stack.errors import StackError
 from streams.stack.kafka import start_broker
@@ -59,8 +61,11 @@ def up(
     owner: ProcessRecord | None = None,
     die_with_parent: bool = False,
     progress: Callable[[str], None] = print,
+    web_token: SecretStr | None = None,
 ) -> StackRecord:
-    """Start the services in ``run_dir`` and record them; a failure stops what it started."""
+    """Start the services in ``run_dir`` and record them; a failure stops what it started.
+
+    ``web_token``: the workers' SALESPULSE_WEB_TOKEN, which Prometheus sends when scraping."""
     ports = ports or Ports()
     run_dir = run_dir.resolve()  # services run with run_dir as working directory
     wanted = sorted(services, key=SERVICES.index) if set(services) <= set(SERVICES) else []
@@ -76,7 +81,7 @@ def up(
             alertmanager = record.services.get("alertmanager")
             record.services[name] = _start(
                 name, run_dir, ports, die_with_parent, progress,
-                None if alertmanager is None else alertmanager.address,
+                None if alertmanager is None else alertmanager.address, web_token,
             )  # fmt: skip
             record.save()  # saved after each service, so an interrupted start is cleaned up
     except BaseException:
@@ -92,6 +97,7 @@ def _start(
     die_with_parent: bool,
     progress: Callable[[str], None],
     alertmanager: str | None = None,
+    web_token: SecretStr | None = None,
 ) -> ServiceRecord:
     process: ProcessRecord
     if name == "kafka":
@@ -116,7 +122,7 @@ def _start(
         progress(f"starting Prometheus on {HOST}:{port} ...")
         process = start_prometheus(
             run_dir, prometheus_config(), port, die_with_parent=die_with_parent,
-            alertmanager=alertmanager,
+            alertmanager=alertmanager, web_token=web_token,
         )  # fmt: skip
     return ServiceRecord(
         name=name, address=f"{HOST}:{port}", process=process, log=str(run_dir / f"{name}.log")

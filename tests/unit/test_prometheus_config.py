@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from pydantic import SecretStr
 
-from streams.stack.prometheus import register_target, render_config
+from streams.stack.prometheus import register_target, render_config, scrape_token_problem
 from tests.support import REPO
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "prometheus" / "prometheus.yml"
@@ -47,10 +49,10 @@ def test_salespulse_job_reads_file_sd_targets_from_the_run_dir(run_dir: Path, po
     assert Path(pattern).parent == run_dir / "prometheus-targets"
     assert Path(pattern).name.endswith(".json")
     assert (run_dir / "prometheus-targets").is_dir()
-    # the rest of the job is the repo's
+    # the rest of the job is the repo's, but for compose's token (this stack has none)
     original = job(load(REPO_CONFIG), "salespulse")
     assert {k: v for k, v in worker.items() if k != "file_sd_configs"} == {
-        k: v for k, v in original.items() if k != "static_configs"
+        k: v for k, v in original.items() if k not in ("static_configs", "authorization")
     }
 
 
@@ -199,6 +201,35 @@ def test_register_target_before_render_creates_the_directory(tmp_path: Path) -> 
     assert path.is_file()
 
 
+WEB_TOKEN = SecretStr("the-workers-web-token-0123")
+
+
+def test_with_a_web_token_the_worker_job_sends_it_from_a_private_file(run_dir: Path) -> None:
+    rendered = load(render_config(REPO_CONFIG, run_dir, 19090, web_token=WEB_TOKEN))
+    auth = job(rendered, "salespulse")["authorization"]
+    assert auth == {"type": "Bearer", "credentials_file": str(run_dir / "web-token")}
+    credentials = Path(auth["credentials_file"])
+    assert credentials.read_text() == WEB_TOKEN.get_secret_value()
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert "authorization" not in job(rendered, "prometheus")  # Prometheus itself: no token
+
+
+def test_a_token_file_left_readable_is_made_private_again(run_dir: Path) -> None:
+    (run_dir / "web-token").write_text("old")
+    (run_dir / "web-token").chmod(0o644)
+    render_config(REPO_CONFIG, run_dir, 19090, web_token=WEB_TOKEN)
+    assert stat.S_IMODE((run_dir / "web-token").stat().st_mode) == 0o600
+    assert (run_dir / "web-token").read_text() == WEB_TOKEN.get_secret_value()
+
+
+def test_without_a_web_token_no_authorization_is_sent(tmp_path: Path, run_dir: Path) -> None:
+    config = copy.deepcopy(SOURCE)
+    config["scrape_configs"][0]["authorization"] = {"credentials_file": "/run/secrets/x"}
+    rendered = load(render_config(write_source(tmp_path / "conf", config), run_dir, 19090))
+    assert "authorization" not in job(rendered, "salespulse")
+    assert not (run_dir / "web-token").exists()
+
+
 PROMTOOL = shutil.which("promtool")
 
 
@@ -207,6 +238,20 @@ def test_promtool_accepts_the_rendered_config(run_dir: Path) -> None:
     assert PROMTOOL is not None
     rendered = render_config(REPO_CONFIG, run_dir, 19090)
     register_target(run_dir, "worker-6066", "127.0.0.1:6066")
+    result = subprocess.run(
+        [PROMTOOL, "check", "config", str(rendered)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
+def test_promtool_accepts_the_rendered_config_with_a_token(run_dir: Path) -> None:
+    assert PROMTOOL is not None
+    rendered = render_config(REPO_CONFIG, run_dir, 19090, web_token=WEB_TOKEN)
     result = subprocess.run(
         [PROMTOOL, "check", "config", str(rendered)],
         capture_output=True,
@@ -226,3 +271,16 @@ def test_the_shipped_alertmanager_config_is_valid_and_groups_per_alert_and_team(
     route = yaml.safe_load(config.read_text())["route"]
     assert route["group_by"] == ["alertname", "dimension", "key"]
     assert route["receiver"] == "webhook"
+
+
+def test_a_worker_with_a_token_the_stack_does_not_send_is_told_how_to_fix_it(
+    run_dir: Path,
+) -> None:
+    assert scrape_token_problem(run_dir, None) is None
+    problem = scrape_token_problem(run_dir, WEB_TOKEN)
+    assert problem is not None
+    assert "sends no token" in problem
+    assert "salespulse stack down && salespulse stack up" in problem
+    render_config(REPO_CONFIG, run_dir, 19090, web_token=WEB_TOKEN)
+    assert scrape_token_problem(run_dir, WEB_TOKEN) is None
+    assert "sends another token" in str(scrape_token_problem(run_dir, SecretStr("x" * 20)))

@@ -95,10 +95,20 @@ def test_promtool_check_rules(path: Path) -> None:
 
 
 @needs_promtool
-def test_promtool_check_config_loads_every_rule_file() -> None:
+def test_promtool_check_config_loads_every_rule_file(tmp_path: Path) -> None:
     # Rule paths are relative to the config file (as in docker compose, where the folder is
-    # mounted at /etc/salespulse/prometheus), so the repo's file is checked as it is.
-    result = promtool("check", "config", str(CONFIG))
+    # mounted at /etc/salespulse/prometheus), so the repo's folder is checked as it is, but for
+    # the worker's token: compose's secret /run/secrets/web-token, a file here (promtool
+    # wants it to exist).
+    folder = tmp_path / "prometheus"
+    shutil.copytree(CONFIG.parent, folder)
+    config = load(CONFIG)
+    (worker,) = [job for job in config["scrape_configs"] if job["job_name"] == "salespulse"]
+    assert worker["authorization"]["credentials_file"] == "/run/secrets/web-token"
+    worker["authorization"]["credentials_file"] = str(tmp_path / "web-token")
+    (tmp_path / "web-token").write_text("a-token-for-promtool-only")
+    (folder / CONFIG.name).write_text(yaml.safe_dump(config, sort_keys=False))
+    result = promtool("check", "config", str(folder / CONFIG.name))
     assert result.returncode == 0, output(result)
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout, output(result)
 

@@ -240,3 +240,41 @@ def test_out_of_range_values_are_rejected(
         Settings()
     field = variable.removeprefix("SALESPULSE_").lower()
     assert [err["loc"] for err in failure.value.errors()] == [(field,)]
+
+
+TOKEN = "a-web-token-of-24-chars!"
+TV_TOKEN = "a-wall-screen-token-here"
+
+
+def test_web_tokens_come_from_the_environment_and_stay_secret(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALESPULSE_WEB_TOKEN", TOKEN)
+    monkeypatch.setenv("SALESPULSE_WEB_TV_TOKEN", TV_TOKEN)
+    settings = Settings()
+    assert settings.web_token is not None
+    assert settings.web_tv_token is not None
+    assert settings.web_token.get_secret_value() == TOKEN
+    assert settings.web_tv_token.get_secret_value() == TV_TOKEN
+    assert TOKEN not in repr(settings)
+    assert TV_TOKEN not in repr(settings)
+
+
+def test_an_empty_web_token_is_no_token(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALESPULSE_WEB_TOKEN", "")
+    assert Settings().web_token is None
+
+
+def test_a_short_web_token_is_refused_with_how_to_make_one(home: Path) -> None:
+    with pytest.raises(ValidationError, match=r"at least 16 characters.*secrets\.token_urlsafe"):
+        Settings(web_token="short")
+
+
+def test_a_tv_token_without_a_web_token_is_refused(home: Path) -> None:
+    with pytest.raises(ValidationError, match="set SALESPULSE_WEB_TOKEN too"):
+        Settings(web_tv_token=TV_TOKEN)
+
+
+def test_the_tv_token_must_differ_from_the_web_token(home: Path) -> None:
+    with pytest.raises(ValidationError, match="give it a value of its own"):
+        Settings(web_token=TOKEN, web_tv_token=TOKEN)
