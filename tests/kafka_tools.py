@@ -17,10 +17,27 @@ needs_kcat = pytest.mark.skipif(
 )
 
 
+def kcat(settings: Settings) -> list[str]:
+    """kcat's argv for the broker of ``settings``, with its security as librdkafka options."""
+    options = {"security.protocol": settings.kafka_security_protocol.lower()}
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        options["sasl.mechanisms"] = settings.kafka_sasl_mechanism
+        options["sasl.username"] = str(settings.kafka_username)
+        if settings.kafka_password is not None:
+            options["sasl.password"] = settings.kafka_password.get_secret_value()
+    files = {
+        "ssl.ca.location": settings.kafka_ca_file,
+        "ssl.certificate.location": settings.kafka_cert_file,
+        "ssl.key.location": settings.kafka_key_file,
+    }
+    options.update({name: str(path) for name, path in files.items() if path is not None})
+    return ["kcat", "-b", settings.kafka_bootstrap, *(f"-X{k}={v}" for k, v in options.items())]
+
+
 def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
     """Produce one message with kcat (the value must not contain a newline)."""
     subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-P", "-K", "\t"],
+        [*kcat(settings), "-t", settings.topic(topic), "-P", "-K", "\t"],
         input=key.encode() + b"\t" + value + b"\n",
         check=True,
         timeout=30,
@@ -30,8 +47,7 @@ def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None
 def kcat_consume(settings: Settings, topic: str) -> list[dict[str, object]]:
     """Every message of ``topic`` so far, as kcat's JSON envelopes (key, payload, headers)."""
     out = subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-C", "-e", "-J",
-         "-o", "beginning", "-q"],
+        [*kcat(settings), "-t", settings.topic(topic), "-C", "-e", "-J", "-o", "beginning", "-q"],
         capture_output=True, check=True, timeout=30,
     )  # fmt: skip
     return [orjson.loads(line) for line in out.stdout.splitlines() if line.strip()]

@@ -10,12 +10,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from streams.settings import Settings
 from streams.stack.ports import free_port
@@ -33,6 +34,8 @@ class Services:
     prometheus_url: str | None
     alertmanager_url: str | None
     run_dir: Path | None  # the local stack's run dir; None when using external services
+    # Settings values of a secured local broker (SASL_SSL: protocol, user, password, CA file)
+    kafka_security: dict[str, str] = field(default_factory=dict)
 
 
 def isolated_settings(services: Services, home: Path, **overrides: object) -> Settings:
@@ -50,6 +53,7 @@ def isolated_settings(services: Services, home: Path, **overrides: object) -> Se
         "web_port": free_port(),
         "topic_partitions": 2,
         "engine_flush_interval_s": 0.2,
+        **services.kafka_security,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -59,7 +63,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a salespulse subprocess needs to use exactly ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESPULSE_")}
     for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"SALESPULSE_{name.upper()}"] = str(value)
+        plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+        env[f"SALESPULSE_{name.upper()}"] = str(plain)
     return env
 
 
