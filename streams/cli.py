@@ -23,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["up", "down", "status", "fetch"],
         help="fetch: download the Kafka broker jars into the cache (up does it when needed)",
     )
+    stack.add_argument(
+        "--secure",
+        action="store_true",
+        help="up: Kafka's clients connect over SASL_SSL (a SCRAM user and a private CA, "
+        "recorded with the stack so every command uses them)",
+    )
 
     commands.add_parser("worker", help="run a Faust worker (start several to scale out)")
 
@@ -59,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "stack":
             from streams import stack_commands
 
-            return stack_commands.run(args.action, settings)
+            return stack_commands.run(args.action, settings, secure=args.secure)
         if args.command == "worker":
             from streams.worker import run_worker
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.stack.alertmanager import start_alertmanager
+from streams.stack.broker_security import BrokerSecurity
+from streams.stack.certs import make_certificates
 from streams.stack.errors import StackError
 from streams.stack.kafka import start_broker
 from streams.stack.ports import HOST, claim_port
@@ -59,8 +61,12 @@ def up(
     owner: ProcessRecord | None = None,
     die_with_parent: bool = False,
     progress: Callable[[str], None] = print,
+    secure: bool = False,
 ) -> StackRecord:
-    """Start the services in ``run_dir`` and record them; a failure stops what it started."""
+    """Start the services in ``run_dir`` and record them; a failure stops what it started.
+
+    ``secure``: Kafka's clients connect over SASL_SSL with a SCRAM user (TLS from the stack's
+    own CA, ``streams.stack.certs``); the record holds what a client needs."""
     ports = ports or Ports()
     run_dir = run_dir.resolve()  # services run with run_dir as working directory
     wanted = sorted(services, key=SERVICES.index) if set(services) <= set(SERVICES) else []
@@ -76,7 +82,7 @@ def up(
             alertmanager = record.services.get("alertmanager")
             record.services[name] = _start(
                 name, run_dir, ports, die_with_parent, progress,
-                None if alertmanager is None else alertmanager.address,
+                None if alertmanager is None else alertmanager.address, secure=secure,
             )  # fmt: skip
             record.save()  # saved after each service, so an interrupted start is cleaned up
     except BaseException:
@@ -92,15 +98,23 @@ def _start(
     die_with_parent: bool,
     progress: Callable[[str], None],
     alertmanager: str | None = None,
+    *,
+    secure: bool = False,
 ) -> ServiceRecord:
     process: ProcessRecord
+    settings: dict[str, str] = {}
     if name == "kafka":
         port = claim_port(ports.kafka, "Kafka", "SALESPULSE_STACK_KAFKA_PORT")
         controller = claim_port(0, "Kafka controller", "")
-        progress(f"starting Kafka broker on {HOST}:{port} ...")
+        security = BrokerSecurity(make_certificates(run_dir)) if secure else None
+        listener = "SASL_SSL" if security else "plaintext"
+        progress(f"starting Kafka broker on {HOST}:{port} ({listener}) ...")
         process = start_broker(
-            run_dir, cache_dir(), port, controller, die_with_parent=die_with_parent
-        )
+            run_dir, cache_dir(), port, controller, die_with_parent=die_with_parent,
+            security=security,
+        )  # fmt: skip
+        if security is not None:
+            settings = security.access(f"{HOST}:{port}").security_values()
     elif name == "redis":
         port = claim_port(ports.redis, "Redis", "SALESPULSE_STACK_REDIS_PORT")
         progress(f"starting Redis on {HOST}:{port} ...")
@@ -119,8 +133,9 @@ def _start(
             alertmanager=alertmanager,
         )  # fmt: skip
     return ServiceRecord(
-        name=name, address=f"{HOST}:{port}", process=process, log=str(run_dir / f"{name}.log")
-    )
+        name=name, address=f"{HOST}:{port}", process=process, log=str(run_dir / f"{name}.log"),
+        settings=settings,
+    )  # fmt: skip
 
 
 def down(record: StackRecord, *, purge: bool = True) -> None:

@@ -17,11 +17,11 @@ from streams.stack import StackError, launcher
 from streams.stack.kafka import KAFKA_VERSION, ensure_jars, metadata_round_trip, start_broker
 from streams.stack.ports import free_port
 from streams.stack.state import cache_dir
-from tests.support import REPO, Services, eventually, salespulse
+from tests.support import REPO, Services, eventually, isolated_settings, salespulse
 
 
-def test_services_answer(services: Services) -> None:
-    assert asyncio.run(metadata_round_trip(services.kafka_bootstrap))
+def test_services_answer(services: Services, tmp_path: Path) -> None:
+    assert asyncio.run(metadata_round_trip(isolated_settings(services, tmp_path)))
     assert redis.Redis.from_url(services.redis_url).ping()
     if services.prometheus_url is None:
         pytest.skip("no Prometheus in this session")

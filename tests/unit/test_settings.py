@@ -240,3 +240,26 @@ def test_out_of_range_values_are_rejected(
         Settings()
     field = variable.removeprefix("SALESPULSE_").lower()
     assert [err["loc"] for err in failure.value.errors()] == [(field,)]
+
+
+def test_record_of_a_secured_stack_provides_its_kafka_security(home: Path) -> None:
+    record = write_record(home, services=("kafka",))
+    ca = home / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")  # only its existence is checked here
+    record.services["kafka"].settings = {
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_mechanism": "SCRAM-SHA-512",
+        "kafka_username": "salespulse",
+        "kafka_password": "from-the-record",
+        "kafka_ca_file": str(ca),
+    }
+    record.save()
+    assert oct(record.path.stat().st_mode & 0o777) == "0o600"  # it holds a password
+    settings = Settings()
+    assert settings.kafka_bootstrap == ADDRESSES["kafka"]
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.kafka_username == "salespulse"
+    assert settings.kafka_password is not None
+    assert settings.kafka_password.get_secret_value() == "from-the-record"
+    assert settings.kafka_ca_file == ca
