@@ -6,6 +6,9 @@ its alerts to that Alertmanager), as ``salespulse stack up`` does (``streams.sta
 by an interrupted session are stopped at the next start. Each service given by its variable
 (``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
 ``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one.
+
+``SALESPULSE_TEST_SECURE=1`` starts the stack as ``salespulse stack up --secure`` does: every
+test's clients then reach Kafka over SASL_SSL (SCRAM) with the settings the stack records.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ def services() -> Iterator[Services]:
         owner=current_process(),
         die_with_parent=True,
         progress=lambda line: None,
+        secure=os.environ.get("SALESPULSE_TEST_SECURE") == "1",
     )
     local = record.settings()
+    security = {k: v for k, v in local.items() if k.startswith("kafka_") and k != "kafka_bootstrap"}
     try:
         yield Services(
             kafka_bootstrap=kafka or local["kafka_bootstrap"],
@@ -57,6 +62,7 @@ def services() -> Iterator[Services]:
             prometheus_url=prometheus or local.get("prometheus_url"),
             alertmanager_url=alertmanager or local.get("alertmanager_url"),
             run_dir=Path(record.run_dir),
+            kafka_security=security,
         )
     finally:
         launcher.down(record)
