@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from streams import kpi_command
 from streams.replay import command as replay_command
 from streams.settings import Settings
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings()
+    except ValidationError as exc:
+        print(f"salespulse: invalid settings:\n{_problems(exc)}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "stack":
             from streams import stack_commands
 
@@ -93,6 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _problems(exc: ValidationError) -> str:
+    """One line per problem, each naming its variable (the model's checks name theirs)."""
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        where = "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"  SALESPULSE_{where}: {message}" if where else f"  {message}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

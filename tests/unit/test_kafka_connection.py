@@ -12,6 +12,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types.auth import AuthProtocol, SASLMechanism
 from pydantic import SecretStr, ValidationError
 
+from streams.cli import main
 from streams.connections.kafka import KafkaAccess, kafka_options
 from streams.settings import Settings
 from streams.stack.certs import TlsFiles, make_certificates
@@ -165,3 +166,18 @@ def test_invalid_security_names_the_fix(
     with pytest.raises(ValidationError) as failure:
         Settings(**given)  # type: ignore[arg-type]
     assert fix in str(failure.value)
+
+
+def test_the_command_names_the_variable_instead_of_a_traceback(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SALESPULSE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("SALESPULSE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-1")
+    assert main(["stack", "status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("salespulse: invalid settings:\n  SALESPULSE_KAFKA_SASL_MECHANISM: ")
+    monkeypatch.setenv("SALESPULSE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    assert main(["stack", "status"]) == 2
+    err = capsys.readouterr().err
+    assert "  SALESPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs credentials: set " in err
+    assert "Traceback" not in err
