@@ -21,10 +21,17 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/salespulse demo
 
+# Run again against a secured stack (`salespulse stack up --secure`: Kafka over SASL_SSL with
+# SCRAM): the end-to-end slice, replay, the API and one exactly-once test.
+SECURE_TESTS := tests/integration/test_revenue_slice.py tests/integration/test_replay.py \
+	tests/integration/kpi/test_api.py::test_the_api_and_the_kpi_command_answer_as_the_reference \
+	tests/integration/kpi/test_exactly_once.py::test_kill_9_at_random_points_changes_nothing
+
 test: install
 	$(BIN)/ruff check streams tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	SALESPULSE_TEST_SECURE=1 $(BIN)/python -m pytest $(SECURE_TESTS)
 
 lint: install
 	$(BIN)/ruff check streams tests

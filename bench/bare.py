@@ -9,6 +9,7 @@ from collections.abc import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 
 
@@ -22,7 +23,7 @@ async def consume_and_decode(
     """Read ``expected`` messages from the start of ``topics``; (messages, seconds)."""
     consumer = AIOKafkaConsumer(
         *sorted(topics),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings).client,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 from streams.simulator.produce import Options, plan
 from streams.simulator.timeline import REFERENCE
@@ -41,7 +42,7 @@ class Backlog:
 
 def producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings).client,
         acks="all",
         linger_ms=5,
         max_request_size=max(1_048_576, settings.max_event_bytes + 65_536),

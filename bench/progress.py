@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS, ensure_topics
 
@@ -141,10 +142,9 @@ class OffsetWatch:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stages = watched_topics(settings)
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
-        )
+        kafka = kafka_options(settings).client
+        self.admin = AIOKafkaAdminClient(**kafka)
+        self.consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self.partitions: list[TopicPartition] = []
         self.coordinator: int | None = None
         self.polls = 0

@@ -32,6 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from streams.api import register_api
 from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
+from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.engine.entity_stage import EntityStage
 from streams.engine.gap_probe import GapProbe
@@ -72,9 +73,11 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset 
 
 def build_app(settings: Settings) -> faust.App:
     """A Faust app computing every KPI of the catalogue from the input topics."""
+    kafka = kafka_options(settings)
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=kafka.broker_url,
+        broker_credentials=kafka.broker_credentials(),
         store=settings.store,
         datadir=str(settings.worker_data_dir),
         topic_partitions=settings.topic_partitions,
@@ -124,9 +127,7 @@ def build_app(settings: Settings) -> faust.App:
     windows = CellWindows(settings.zone)
     watermark = Watermark(settings.idle_close_s, lambda t, p, o: _caught_up(app, t, p, o))
     cluster = ClusterWatermark()
-    exchange = ProgressExchange(
-        settings.kafka_bootstrap, settings.topic("internal.progress"), list(logical)
-    )
+    exchange = ProgressExchange(kafka.client, settings.topic("internal.progress"), list(logical))
     graces = Graces(int(settings.grace_minute_s * 1000), int(settings.grace_calendar_s * 1000))
     retention = Retention(
         int(settings.retention_minute_s * 1000),
@@ -296,7 +297,7 @@ def build_app(settings: Settings) -> faust.App:
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
 
-    probe = GapProbe(settings.kafka_bootstrap)
+    probe = GapProbe(kafka.client)
     ingest_guard = GuardedStage(app, "ingest", gap_sought, probe)
     stage_guard = GuardedStage(app, "entity-stage", gap_sought, probe)
     publisher_guard = GuardedStage(app, "publisher", gap_sought, probe)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from streams import kpi_command
 from streams.connections.redis import RedisProblem
 from streams.replay import command as replay_command
@@ -23,6 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "action",
         choices=["up", "down", "status", "fetch"],
         help="fetch: download the Kafka broker jars into the cache (up does it when needed)",
+    )
+    stack.add_argument(
+        "--secure",
+        action="store_true",
+        help="up: Kafka's clients connect over SASL_SSL (a SCRAM user and a private CA, "
+        "recorded with the stack so every command uses them)",
     )
 
     commands.add_parser("worker", help="run a Faust worker (start several to scale out)")
@@ -57,10 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings()
+    except ValidationError as exc:
+        print(f"salespulse: invalid settings:\n{_problems(exc)}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "stack":
             from streams import stack_commands
 
-            return stack_commands.run(args.action, settings)
+            return stack_commands.run(args.action, settings, secure=args.secure)
         if args.command == "worker":
             from streams.worker import run_worker
 
@@ -88,6 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _problems(exc: ValidationError) -> str:
+    """One line per problem, each naming its variable (the model's checks name theirs)."""
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        where = "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"  SALESPULSE_{where}: {message}" if where else f"  {message}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

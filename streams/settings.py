@@ -28,6 +28,12 @@ from pydantic_settings import (
 )
 
 from streams.business_hours import parse_business_hours
+from streams.connections.kafka import (
+    SASL_PROTOCOLS,
+    TLS_PROTOCOLS,
+    SaslMechanism,
+    SecurityProtocol,
+)
 from streams.stack.state import StackRecord, default_home
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -71,6 +77,17 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         default=10.0, ge=6.0, description="a dead worker's partitions move after this long"
     )
+
+    # Kafka security (streams.connections.kafka applies it to every Kafka client)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ca_file: Path | None = Field(
+        default=None, description="PEM CA the broker's certificate is checked against"
+    )
+    kafka_cert_file: Path | None = Field(default=None, description="PEM client certificate")
+    kafka_key_file: Path | None = Field(default=None, description="PEM key of kafka_cert_file")
 
     # Redis read model
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -291,6 +308,36 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"SALESPULSE_REDIS_URL has a {name} and SALESPULSE_REDIS_{name.upper()} is "
                     "set too: keep one of them"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol in SASL_PROTOCOLS and not (self.kafka_username and self.kafka_password):
+            raise ValueError(
+                f"SALESPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs credentials: set "
+                "SALESPULSE_KAFKA_USERNAME and SALESPULSE_KAFKA_PASSWORD (of a "
+                f"{self.kafka_sasl_mechanism} user of the broker)"
+            )
+        files = {"CA": self.kafka_ca_file, "CERT": self.kafka_cert_file}
+        files["KEY"] = self.kafka_key_file
+        given = [name for name, path in files.items() if path is not None]
+        if given and protocol not in TLS_PROTOCOLS:
+            raise ValueError(
+                f"SALESPULSE_KAFKA_{given[0]}_FILE is only used over TLS: set "
+                "SALESPULSE_KAFKA_SECURITY_PROTOCOL to SSL or SASL_SSL, or unset it"
+            )
+        if (self.kafka_cert_file is None) != (self.kafka_key_file is None):
+            raise ValueError(
+                "a client certificate needs its key: set both SALESPULSE_KAFKA_CERT_FILE and "
+                "SALESPULSE_KAFKA_KEY_FILE (PEM files), or neither"
+            )
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(
+                    f"SALESPULSE_KAFKA_{name}_FILE={path} is not a file: set it to the path of "
+                    "an existing PEM file"
                 )
         return self
 

@@ -11,7 +11,7 @@ from streams.stack.process import ProcessRecord
 from streams.stack.state import StackRecord, cache_dir
 
 
-def run(action: str, settings: Settings) -> int:
+def run(action: str, settings: Settings, *, secure: bool = False) -> int:
     run_dir = settings.home / "stack"
     if action == "fetch":
         libs = ensure_jars(cache_dir())
@@ -20,8 +20,13 @@ def run(action: str, settings: Settings) -> int:
     if action == "up":
         record = StackRecord.load(settings.home)
         if record is None:
-            record = start_stack(settings)
+            record = start_stack(settings, secure=secure)
             print("stack is up; `salespulse worker` and the other commands find it by itself.")
+        elif _secured(record) != secure:
+            now, wanted = ("secured", "plain") if _secured(record) else ("plain", "secured")
+            print(f"stack is already up, {now}: `salespulse stack down` first for a {wanted} one.")
+            _print_status(record)
+            return 1
         else:
             print("stack is already up.")
         _print_status(record)
@@ -43,9 +48,14 @@ def run(action: str, settings: Settings) -> int:
 
 
 def start_stack(
-    settings: Settings, owner: ProcessRecord | None = None, die_with_parent: bool = False
+    settings: Settings,
+    owner: ProcessRecord | None = None,
+    die_with_parent: bool = False,
+    *,
+    secure: bool = False,
 ) -> StackRecord:
-    """A new local stack in ``<home>/stack``, with the configured ports."""
+    """A new local stack in ``<home>/stack``, with the configured ports (``secure``: Kafka
+    over SASL_SSL, see ``launcher.up``)."""
     for stale in settings.home.glob("worker-*"):
         # Worker state belongs to the cluster it was built from; a new stack is empty.
         shutil.rmtree(stale, ignore_errors=True)
@@ -60,7 +70,12 @@ def start_stack(
         owner=owner,
         die_with_parent=die_with_parent,
         web_token=settings.web_token,  # its Prometheus scrapes workers that need it
+        secure=secure,
     )
+
+
+def _secured(record: StackRecord) -> bool:
+    return record.settings().get("kafka_security_protocol", "PLAINTEXT") != "PLAINTEXT"
 
 
 def _print_status(record: StackRecord) -> None:
@@ -71,4 +86,6 @@ def _print_status(record: StackRecord) -> None:
     if not record.alive():
         print("  some services are down: `salespulse stack down && salespulse stack up`.")
     for name, value in record.settings().items():
+        if name.endswith("password"):
+            value = f"(in {record.path}, readable by you only)"
         print(f"  SALESPULSE_{name.upper()}={value}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ async def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] = ALL_T
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings).client)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

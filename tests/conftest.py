@@ -7,6 +7,9 @@ by an interrupted session are stopped at the next start. Each service given by i
 (``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
 ``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one. The session's own Prometheus
 sends a token of the session (``Services.web_token``) to the workers it scrapes.
+
+``SALESPULSE_TEST_SECURE=1`` starts the stack as ``salespulse stack up --secure`` does: every
+test's clients then reach Kafka over SASL_SSL (SCRAM) with the settings the stack records.
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ def services() -> Iterator[Services]:
         die_with_parent=True,
         progress=lambda line: None,
         web_token=SecretStr(web_token),
+        secure=os.environ.get("SALESPULSE_TEST_SECURE") == "1",
     )
     local = record.settings()
+    security = {k: v for k, v in local.items() if k.startswith("kafka_") and k != "kafka_bootstrap"}
     try:
         yield Services(
             kafka_bootstrap=kafka or local["kafka_bootstrap"],
@@ -65,6 +70,7 @@ def services() -> Iterator[Services]:
             alertmanager_url=alertmanager or local.get("alertmanager_url"),
             run_dir=Path(record.run_dir),
             web_token=None if prometheus else web_token,
+            kafka_security=security,
         )
     finally:
         launcher.down(record)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import subprocess
 
@@ -17,10 +19,41 @@ needs_kcat = pytest.mark.skipif(
 )
 
 
+@functools.cache
+def _scram_works() -> bool:
+    """Whether kcat's librdkafka can SCRAM-authenticate to Kafka 4: 2.6.1 and later only
+    (confluentinc/librdkafka#4895; Debian 12's kcat has librdkafka 2.0.2)."""
+    out = subprocess.run(["kcat", "-V"], capture_output=True, text=True, check=False, timeout=30)
+    found = re.search(r"librdkafka (\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    return found is not None and tuple(map(int, found.groups())) >= (2, 6, 1)
+
+
+def kcat(settings: Settings) -> list[str]:
+    """kcat's argv for the broker of ``settings``, with its security as librdkafka options.
+
+    An older kcat authenticates with PLAIN instead of SCRAM (inside TLS: the secured local
+    stack takes both for its user, streams.stack.broker_security)."""
+    options = {"security.protocol": settings.kafka_security_protocol.lower()}
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        mechanism = settings.kafka_sasl_mechanism
+        scram_fails = mechanism.startswith("SCRAM") and not _scram_works()
+        options["sasl.mechanisms"] = "PLAIN" if scram_fails else mechanism
+        options["sasl.username"] = str(settings.kafka_username)
+        if settings.kafka_password is not None:
+            options["sasl.password"] = settings.kafka_password.get_secret_value()
+    files = {
+        "ssl.ca.location": settings.kafka_ca_file,
+        "ssl.certificate.location": settings.kafka_cert_file,
+        "ssl.key.location": settings.kafka_key_file,
+    }
+    options.update({name: str(path) for name, path in files.items() if path is not None})
+    return ["kcat", "-b", settings.kafka_bootstrap, *(f"-X{k}={v}" for k, v in options.items())]
+
+
 def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None:
     """Produce one message with kcat (the value must not contain a newline)."""
     subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-P", "-K", "\t"],
+        [*kcat(settings), "-t", settings.topic(topic), "-P", "-K", "\t"],
         input=key.encode() + b"\t" + value + b"\n",
         check=True,
         timeout=30,
@@ -30,8 +63,7 @@ def kcat_produce(settings: Settings, topic: str, key: str, value: bytes) -> None
 def kcat_consume(settings: Settings, topic: str) -> list[dict[str, object]]:
     """Every message of ``topic`` so far, as kcat's JSON envelopes (key, payload, headers)."""
     out = subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap, "-t", settings.topic(topic), "-C", "-e", "-J",
-         "-o", "beginning", "-q"],
+        [*kcat(settings), "-t", settings.topic(topic), "-C", "-e", "-J", "-o", "beginning", "-q"],
         capture_output=True, check=True, timeout=30,
     )  # fmt: skip
     return [orjson.loads(line) for line in out.stdout.splitlines() if line.strip()]

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.connections.kafka import kafka_options
 from streams.connections.redis import sync_redis_client
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.ingest.validate import Limits
@@ -190,7 +191,7 @@ def reference_results(
 
 async def _produce(settings: Settings, messages: list[Message]) -> None:
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings).client, acks="all")
     await producer.start()
     try:
         for topic, key, value in messages:

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +38,8 @@ class Services:
     # The SALESPULSE_WEB_TOKEN the session's Prometheus sends when scraping the salespulse job
     # (None with an external Prometheus): a worker with this token is scraped.
     web_token: str | None = None
+    # Settings values of a secured local broker (SASL_SSL: protocol, user, password, CA file)
+    kafka_security: dict[str, str] = field(default_factory=dict)
 
 
 def isolated_settings(services: Services, home: Path, **overrides: object) -> Settings:
@@ -55,6 +57,7 @@ def isolated_settings(services: Services, home: Path, **overrides: object) -> Se
         "web_port": free_port(),
         "topic_partitions": 2,
         "engine_flush_interval_s": 0.2,
+        **services.kafka_security,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -20,15 +21,13 @@ TIMEOUT_MS = 3000
 
 
 class GapProbe:
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: dict[str, Any]) -> None:
+        self.kafka = kafka  # client options (streams.connections.kafka)
         self.consumer: AIOKafkaConsumer | None = None
         self.lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
-        )
+        self.consumer = AIOKafkaConsumer(**self.kafka, group_id=None, enable_auto_commit=False)
         await self.consumer.start()
 
     async def stop(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -21,8 +22,8 @@ METADATA_EVERY_S = 30.0  # partition counts of the input topics are read again t
 
 
 class ProgressExchange:
-    def __init__(self, bootstrap: str, progress_topic: str, inputs: list[str]) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: dict[str, Any], progress_topic: str, inputs: list[str]) -> None:
+        self.kafka = kafka  # client options (streams.connections.kafka)
         self.progress_topic = progress_topic
         self.inputs = inputs
         self.consumer: AIOKafkaConsumer | None = None  # made in start(): aiokafka needs a loop
@@ -37,7 +38,7 @@ class ProgressExchange:
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
             self.progress_topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=None,  # every partition, every worker
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -12,6 +12,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 
+from streams.connections.kafka import kafka_options
 from streams.ingest.reference_cache import KINDS, ReferenceCache
 from streams.settings import Settings
 
@@ -24,7 +25,7 @@ async def follow_reference(settings: Settings, cache: ReferenceCache, ready: asy
     # No group: aiokafka then assigns every partition of the subscribed topics to this worker.
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings).client,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

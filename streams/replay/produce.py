@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.connections.kafka import kafka_options
 from streams.replay.dump import Raw
 from streams.replay.transform import Output, Skip
 from streams.settings import Settings
@@ -74,7 +75,7 @@ async def send_all(
     ``summary``."""
     await ensure_topics(settings)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+        **kafka_options(settings).client, acks="all", enable_idempotence=True,
         linger_ms=20, max_request_size=max(1_048_576, settings.max_event_bytes + 65_536),
     )  # fmt: skip
     await producer.start()

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from streams.connections.kafka import kafka_options
 from streams.ingest.validate import DeadLetterReason
 from streams.settings import Settings
 from streams.simulator.clock import Clock, parse_clock
@@ -77,7 +78,7 @@ async def produce(
     """Run until ``count``, ``duration``, Ctrl-C or SIGTERM; progress lines go to ``say``."""
     await ensure_topics(settings)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings).client,
         acks="all",
         linger_ms=5,
         enable_idempotence=True,

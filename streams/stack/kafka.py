@@ -13,6 +13,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from streams.connections.kafka import KafkaAccess, KafkaSettings, kafka_options
+from streams.stack.broker_security import BrokerSecurity
 from streams.stack.errors import StackError
 from streams.stack.ports import HOST
 from streams.stack.process import ProcessRecord, log_tail, spawn
@@ -94,17 +96,23 @@ def _cluster_id() -> str:
             return cid
 
 
-def _server_properties(data: Path, port: int, controller_port: int) -> str:
+def _server_properties(
+    data: Path, port: int, controller_port: int, security: BrokerSecurity | None
+) -> str:
+    # The clients' listener is PLAINTEXT, or SASL_SSL when secured; the controller's listener
+    # stays plaintext on the loopback interface (one node: only the broker itself uses it).
+    listener = "PLAINTEXT" if security is None else "SASL_SSL"
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{HOST}:{controller_port}",
-            f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
+            f"listeners={listener}://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+            f"advertised.listeners={listener}://{HOST}:{port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={listener}",
+            f"listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT",
+            *([] if security is None else security.broker_properties()),
             f"log.dirs={data}",
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=10",
@@ -123,22 +131,33 @@ def _server_properties(data: Path, port: int, controller_port: int) -> str:
 
 
 def start_broker(
-    run_dir: Path, cache: Path, port: int, controller_port: int, *, die_with_parent: bool
+    run_dir: Path,
+    cache: Path,
+    port: int,
+    controller_port: int,
+    *,
+    die_with_parent: bool,
+    security: BrokerSecurity | None = None,
 ) -> ProcessRecord:
-    """Format storage, start the broker and return once a metadata request is answered."""
+    """Format storage, start the broker and return once a metadata request is answered.
+
+    With ``security`` the clients' listener is SASL_SSL and its SCRAM user is created at
+    format time."""
     java = _java()
     libs = ensure_jars(cache)
     data = run_dir / "kafka-data"
     config = run_dir / "kafka.properties"
     log = run_dir / "kafka.log"
-    config.write_text(_server_properties(data, port, controller_port))
+    config.touch(mode=0o600)  # holds the SCRAM password when secured
+    config.write_text(_server_properties(data, port, controller_port, security))
+    scram = [] if security is None else ["--add-scram", security.scram_credential()]
     classpath = f"{libs}/*"
     with resources.as_file(_RESOURCES / "log4j2.properties") as log4j:
         log_opt = f"-Dlog4j2.configurationFile={log4j}"
         if not (data / "meta.properties").is_file():
             fmt = subprocess.run(
                 [java, "-cp", classpath, log_opt, "kafka.tools.StorageTool", "format",
-                 "-t", _cluster_id(), "-c", str(config)],
+                 "-t", _cluster_id(), "-c", str(config), *scram],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
             if fmt.returncode != 0:
@@ -152,11 +171,13 @@ def start_broker(
             cwd=run_dir,
             die_with_parent=die_with_parent,
         )
-        _wait_ready(process, f"{HOST}:{port}", log)
+        bootstrap = f"{HOST}:{port}"
+        access = KafkaAccess(bootstrap) if security is None else security.access(bootstrap)
+        _wait_ready(process, access, log)
     return process
 
 
-def _wait_ready(process: ProcessRecord, bootstrap: str, log: Path) -> None:
+def _wait_ready(process: ProcessRecord, access: KafkaSettings, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if not process.alive():
@@ -164,22 +185,22 @@ def _wait_ready(process: ProcessRecord, bootstrap: str, log: Path) -> None:
                 f"the Kafka broker exited during start-up. Its log ({log}) ends with:\n"
                 f"{log_tail(log)}\nFix the cause above, or delete {log.parent} and run again."
             )
-        if asyncio.run(metadata_round_trip(bootstrap)):
+        if asyncio.run(metadata_round_trip(access)):
             return
         time.sleep(0.3)
     process.stop()
     raise StackError(
-        f"the Kafka broker did not answer a metadata request at {bootstrap} within "
+        f"the Kafka broker did not answer a metadata request at {access.kafka_bootstrap} within "
         f"{READY_TIMEOUT_S:.0f} s. Its log ({log}) ends with:\n{log_tail(log)}"
     )
 
 
-async def metadata_round_trip(bootstrap: str, timeout_ms: int = 2000) -> bool:
-    """True when the broker at ``bootstrap`` answers a metadata request with itself."""
+async def metadata_round_trip(access: KafkaSettings, timeout_ms: int = 2000) -> bool:
+    """True when the broker of ``access`` answers a metadata request with itself."""
     from aiokafka.admin import AIOKafkaAdminClient  # imported late: slow, not needed by all
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    admin = AIOKafkaAdminClient(**kafka_options(access).client, request_timeout_ms=timeout_ms)
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # "connection refused" is the expected answer for a while

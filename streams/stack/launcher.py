@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from streams.stack.alertmanager import start_alertmanager
+from streams.stack.broker_security import BrokerSecurity
+from streams.stack.certs import make_certificates
 from streams.stack.errors import StackError
 from streams.stack.kafka import start_broker
 from streams.stack.ports import HOST, claim_port
@@ -62,10 +64,13 @@ def up(
     die_with_parent: bool = False,
     progress: Callable[[str], None] = print,
     web_token: SecretStr | None = None,
+    secure: bool = False,
 ) -> StackRecord:
     """Start the services in ``run_dir`` and record them; a failure stops what it started.
 
-    ``web_token``: the workers' SALESPULSE_WEB_TOKEN, which Prometheus sends when scraping."""
+    ``web_token``: the workers' SALESPULSE_WEB_TOKEN, which Prometheus sends when scraping.
+    ``secure``: Kafka's clients connect over SASL_SSL with a SCRAM user (TLS from the stack's
+    own CA, ``streams.stack.certs``); the record holds what a client needs."""
     ports = ports or Ports()
     run_dir = run_dir.resolve()  # services run with run_dir as working directory
     wanted = sorted(services, key=SERVICES.index) if set(services) <= set(SERVICES) else []
@@ -82,6 +87,7 @@ def up(
             record.services[name] = _start(
                 name, run_dir, ports, die_with_parent, progress,
                 None if alertmanager is None else alertmanager.address, web_token,
+                secure=secure,
             )  # fmt: skip
             record.save()  # saved after each service, so an interrupted start is cleaned up
     except BaseException:
@@ -98,15 +104,23 @@ def _start(
     progress: Callable[[str], None],
     alertmanager: str | None = None,
     web_token: SecretStr | None = None,
+    *,
+    secure: bool = False,
 ) -> ServiceRecord:
     process: ProcessRecord
+    settings: dict[str, str] = {}
     if name == "kafka":
         port = claim_port(ports.kafka, "Kafka", "SALESPULSE_STACK_KAFKA_PORT")
         controller = claim_port(0, "Kafka controller", "")
-        progress(f"starting Kafka broker on {HOST}:{port} ...")
+        security = BrokerSecurity(make_certificates(run_dir)) if secure else None
+        listener = "SASL_SSL" if security else "plaintext"
+        progress(f"starting Kafka broker on {HOST}:{port} ({listener}) ...")
         process = start_broker(
-            run_dir, cache_dir(), port, controller, die_with_parent=die_with_parent
-        )
+            run_dir, cache_dir(), port, controller, die_with_parent=die_with_parent,
+            security=security,
+        )  # fmt: skip
+        if security is not None:
+            settings = security.access(f"{HOST}:{port}").security_values()
     elif name == "redis":
         port = claim_port(ports.redis, "Redis", "SALESPULSE_STACK_REDIS_PORT")
         progress(f"starting Redis on {HOST}:{port} ...")
@@ -125,8 +139,9 @@ def _start(
             alertmanager=alertmanager, web_token=web_token,
         )  # fmt: skip
     return ServiceRecord(
-        name=name, address=f"{HOST}:{port}", process=process, log=str(run_dir / f"{name}.log")
-    )
+        name=name, address=f"{HOST}:{port}", process=process, log=str(run_dir / f"{name}.log"),
+        settings=settings,
+    )  # fmt: skip
 
 
 def down(record: StackRecord, *, purge: bool = True) -> None:

@@ -48,6 +48,9 @@ class ServiceRecord:
     address: str
     process: ProcessRecord
     log: str
+    # Settings values a client needs besides the address (a secured service's credentials
+    # and CA); they override the address-derived ones of StackRecord.settings().
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class StackRecord:
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)  # a secured stack records its passwords
         tmp.write_bytes(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
         tmp.replace(self.path)
 
@@ -78,6 +82,7 @@ class StackRecord:
                     address=s["address"],
                     process=ProcessRecord(**s["process"]),
                     log=s["log"],
+                    settings=dict(s.get("settings", {})),
                 )
                 for name, s in raw["services"].items()
             }
@@ -108,4 +113,6 @@ class StackRecord:
             values["prometheus_url"] = f"http://{prometheus.address}"
         if alertmanager := self.services.get("alertmanager"):
             values["alertmanager_url"] = f"http://{alertmanager.address}"
+        for service in self.services.values():
+            values.update(service.settings)
         return values

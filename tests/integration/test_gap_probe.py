@@ -8,21 +8,21 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.connections.kafka import kafka_options
 from streams.engine.gap_probe import GapProbe
 from streams.settings import Settings
 
 
 async def _probe(settings: Settings) -> list[bool | None]:
     topic = settings.topic("sales.orders")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    kafka = kafka_options(settings).client
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, transactional_id=f"{topic}-probe-test"
-    )
+    producer = AIOKafkaProducer(**kafka, transactional_id=f"{topic}-probe-test")
     await producer.start()
     try:
         for n in range(2):  # each transaction: one message, then its commit marker
@@ -31,7 +31,7 @@ async def _probe(settings: Settings) -> list[bool | None]:
     finally:
         await producer.stop()
     # Offsets: 0 order 0, 1 marker, 2 order 1, 3 marker.
-    probe = GapProbe(settings.kafka_bootstrap)
+    probe = GapProbe(kafka)
     await probe.start()
     try:
         return [

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.connections.kafka import kafka_options
 from streams.contracts.reference import REFERENCE_MODELS, reference_key
 from streams.ingest.validate import InvalidEvent, Limits, validate
 from streams.settings import Settings
@@ -41,7 +42,7 @@ def summary_topics(out: str) -> dict[str, int]:
 async def read_all(settings: Settings, topics: list[str]) -> list[tuple[str, bytes, bytes]]:
     """Every message of the (logical) ``topics``, as (topic, key, value), read to the end."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings).client,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

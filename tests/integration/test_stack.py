@@ -22,7 +22,7 @@ from tests.support import REPO, Services, eventually, salespulse
 
 
 def test_services_answer(services: Services, settings: Settings) -> None:
-    assert asyncio.run(metadata_round_trip(services.kafka_bootstrap))
+    assert asyncio.run(metadata_round_trip(settings))
     assert sync_redis_client(settings).ping()
     if services.prometheus_url is None:
         pytest.skip("no Prometheus in this session")

@@ -278,3 +278,26 @@ def test_a_tv_token_without_a_web_token_is_refused(home: Path) -> None:
 def test_the_tv_token_must_differ_from_the_web_token(home: Path) -> None:
     with pytest.raises(ValidationError, match="give it a value of its own"):
         Settings(web_token=TOKEN, web_tv_token=TOKEN)
+
+
+def test_record_of_a_secured_stack_provides_its_kafka_security(home: Path) -> None:
+    record = write_record(home, services=("kafka",))
+    ca = home / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")  # only its existence is checked here
+    record.services["kafka"].settings = {
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_mechanism": "SCRAM-SHA-512",
+        "kafka_username": "salespulse",
+        "kafka_password": "from-the-record",
+        "kafka_ca_file": str(ca),
+    }
+    record.save()
+    assert oct(record.path.stat().st_mode & 0o777) == "0o600"  # it holds a password
+    settings = Settings()
+    assert settings.kafka_bootstrap == ADDRESSES["kafka"]
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.kafka_username == "salespulse"
+    assert settings.kafka_password is not None
+    assert settings.kafka_password.get_secret_value() == "from-the-record"
+    assert settings.kafka_ca_file == ca
