@@ -9,7 +9,8 @@ by an interrupted session are stopped at the next start. Each service given by i
 sends a token of the session (``Services.web_token``) to the workers it scrapes.
 
 ``SALESPULSE_TEST_SECURE=1`` starts the stack as ``salespulse stack up --secure`` does: every
-test's clients then reach Kafka over SASL_SSL (SCRAM) with the settings the stack records.
+test's clients then reach Kafka over SASL_SSL (SCRAM) and Redis over TLS with a password,
+with the settings the stack records.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def services() -> Iterator[Services]:
         secure=os.environ.get("SALESPULSE_TEST_SECURE") == "1",
     )
     local = record.settings()
-    security = {k: v for k, v in local.items() if k.startswith("kafka_") and k != "kafka_bootstrap"}
+    security = {
+        k: v for k, v in local.items()
+        if k.startswith(("kafka_", "redis_")) and k not in ("kafka_bootstrap", "redis_url")
+    }  # fmt: skip
     try:
         yield Services(
             kafka_bootstrap=kafka or local["kafka_bootstrap"],
@@ -70,7 +74,7 @@ def services() -> Iterator[Services]:
             alertmanager_url=alertmanager or local.get("alertmanager_url"),
             run_dir=Path(record.run_dir),
             web_token=None if prometheus else web_token,
-            kafka_security=security,
+            security=security,
         )
     finally:
         launcher.down(record)

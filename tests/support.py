@@ -38,8 +38,9 @@ class Services:
     # The SALESPULSE_WEB_TOKEN the session's Prometheus sends when scraping the salespulse job
     # (None with an external Prometheus): a worker with this token is scraped.
     web_token: str | None = None
-    # Settings values of a secured local broker (SASL_SSL: protocol, user, password, CA file)
-    kafka_security: dict[str, str] = field(default_factory=dict)
+    # Settings values of a secured local stack (`stack up --secure`): Kafka SASL_SSL (protocol,
+    # user, password, CA file), Redis TLS and password
+    security: dict[str, str] = field(default_factory=dict)
 
 
 def isolated_settings(services: Services, home: Path, **overrides: object) -> Settings:
@@ -57,7 +58,7 @@ def isolated_settings(services: Services, home: Path, **overrides: object) -> Se
         "web_port": free_port(),
         "topic_partitions": 2,
         "engine_flush_interval_s": 0.2,
-        **services.kafka_security,
+        **services.security,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ A run directory holds one stack: the services' data, logs, rendered configs and 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from streams.stack.kafka import start_broker
 from streams.stack.ports import HOST, claim_port
 from streams.stack.process import ProcessRecord
 from streams.stack.prometheus import start_prometheus
-from streams.stack.redis import start_redis
+from streams.stack.redis import redis_access, start_redis
 from streams.stack.state import ServiceRecord, StackRecord, cache_dir, project_root
 
 SERVICES = ("kafka", "redis", "alertmanager", "prometheus")  # Prometheus sends to Alertmanager
@@ -69,8 +70,9 @@ def up(
     """Start the services in ``run_dir`` and record them; a failure stops what it started.
 
     ``web_token``: the workers' SALESPULSE_WEB_TOKEN, which Prometheus sends when scraping.
-    ``secure``: Kafka's clients connect over SASL_SSL with a SCRAM user (TLS from the stack's
-    own CA, ``streams.stack.certs``); the record holds what a client needs."""
+    ``secure``: Kafka's clients connect over SASL_SSL with a SCRAM user, and Redis serves TLS
+    only and asks for a password (TLS from the stack's own CA, ``streams.stack.certs``); the
+    record holds what a client needs."""
     ports = ports or Ports()
     run_dir = run_dir.resolve()  # services run with run_dir as working directory
     wanted = sorted(services, key=SERVICES.index) if set(services) <= set(SERVICES) else []
@@ -123,8 +125,16 @@ def _start(
             settings = security.access(f"{HOST}:{port}").security_values()
     elif name == "redis":
         port = claim_port(ports.redis, "Redis", "SALESPULSE_STACK_REDIS_PORT")
-        progress(f"starting Redis on {HOST}:{port} ...")
-        process = start_redis(run_dir, port, die_with_parent=die_with_parent)
+        tls = make_certificates(run_dir) if secure else None
+        password = secrets.token_urlsafe(24) if secure else None
+        progress(f"starting Redis on {HOST}:{port}{' (TLS, password)' if secure else ''} ...")
+        process = start_redis(
+            run_dir, port, die_with_parent=die_with_parent, password=password, tls=tls
+        )
+        if secure:
+            access = redis_access(port, password, tls)
+            settings = {"redis_url": access.url, "redis_password": str(password)}
+            settings["redis_ca_file"] = str(access.ca_file)
     elif name == "alertmanager":
         port = claim_port(ports.alertmanager, "Alertmanager", "SALESPULSE_STACK_ALERTMANAGER_PORT")
         progress(f"starting Alertmanager on {HOST}:{port} ...")

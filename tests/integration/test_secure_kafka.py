@@ -1,6 +1,7 @@
-"""A secured local stack (``stack up --secure``): Kafka over SASL_SSL with a SCRAM user.
+"""A secured local stack (``stack up --secure``): Kafka over SASL_SSL with a SCRAM user, Redis
+over TLS only with a password.
 
-The module starts its own stack (Kafka and a plain Redis for the worker) in a fresh home, as
+The module starts its own stack (Kafka and Redis) in a fresh home, as
 ``salespulse stack up --secure`` does there, whatever the session's stack is.
 """
 
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
 from streams.connections.kafka import KafkaAccess, kafka_options
+from streams.connections.redis import sync_redis_client
 from streams.settings import Settings
 from streams.stack import launcher
 from streams.stack.ports import free_port
@@ -143,6 +146,21 @@ def test_a_broker_certificate_from_another_ca_is_refused(recorded: Settings) -> 
     system_cas = kafka_options(KafkaAccess("x:1", "SSL")).client["ssl_context"]
     with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
         asyncio.run(_connect(recorded, ssl_context=system_cas))
+
+
+def test_the_recorded_redis_is_tls_with_a_password_and_refuses_a_plain_client(
+    recorded: Settings,
+) -> None:
+    assert recorded.redis_url.startswith("rediss://")
+    assert recorded.redis_password is not None
+    assert recorded.redis_ca_file is not None
+    assert sync_redis_client(recorded).ping()
+    port = int(recorded.redis_url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(redis.ConnectionError):  # plaintext on the TLS-only port
+        redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping()
+    no_password = recorded.model_copy(update={"redis_password": None})
+    with pytest.raises(redis.AuthenticationError):
+        sync_redis_client(no_password).ping()
 
 
 def test_the_worker_connects_with_the_recorded_settings_alone(home: Path, tmp_path: Path) -> None:
