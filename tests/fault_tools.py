@@ -90,6 +90,7 @@ class PacedFloor:
         self.settings, self.reference, self.stream = settings, reference, stream
         self.rate, self.timeout_s = rate, timeout_s
         self.sent = 0  # messages of ``stream`` handed to the producer
+        self.delivered_at = 0.0  # time.monotonic() once the broker acknowledged them all
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="paced-floor", daemon=True)
 
@@ -138,26 +139,33 @@ class PacedFloor:
                 )
                 self.sent = n + 1
             await asyncio.gather(*deliveries)
+            self.delivered_at = time.monotonic()
         finally:
             await producer.stop()
 
 
-def seconds_until_right(
+def right_again(
     settings: Settings, expected: dict[Key, Result], since: float, timeout: float = 150.0
 ) -> float:
-    """Seconds from ``since`` (``time.monotonic()``) until every KPI record in Redis equals
-    ``expected`` (values, numerators, denominators, whether final or not yet)."""
-    deadline = time.monotonic() + timeout
+    """The moment (``time.monotonic()``) every KPI record in Redis equals ``expected``
+    (values, numerators, denominators, whether final or not yet), polled from ``since``."""
+    deadline = since + timeout
     problems: list[str] = []
     while time.monotonic() < deadline:
         problems = mismatches(engine_results(settings), expected, KINDS)
         if not problems:
-            return time.monotonic() - since
+            return time.monotonic()
         time.sleep(0.5)
     raise AssertionError(
         f"Redis still differs from the reference {time.monotonic() - since:.0f} s after the "
         f"fault ended: {len(problems)} differences, first ones:\n" + "\n".join(problems[:20])
     )
+
+
+def recovery(fault: str, right_at: float, since: dict[str, float]) -> str:
+    """A line saying how long after each moment of ``since`` the numbers were right again."""
+    after = ", ".join(f"{right_at - moment:.1f} s after {what}" for what, moment in since.items())
+    return f"\n{fault}: every KPI right again {after}"
 
 
 def missing_finals(settings: Settings, engine: dict[Key, dict[str, Any]]) -> list[str]:

@@ -15,8 +15,9 @@ from tests.fault_tools import (
     KINDS,
     PacedFloor,
     missing_finals,
+    recovery,
     restart_service,
-    seconds_until_right,
+    right_again,
     stop_service,
 )
 from tests.kafka_tools import needs_kcat
@@ -47,11 +48,9 @@ def test_broker_restarted_mid_floor_loses_nothing(
         back = time.monotonic()
         sending.join()
         expected = reference_results(settings, reference, stream, now=datetime.now(UTC))
-        took = seconds_until_right(settings, expected, since=back)
-        print(
-            f"\nbroker fault: {OUTAGE_S:.0f} s down; every KPI right again {took:.1f} s "
-            f"after its restart ({len(stream)} events, {sending.sent} sent)"
-        )
+        right_at = right_again(settings, expected, since=back)
+        last = {"its restart": back, "the floor's last message": sending.delivered_at}
+        print(recovery(f"broker down {OUTAGE_S:.0f} s", right_at, last))
         engine = settled(settings)
     problems = mismatches(engine, expected, KINDS)
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])

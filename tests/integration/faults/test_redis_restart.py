@@ -16,8 +16,9 @@ from tests.fault_tools import (
     KINDS,
     PacedFloor,
     missing_finals,
+    recovery,
     restart_service,
-    seconds_until_right,
+    right_again,
     stop_service,
 )
 from tests.kafka_tools import needs_kcat, worker_metric
@@ -52,11 +53,10 @@ def test_redis_restarted_empty_gets_the_whole_read_model_back(
         back = time.monotonic()
         sending.join()
         expected = reference_results(settings, reference, stream, now=datetime.now(UTC))
-        took = seconds_until_right(settings, expected, since=back)
-        print(
-            f"\nRedis fault: {OUTAGE_S:.0f} s down, {applied_during - applied_before:.0f} "
-            f"events applied meanwhile; Redis right again {took:.1f} s after its return"
-        )
+        right_at = right_again(settings, expected, since=back)
+        fault = f"Redis down {OUTAGE_S:.0f} s ({applied_during - applied_before:.0f} applied)"
+        last = {"its return": back, "the floor's last message": sending.delivered_at}
+        print(recovery(fault, right_at, last))
         engine = settled(settings)
     problems = mismatches(engine, expected, KINDS)
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:25])
