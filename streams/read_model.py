@@ -13,7 +13,11 @@ start in Unix seconds; kinds are ``minute``, ``day``, ``week``, ``month``, ``qua
   (the additive components every KPI of the window is computed from, used by the API for
   rolling windows) with its ``final``, ``revision`` and context;
 - ``<p>stream_time``: sorted set with one member, ``global``, scored by the global stream
-  time in ms (only moves forward).
+  time in ms (only moves forward);
+- ``<p>complete:<q>``: present while Redis holds every value of publisher partition ``q``
+  (``internal.cells``). Redis keeps nothing on disk: after a restart (or a FLUSHALL) it is
+  missing, and the worker owning ``q`` writes all of ``q``'s values again
+  (``Publisher.flush``), then sets it in the same pipeline.
 
 Every write sets an absolute value (HSET, ZADD of the value), never an increment, so a message
 replayed after a crash rewrites the same value instead of counting twice. Windows past their
@@ -54,6 +58,7 @@ class ReadModel:
         self.scores: dict[tuple[str, str], float] = {}
         self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
         self.stream_ms: int | None = None
+        self.completed: set[int] = set()  # publisher partitions written whole: mark them
 
     def stage_cell(
         self, cell: str, merged: Cell, stored: Mapping[str, Any], ctx: Context,
@@ -89,16 +94,34 @@ class ReadModel:
             self.hashes.pop((f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key), None)
             self.scores.pop((f"{p}lb:{kpi}:{kind}:{start}:{dim}", key), None)
 
+    async def lost(self, partitions: Iterable[int]) -> list[int]:
+        """The ``partitions`` whose values Redis may not hold (no ``complete`` mark: Redis
+        restarted empty); none while Redis does not answer (the flush retries then)."""
+        wanted = sorted(partitions)
+        if not wanted:
+            return []
+        try:
+            marks = await self.client.mget([f"{self.prefix}complete:{q}" for q in wanted])
+        except RedisError:
+            return []
+        return [q for q, mark in zip(wanted, marks, strict=True) if mark is None]
+
+    def complete(self, partition: int) -> None:
+        """Every value of ``partition`` is staged: mark it complete once they are written."""
+        self.completed.add(partition)
+
     def stream_time(self, ms: int) -> None:
         if self.stream_ms is None or ms > self.stream_ms:
             self.stream_ms = ms
 
     async def flush(self) -> bool:
         """Write what is staged; False (and everything kept for the next try) if Redis failed."""
-        if not (self.hashes or self.scores or self.removals or self.stream_ms is not None):
+        staged = self.hashes or self.scores or self.removals or self.completed
+        if not (staged or self.stream_ms is not None):
             return True
         hashes, scores, removals = self.hashes, self.scores, self.removals
         self.hashes, self.scores, self.removals = {}, {}, []
+        completed, self.completed = self.completed, set()
         stream_ms, self.stream_ms = self.stream_ms, None
         pipe = self.client.pipeline(transaction=False)
         # One command per Redis key (a window's KPI for every key of a dimension), not one
@@ -117,6 +140,8 @@ class ReadModel:
             pipe.zadd(key, members)
         if stream_ms is not None:
             pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)
+        for partition in completed:  # after its values, in the same pipeline
+            pipe.set(f"{self.prefix}complete:{partition}", 1)
         try:
             await pipe.execute()
         except RedisError as exc:  # keep the values for the next flush, newest first
@@ -124,6 +149,7 @@ class ReadModel:
             self.hashes = {**hashes, **self.hashes}
             self.scores = {**scores, **self.scores}
             self.removals = removals + self.removals
+            self.completed |= completed
             if stream_ms is not None:
                 self.stream_time(stream_ms)
             return False

@@ -482,8 +482,33 @@ class Publisher:
                 if stored is not None:
                     self._publish(q, cell, stored, force=force, correction=cell in corrected)
 
+    def _rewrite(self, q: int) -> None:
+        """Stage every value of partition ``q`` for Redis as last published: Redis lost
+        them (it restarted empty). ``kpi.updates`` has them already: nothing is sent there."""
+        for table in self.tables:
+            table.partition = q
+        cells = 0
+        for cell, stored in self.cells.items():
+            if stored.get("q") == q and stored["v"]:
+                merged = merge(part["c"] for part in stored["parts"].values())
+                ctx = self.context(cell, q)
+                self.read_model.stage_cell(cell, merged, stored, ctx, stored["v"])
+                cells += 1
+        if (now := self.global_ms(q)) is not None:
+            self.read_model.stream_time(now)
+        self.read_model.complete(q)
+        say = log.warning if cells else log.info  # a new deployment has none yet
+        say(
+            "Redis has no values of partition %s (a new deployment, or Redis restarted empty): "
+            "writing its %s cells",
+            q,
+            cells,
+        )
+
     async def flush(self) -> None:
         async with self.lock:
+            for q in await self.read_model.lost(self.closing):
+                self._rewrite(q)
             self._publish_changed()
             pending, self.pending = self.pending, []
             records, self.records = self.records, []

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from streams.kpi.values import Context
 from streams.read_model import ReadModel
 
@@ -16,6 +18,7 @@ TEXTS = {"calls": ["3", "3", None]}
 class Pipeline:
     def __init__(self, sent: list[tuple[Any, ...]]) -> None:
         self.sent = sent
+        self.down = False
 
     def hdel(self, key: str, *fields: str) -> None:
         self.sent.append(("hdel", key, *fields))
@@ -29,16 +32,23 @@ class Pipeline:
     def zadd(self, key: str, members: dict, gt: bool = False) -> None:
         self.sent.append(("zadd", key, *sorted(members)))
 
+    def set(self, key: str, value: int) -> None:
+        self.sent.append(("set", key))
+
     async def execute(self) -> None:
-        return None
+        if self.down:
+            raise RedisConnectionError("Connection refused")
 
 
 class Client:
     def __init__(self) -> None:
         self.sent: list[tuple[Any, ...]] = []
+        self.down = False
 
     def pipeline(self, transaction: bool = False) -> Pipeline:
-        return Pipeline(self.sent)
+        pipeline = Pipeline(self.sent)
+        pipeline.down = self.down
+        return pipeline
 
 
 def stage(model: ReadModel) -> None:
@@ -71,3 +81,18 @@ def test_a_cell_removed_then_written_again_is_written() -> None:
     assert ops[:3] == ["hdel", "hdel", "zrem"]
     assert ("hset", "sp:kpi:calls:minute:1795512000:global", "all") in sent[3:]
     assert not model.hashes  # nothing left staged for the next flush
+
+
+def test_a_partition_is_marked_complete_after_its_values_and_again_after_a_failure() -> None:
+    client = Client()
+    model = ReadModel(client, "sp:")  # type: ignore[arg-type]
+    stage(model)
+    model.complete(3)
+    client.down = True  # Redis restarting: nothing written, everything kept
+    assert not asyncio.run(model.flush())
+    client.down, client.sent[:] = False, []
+    sent = flushed(model, client)
+    assert sent[-1] == ("set", "sp:complete:3"), sent
+    assert ("hset", "sp:kpi:calls:minute:1795512000:global", "all") in sent[:-1]
+    client.sent[:] = []
+    assert flushed(model, client) == []  # marked once
