@@ -10,6 +10,8 @@ import contextlib
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -189,3 +191,13 @@ def missing_finals(settings: Settings, engine: dict[Key, dict[str, Any]]) -> lis
         elif [record[f] for f in triple] != [got[f] for f in triple]:
             problems.append(f"{kpi}/{kind}/{at}/{dim}/{key}: kpi.updates {record}, Redis {got}")
     return problems
+
+
+def readiness(settings: Settings) -> tuple[int, dict[str, Any]]:
+    """The worker's ``GET /ready``: (status, JSON answer)."""
+    url = f"http://127.0.0.1:{settings.web_port}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())

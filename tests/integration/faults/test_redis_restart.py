@@ -1,5 +1,5 @@
 """Redis stopped for 30 s while a floor is produced, then started again, empty (the stack's
-Redis keeps nothing on disk): the worker keeps consuming meanwhile, and once Redis is back
+Redis keeps nothing on disk): the worker keeps consuming meanwhile and ``/ready`` says Redis is down; once Redis is back
 the worker writes the whole read model again, within seconds. Every KPI then equals the
 reference, and every final window is on ``kpi.updates``."""
 
@@ -16,6 +16,7 @@ from tests.fault_tools import (
     KINDS,
     PacedFloor,
     missing_finals,
+    readiness,
     recovery,
     restart_service,
     right_again,
@@ -48,9 +49,13 @@ def test_redis_restarted_empty_gets_the_whole_read_model_back(
         assert worker.alive(), "the worker died while Redis was down"
         applied_during = worker_metric(settings, "salespulse_events_applied_total")
         assert applied_during > applied_before, "the worker stopped consuming without Redis"
-        # (/ready saying Redis is down is asserted once /ready exists)
+        status, answer = readiness(settings)
+        assert status == 503, answer
+        assert any(reason.startswith("redis: ") for reason in answer["reasons"]), answer
         restart_service(record, "redis")
         back = time.monotonic()
+        ready_at = eventually(lambda: readiness(settings)[0] == 200 and time.monotonic())
+        print(f"/ready answered 200 again {ready_at - back:.1f} s after Redis's return")
         sending.join()
         expected = reference_results(settings, reference, stream, now=datetime.now(UTC))
         right_at = right_again(settings, expected, since=back)
