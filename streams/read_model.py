@@ -59,12 +59,15 @@ class ReadModel:
         self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
         self.stream_ms: int | None = None
         self.completed: set[int] = set()  # publisher partitions written whole: mark them
+        self.staged: dict[int, set[str]] = {}  # publisher partition -> cells staged of it
 
     def stage_cell(
         self, cell: str, merged: Cell, stored: Mapping[str, Any], ctx: Context,
-        texts: Mapping[str, list[str | None]],
+        texts: Mapping[str, list[str | None]], *, partition: int,
     ) -> None:  # fmt: skip
-        """Stage a cell and its KPIs' ``[value, numerator, denominator]`` decimal texts."""
+        """Stage a cell of publisher ``partition`` and its KPIs' ``[value, numerator,
+        denominator]`` decimal texts."""
+        self.staged.setdefault(partition, set()).add(cell)
         kind, start, dim, key = split_cell_key(cell)
         p = self.prefix
         final, revision = bool(stored["final"]), int(stored["rev"])
@@ -87,12 +90,30 @@ class ReadModel:
         kind, start, dim, key = split_cell_key(cell)
         p = self.prefix
         self.removals.append(("hdel", f"{p}cell:{kind}:{start}:{dim}", key))
-        self.hashes.pop((f"{p}cell:{kind}:{start}:{dim}", key), None)
         for kpi in kpis:
             self.removals.append(("hdel", f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key))
             self.removals.append(("zrem", f"{p}lb:{kpi}:{kind}:{start}:{dim}", key))
+        self._unstage(cell, kpis)
+
+    def _unstage(self, cell: str, kpis: Iterable[str]) -> None:
+        kind, start, dim, key = split_cell_key(cell)
+        p = self.prefix
+        self.hashes.pop((f"{p}cell:{kind}:{start}:{dim}", key), None)
+        for kpi in kpis:
             self.hashes.pop((f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key), None)
             self.scores.pop((f"{p}lb:{kpi}:{kind}:{start}:{dim}", key), None)
+
+    def drop(self, partitions: Iterable[int], kpis: Iterable[str]) -> None:
+        """A rebalance took ``partitions``: what is staged of their cells is not written.
+        Their events' acks were dropped and their next owner publishes their values again;
+        writing ours after a failed flush, once Redis is back, could overwrite the newer
+        values it wrote meanwhile. Removals stay (a window past retention is gone for every
+        owner)."""
+        names = tuple(kpis)
+        for q in partitions:
+            for cell in self.staged.pop(q, ()):
+                self._unstage(cell, names)
+            self.completed.discard(q)
 
     async def lost(self, partitions: Iterable[int]) -> list[int]:
         """The ``partitions`` whose values Redis may not hold (no ``complete`` mark: Redis
@@ -123,6 +144,7 @@ class ReadModel:
         self.hashes, self.scores, self.removals = {}, {}, []
         completed, self.completed = self.completed, set()
         stream_ms, self.stream_ms = self.stream_ms, None
+        staged_cells, self.staged = self.staged, {}
         pipe = self.client.pipeline(transaction=False)
         # One command per Redis key (a window's KPI for every key of a dimension), not one
         # per field: removals first, so a window removed and written again is written.
@@ -150,6 +172,8 @@ class ReadModel:
             self.scores = {**scores, **self.scores}
             self.removals = removals + self.removals
             self.completed |= completed
+            for q, cells in staged_cells.items():
+                self.staged.setdefault(q, set()).update(cells)
             if stream_ms is not None:
                 self.stream_time(stream_ms)
             return False

@@ -244,12 +244,14 @@ class Publisher:
     # --- one message ---------------------------------------------------------------------
 
     def revoke(self, partitions: set[int]) -> None:
-        """A rebalance took ``partitions``: what was not flushed of them (table writes, acks)
-        is dropped, their next owner reads them again from the committed offsets, and the
-        index of their cells is rebuilt from the table if they come back (their owner
-        meanwhile may have added cells). Called with the lock held."""
+        """A rebalance took ``partitions``: what was not flushed of them (table writes, acks,
+        Redis writes kept after a failed flush) is dropped, their next owner reads them again
+        from the committed offsets, and the index of their cells is rebuilt from the table if
+        they come back (their owner meanwhile may have added cells). Called with the lock
+        held."""
         writebacks = [table.writeback for table in self.tables]
         self.pending = abandon(writebacks, self.pending, partitions)
+        self.read_model.drop(partitions, KPIS)
         for index in (self.closing, self.expiring, self.refreshable, self.refreshed_at):
             for q in partitions:
                 index.pop(q, None)
@@ -429,7 +431,7 @@ class Publisher:
         if not publish:
             return
         kind, start, dim, key = split_cell_key(cell)
-        self.read_model.stage_cell(cell, merged, stored, ctx, texts)
+        self.read_model.stage_cell(cell, merged, stored, ctx, texts, partition=q)
         # A correction: a final window's values revised by late events (not the closing, nor
         # a cohort KPI's revision as its leads convert, which on-time events bring too).
         corrects = correction and bool(changed - set(REVISABLE_AFTER_FINAL)) and not bump
@@ -492,7 +494,7 @@ class Publisher:
             if stored.get("q") == q and stored["v"]:
                 merged = merge(part["c"] for part in stored["parts"].values())
                 ctx = self.context(cell, q)
-                self.read_model.stage_cell(cell, merged, stored, ctx, stored["v"])
+                self.read_model.stage_cell(cell, merged, stored, ctx, stored["v"], partition=q)
                 cells += 1
         if (now := self.global_ms(q)) is not None:
             self.read_model.stream_time(now)

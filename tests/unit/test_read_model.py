@@ -53,7 +53,14 @@ class Client:
 
 def stage(model: ReadModel) -> None:
     stored = {"final": True, "rev": 2}
-    model.stage_cell(CELL, {"calls": 3}, stored, Context(kind="minute", dimension="global"), TEXTS)
+    model.stage_cell(
+        CELL,
+        {"calls": 3},
+        stored,
+        Context(kind="minute", dimension="global"),
+        TEXTS,
+        partition=0,
+    )
 
 
 def flushed(model: ReadModel, client: Client) -> list[tuple[Any, ...]]:
@@ -96,3 +103,23 @@ def test_a_partition_is_marked_complete_after_its_values_and_again_after_a_failu
     assert ("hset", "sp:kpi:calls:minute:1795512000:global", "all") in sent[:-1]
     client.sent[:] = []
     assert flushed(model, client) == []  # marked once
+
+
+def test_a_revoked_partitions_writes_kept_after_a_failure_are_dropped_the_others_kept() -> None:
+    client = Client()
+    model = ReadModel(client, "sp:")  # type: ignore[arg-type]
+    stored = {"final": False, "rev": 1}
+    ctx = Context(kind="minute", dimension="rep")
+    other = "minute|1795512000|rep|r2"
+    model.stage_cell(CELL, {"calls": 3}, stored, ctx, TEXTS, partition=0)
+    model.stage_cell(other, {"calls": 1}, stored, ctx, {"calls": ["1", "1", None]}, partition=1)
+    model.complete(0)
+    client.down = True
+    assert not asyncio.run(model.flush())  # Redis down: everything kept for the next flush
+    client.down = False
+    client.sent.clear()
+    model.drop({0}, ["calls"])  # a rebalance took partition 0 meanwhile
+    sent = flushed(model, client)
+    assert ("hset", "sp:cell:minute:1795512000:rep", "r2") in sent
+    assert ("hset", "sp:kpi:calls:minute:1795512000:rep", "r2") in sent
+    assert not [c for c in sent if "global" in c[1] or c[1].startswith("sp:complete")], sent
