@@ -10,6 +10,7 @@ import subprocess
 import orjson
 import pytest
 
+from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 from tests import support
 
@@ -79,3 +80,15 @@ def header(message: dict[str, object], name: str) -> str:
 def worker_metric(settings: Settings, name: str, **labels: str) -> float:
     """A sample of the worker's /metrics (0 when absent)."""
     return support.worker_metric(settings.web_port, name, **labels)
+
+
+async def create_topic(settings: Settings, topic: str) -> None:
+    """Create ``topic`` (its full name) with one partition, with the settings' Kafka access."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # slow import, few tests need it
+
+    admin = AIOKafkaAdminClient(**kafka_options(settings).client)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()

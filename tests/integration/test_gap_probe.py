@@ -6,22 +6,17 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.connections.kafka import kafka_options
 from streams.engine.gap_probe import GapProbe
 from streams.settings import Settings
+from tests.kafka_tools import create_topic
 
 
 async def _probe(settings: Settings) -> list[bool | None]:
     topic = settings.topic("sales.orders")
     kafka = kafka_options(settings).client
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(settings, topic)
     producer = AIOKafkaProducer(**kafka, transactional_id=f"{topic}-probe-test")
     await producer.start()
     try:

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
@@ -30,7 +29,7 @@ from streams.stack import launcher
 from streams.stack.ports import free_port
 from streams.stack.process import current_process, spawn
 from streams.stack.state import StackRecord
-from tests.kafka_tools import kcat_consume, kcat_produce, needs_kcat
+from tests.kafka_tools import create_topic, kcat_consume, kcat_produce, needs_kcat
 from tests.support import REPO, eventually, metric, salespulse, wait_http
 
 
@@ -71,12 +70,7 @@ def only_home(home: Path, **more: str) -> dict[str, str]:
 async def _round_trip(settings: Settings, values: list[bytes]) -> list[bytes]:
     kafka = kafka_options(settings).client
     topic = settings.topic("secured")
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(settings, topic)
     producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True)
     await producer.start()
     try:
@@ -102,18 +96,7 @@ def test_the_recorded_settings_produce_and_consume_over_sasl_ssl(recorded: Setti
 
 @needs_kcat
 def test_kcat_of_the_tests_uses_the_recorded_settings(recorded: Settings) -> None:
-    kafka = kafka_options(recorded).client
-    topic = recorded.topic("secured.kcat")
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(**kafka)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    asyncio.run(create_topic(recorded, recorded.topic("secured.kcat")))
     kcat_produce(recorded, "secured.kcat", "k1", b'{"n": 1}')
     assert [m["payload"] for m in kcat_consume(recorded, "secured.kcat")] == ['{"n": 1}']
 
