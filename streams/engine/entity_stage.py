@@ -175,26 +175,32 @@ class EntityStage:
             else:
                 self.pending_items += len(event.value["items"])
                 for index, routed in enumerate(event.value["items"]):
-                    await self._apply_or_dead_letter(p, position(o, index), routed)
+                    await self._apply_or_dead_letter(message, position(o, index), routed)
             if not heartbeat:  # a watermark heartbeat is no activity: the partition stays idle
                 self.last_event_wall[p] = time.monotonic()
             self.offsets[p] = o
             self.pending.append((stream, event))
 
-    async def _apply_or_dead_letter(self, p: int, o: int, routed: Any) -> None:
+    async def _apply_or_dead_letter(self, message: Any, o: int, routed: Any) -> None:
         """Apply one routed item, all of it or nothing: an item that raises (a bug must not
         stop the stage) leaves no write behind and goes to sales.deadletter at the flush
-        (``streams.engine.failures``)."""
+        (``streams.engine.failures``), as the input event it came from (or, routed before
+        items named it, as the internal.entities message)."""
+        p = message.partition
         try:
             with all_or_nothing(self.tables):
                 late_copy = self._apply(p, o, routed)
         except Exception as exc:
             self.staged.clear()
             log.exception("entity stage: could not apply position %s of partition %s", o, p)
-            source = Origin.parse(routed["src"])
-            value = await self.read_source(source.topic, source.partition, source.offset)
-            if value is None:  # gone from the broker: the event as the ingest validated it
-                value = orjson.dumps(routed.get("event") or routed["item"])
+            src, value = routed.get("src"), None
+            if src:
+                source = Origin.parse(src)
+                value = await self.read_source(source.topic, source.partition, source.offset)
+            else:
+                source = Origin(message.topic, p, message.offset)
+            if value is None:  # gone from the broker (or no src): the event as validated
+                value = orjson.dumps(routed.get("event") or routed.get("item"))
             self.failures.add(p, source, value, exc, role=str(routed.get("role")))
             return
         counts = self.counts.setdefault(p, Counter())
