@@ -1,11 +1,12 @@
 """Invalid input messages for the fuzz test, each with the dead-letter reason it must get (pure).
 
-``bad_message(rng, kind, base, topic, max_bytes)`` turns a valid event ``base`` (a dict, as a
-producer would send it on its own ``topic``) into one broken message of ``kind``: random bytes,
-bad UTF-8, deep JSON, JSON that is no object, a missing field, a wrong type, a huge string
-(past ``max_bytes``, or in an id under it), an unknown type, the wrong topic. All randomness
-comes from ``rng``, so a corpus made from ``random.Random(seed)`` is the same on every run
-(``corpus``); tests/unit/test_fuzz_messages.py holds every kind to its reason with hypothesis
+``bad_message(rng, kind, base, max_bytes)`` turns a valid event ``base`` (a dict, as a
+producer sends it on its own topic) into one broken message of ``kind``: random bytes, bad
+UTF-8, deep JSON, JSON that is no object, a missing field, a wrong type, a huge string (past
+``max_bytes``, or in an id under it), a date before 1900, an unknown type, the wrong topic;
+with arbitrary headers or none. All randomness comes from ``rng``, so a corpus made from
+``random.Random(seed)`` is the same on every run (``corpus``);
+tests/unit/ingest/test_fuzz_messages.py holds every kind to its reason with hypothesis
 driving the random source and the bases.
 """
 
@@ -102,6 +103,14 @@ def _huge_id(rng: random.Random, base: dict[str, Any], max_bytes: int) -> tuple[
     return orjson.dumps(event), "invalid_value"  # ids are at most 200 characters
 
 
+def _out_of_calendar(rng: random.Random, base: dict[str, Any], max_bytes: int) -> tuple[bytes, str]:
+    event = copy.deepcopy(base)
+    year = rng.choice([1, rng.randint(2, 1899)])
+    offset = rng.choice(["+14:00", "Z", "-12:00", "+05:30"])
+    event["occurred_at"] = f"{year:04d}-01-01T00:{rng.randint(0, 59):02d}:00{offset}"
+    return orjson.dumps(event), "invalid_value"  # year 1 at +14:00 starts its day in year 0
+
+
 def _unknown_type(rng: random.Random, base: dict[str, Any], max_bytes: int) -> tuple[bytes, str]:
     event = copy.deepcopy(base)
     event["type"] = rng.choice(["order.won", "", "ORDER.PLACED", 42, None, ["order.placed"]])
@@ -118,6 +127,7 @@ KINDS: dict[str, Callable[[random.Random, dict[str, Any], int], tuple[bytes, str
     "too_large": _too_large,
     "huge_id": _huge_id,
     "unknown_type": _unknown_type,
+    "out_of_calendar": _out_of_calendar,
     "wrong_topic": lambda rng, base, max_bytes: (orjson.dumps(base), "wrong_topic"),
 }
 
