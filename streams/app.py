@@ -35,6 +35,7 @@ from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.engine.entity_stage import EntityStage
+from streams.engine.failures import StageFailures
 from streams.engine.gap_probe import GapProbe
 from streams.engine.outbox import Outbox
 from streams.engine.progress import ProgressExchange
@@ -151,6 +152,11 @@ def build_app(settings: Settings) -> faust.App:
     client = redis_client(settings)
     read_model = ReadModel(client, settings.redis_prefix)
 
+    async def send_deadletter(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        await deadletter_topic.send(key=key, value=value, headers=headers)
+
+    probe = GapProbe(kafka.client)
+
     def table(name: str) -> Any:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
         # was a fifth of the worker's memory at the CRM replay's peak, and slow.
@@ -176,6 +182,8 @@ def build_app(settings: Settings) -> faust.App:
         committed=lambda p: _committed(app, (settings.topic("internal.entities"), p)),
         upstream_quiet=lambda: cluster.quiet,
         delivered=delivered,
+        failures=StageFailures("entity-stage", send_deadletter, stats.stage_errors),
+        read_source=probe.value_at,
         cache_size=settings.table_cache_keys,
     )
     publisher = Publisher(
@@ -196,6 +204,7 @@ def build_app(settings: Settings) -> faust.App:
         lead_sla_ms=int(settings.lead_sla_s * 1000),
         currency=settings.currency,
         delivered=delivered,
+        failures=StageFailures("publisher", send_deadletter, stats.stage_errors),
         observe_latency=stats.latency.observe,
         cache_size=settings.table_cache_keys,
     )
@@ -297,7 +306,6 @@ def build_app(settings: Settings) -> faust.App:
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
 
-    probe = GapProbe(kafka.client)
     ingest_guard = GuardedStage(app, "ingest", gap_sought, probe)
     stage_guard = GuardedStage(app, "entity-stage", gap_sought, probe)
     publisher_guard = GuardedStage(app, "publisher", gap_sought, probe)

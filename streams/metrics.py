@@ -51,6 +51,7 @@ REFERENCE_KINDS = ("rep", "product", "account")
 LATE_KINDS = ("minute", "day", "week", "month", "quarter")
 ROLES = ("event", "lead", "account", "opportunity")
 STAGES = ("ingest", "entity-stage", "publisher")
+APPLYING_STAGES = STAGES[1:]  # those after the ingest: a message they fail on is valid
 
 
 def _zeros(keys: Iterable[Any]) -> Counter[Any]:
@@ -75,7 +76,8 @@ class PipelineStats:
         default_factory=lambda: _zeros((k, r) for k in LATE_KINDS for r in ROLES)
     )  # (window kind, role): windows past their retention, left out
     applied: Counter[str] = field(default_factory=Counter)  # type: events counted by the engine
-    engine_errors: int = 0
+    # stage: valid messages it failed to apply, sent to sales.deadletter (streams.engine.failures)
+    stage_errors: Counter[str] = field(default_factory=lambda: _zeros(APPLYING_STAGES))
     seen_purged: int = 0  # seen event ids swept, past the retention of all their windows
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
     gaps_sought: Counter[str] = field(default_factory=lambda: _zeros(STAGES))  # stage
@@ -158,9 +160,10 @@ class PipelineCollector(Collector):
             "salespulse_events_applied", "Events whose effects the KPI engine applied.",
             "type", self._stats.applied,
         )  # fmt: skip
-        yield CounterMetricFamily(
-            "salespulse_engine_errors", "Messages the KPI engine failed to apply (see the log).",
-            value=self._stats.engine_errors,
+        yield _by_label(
+            "salespulse_stage_errors",
+            "Valid messages a stage failed to apply, sent to sales.deadletter (see the log).",
+            "stage", self._stats.stage_errors,
         )  # fmt: skip
         yield CounterMetricFamily(
             "salespulse_seen_ids_purged",

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 from streams.stack import launcher
 from streams.stack.kafka import start_broker
@@ -124,7 +125,7 @@ class PacedFloor:
     async def _send(self) -> None:
         timeout_ms = int(self.timeout_s * 1000)
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
+            **kafka_options(self.settings).client, acks="all",
             enable_idempotence=True, request_timeout_ms=timeout_ms,
         )  # fmt: skip
         await producer.start()

@@ -76,14 +76,18 @@ def salespulse(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_worker(settings: Settings, log: Path) -> Iterator[ProcessRecord]:
-    """A real ``salespulse worker`` process, yielded once it owns partitions.
+def running_worker(
+    settings: Settings, log: Path, argv: list[str] | None = None
+) -> Iterator[ProcessRecord]:
+    """A real ``salespulse worker`` process (or ``argv``, a program running one), yielded
+    once it owns partitions.
 
     A failure inside the block is re-raised with the tail of the worker's log.
     """
     process = spawn(
-        salespulse("worker"), log, cwd=REPO, env=settings_env(settings), die_with_parent=True
-    )
+        argv or salespulse("worker"), log, cwd=REPO, env=settings_env(settings),
+        die_with_parent=True,
+    )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{settings.web_port}/metrics"
         headers = bearer_header(settings)

@@ -20,7 +20,9 @@ from streams.contracts.events import EVENT_MODELS, TOPIC_OF_TYPE
 from streams.contracts.examples import EVENT_EXAMPLES, KPI_UPDATE_EXAMPLE, REFERENCE_EXAMPLES
 from streams.contracts.kpi import KpiUpdate
 from streams.contracts.reference import REFERENCE_MODELS
+from streams.engine.failures import STAGE_ERROR
 from streams.ingest.validate import DeadLetterReason
+from streams.metrics import APPLYING_STAGES
 from streams.stack.state import project_root
 from streams.topics import INPUT_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, TopicSpec
 
@@ -160,8 +162,9 @@ DEAD_LETTER_HEADERS: dict[str, Any] = {
     "properties": {
         "reason": {
             "type": "string",
-            "enum": [reason.value for reason in DeadLetterReason],
-            "description": "Why the message could not be counted (DeadLetterReason).",
+            "enum": [*(reason.value for reason in DeadLetterReason), STAGE_ERROR],
+            "description": "Why the message could not be counted (DeadLetterReason), or "
+            "stage_error: a valid message a stage after the ingest failed to apply.",
         },
         "detail": {"type": "string", "description": "What to fix, naming the field."},
         "source_topic": {"type": "string", "description": "The topic it was read from."},
@@ -175,6 +178,21 @@ DEAD_LETTER_HEADERS: dict[str, Any] = {
             "pattern": "^[0-9]+$",
             "description": "Its offset in that partition, in decimal.",
         },
+        "stage": {
+            "type": "string",
+            "enum": list(APPLYING_STAGES),
+            "description": "stage_error only: the stage that failed to apply it.",
+        },
+        "error": {
+            "type": "string",
+            "description": "stage_error only: the exception (type: message); the worker's log "
+            "has its traceback.",
+        },
+        "role": {
+            "type": "string",
+            "description": "stage_error of the entity-stage only: the role of the event it "
+            "failed to apply (event, lead, account, opportunity).",
+        },
     },
 }
 
@@ -184,7 +202,10 @@ def _dead_letter_message(spec: TopicSpec) -> dict[str, Any]:
         "name": "dead.letter",
         "title": "An input message that could not be counted",
         "summary": "The value is the original message, byte for byte (often JSON, not always: "
-        "not_json and too_large are not); why it was refused is in the headers.",
+        "not_json and too_large are not); why it was refused is in the headers. A stage_error "
+        "is a valid message a stage failed to apply: the input event for the entity-stage "
+        "(its JSON as validated if the input was gone from the broker), the internal.cells "
+        "message for the publisher.",
         "contentType": "application/octet-stream",
         "headers": DEAD_LETTER_HEADERS,
         "payload": {"description": "The original message value, unchanged (any bytes); no schema."},

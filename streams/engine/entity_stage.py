@@ -48,9 +48,10 @@ from typing import Any
 import faust
 import orjson
 
+from streams.engine.failures import Origin, StageFailures
 from streams.engine.outbox import position
 from streams.engine.sweep import Sweep
-from streams.engine.writeback import WriteBack, abandon, write_all
+from streams.engine.writeback import WriteBack, abandon, all_or_nothing, write_all
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.summaries import summarize
@@ -63,6 +64,8 @@ FLUSH_ITEMS = 5_000  # routed items applied, or
 FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
 MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
 MARK_MOVED_S = 1.0  # and at most this often while it moves
+
+LateCopy = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers for sales.late
 
 
 class EntityStage:
@@ -86,6 +89,8 @@ class EntityStage:
         committed: Callable[[int], int | None],
         upstream_quiet: Callable[[], bool],
         delivered: Callable[[], Awaitable[None]],
+        failures: StageFailures,
+        read_source: Callable[[str, int, int], Awaitable[bytes | None]],
         cache_size: int = 0,
     ) -> None:
         self.seen, self.entities = WriteBack(seen, cache_size), WriteBack(entities, cache_size)
@@ -114,6 +119,9 @@ class EntityStage:
         self.epoch = 0  # rebalances seen: an event dequeued in an earlier one is not applied
         # per partition, the counts of what is not flushed yet: (counter name, label) -> n
         self.counts: dict[int, Counter[tuple[str, Any]]] = {}
+        self.staged: list[tuple[str, Any]] = []  # the counts of the item being applied
+        self.failures = failures
+        self.read_source = read_source  # (topic, partition, offset) -> the input's bytes
 
     # --- stream time ---------------------------------------------------------------------
 
@@ -167,18 +175,40 @@ class EntityStage:
             else:
                 self.pending_items += len(event.value["items"])
                 for index, routed in enumerate(event.value["items"]):
-                    try:
-                        await self._apply(p, position(o, index), routed)
-                    except Exception:  # a bug must not stop the stage: logged, counted, acked
-                        log.exception(
-                            "entity stage: could not apply item %s of offset %s of partition %s",
-                            index, o, p,
-                        )  # fmt: skip
-                        self.stats.engine_errors += 1
+                    await self._apply_or_dead_letter(message, position(o, index), routed)
             if not heartbeat:  # a watermark heartbeat is no activity: the partition stays idle
                 self.last_event_wall[p] = time.monotonic()
             self.offsets[p] = o
             self.pending.append((stream, event))
+
+    async def _apply_or_dead_letter(self, message: Any, o: int, routed: Any) -> None:
+        """Apply one routed item, all of it or nothing: an item that raises (a bug must not
+        stop the stage) leaves no write behind and goes to sales.deadletter at the flush
+        (``streams.engine.failures``), as the input event it came from (or, routed before
+        items named it, as the internal.entities message)."""
+        p = message.partition
+        try:
+            with all_or_nothing(self.tables):
+                late_copy = self._apply(p, o, routed)
+        except Exception as exc:
+            self.staged.clear()
+            log.exception("entity stage: could not apply position %s of partition %s", o, p)
+            src, value = routed.get("src"), None
+            if src:
+                source = Origin.parse(src)
+                value = await self.read_source(source.topic, source.partition, source.offset)
+            else:
+                source = Origin(message.topic, p, message.offset)
+            if value is None:  # gone from the broker (or no src): the event as validated
+                value = orjson.dumps(routed.get("event") or routed.get("item"))
+            self.failures.add(p, source, value, exc, role=str(routed.get("role")))
+            return
+        counts = self.counts.setdefault(p, Counter())
+        for counted in self.staged:
+            counts[counted] += 1
+        self.staged.clear()
+        if late_copy is not None:
+            await self.late_topic.send(key=late_copy[0], value=late_copy[1], headers=late_copy[2])
 
     def _advance(self, p: int, o: int, watermark: int | None) -> None:
         """The partition's stream time moves to ``watermark`` (never back)."""
@@ -196,8 +226,11 @@ class EntityStage:
         stored = self.stream_time.get(partition, str(partition))
         return None if stored is None else stored.get("e")
 
-    async def _apply(self, p: int, o: int, value: Any) -> None:
+    def _apply(self, p: int, o: int, value: Any) -> LateCopy | None:
+        """Apply one routed item (its table writes stay pending until the flush); the copy
+        for sales.late it calls for, if any, is the caller's to send once it succeeded."""
         role = value["role"]
+        late_copy: LateCopy | None = None
         # The ingest validated the event once and sent its history item: no second parse here.
         base = value["item"]
         event_type = base["x"]
@@ -212,7 +245,7 @@ class EntityStage:
                 # rebalance or a crash) keeps its source, remembered here.
                 self.seen.set(p, seen_key, {**seen, "d": [*seen.get("d", ()), src][-8:]})
                 self._count(p, "duplicates", event_type)
-            return
+            return None
         ts = value.get("ts")
         if ts is not None and (self.oldest_input is None or ts < self.oldest_input):
             self.oldest_input = ts
@@ -246,16 +279,16 @@ class EntityStage:
             for kind in late:
                 self._count(p, "expired", (kind, role))
             if late and role == "event":  # once per event, not once per role
-                await self.late_topic.send(
-                    key=f"{role}:{value['key']}".encode(),
-                    value=orjson.dumps(value["event"]),
-                    headers=[("late_kinds", ",".join(late).encode()), ("role", role.encode())],
+                late_copy = (
+                    f"{role}:{value['key']}".encode(),
+                    orjson.dumps(value["event"]),
+                    [("late_kinds", ",".join(late).encode()), ("role", role.encode())],
                 )
         else:
             late = tuple(seen["late"])
         self._advance(p, o, watermark)
         if len(late) == len(CELL_KINDS):
-            return  # past every window's retention: no window takes it, no entity either
+            return late_copy  # past every window's retention: no window takes it, nor entity
         if role == "event" and seen is None:  # not again for a redelivery of the same offset
             self._count(p, "applied", event_type)
         item = {**base, "o": o, "late": sorted(late)}
@@ -264,6 +297,7 @@ class EntityStage:
         else:
             delta = self._entity_delta(p, role, value["key"], item, o)
         self._apply_delta(p, o, delta)
+        return late_copy
 
     def full(self) -> bool:
         """Enough waits for the flush that the agent should flush now, not at the next tick:
@@ -273,7 +307,8 @@ class EntityStage:
         return self.pending_items >= FLUSH_ITEMS or dirty >= FLUSH_CELLS
 
     def _count(self, p: int, counter: str, label: Any) -> None:
-        self.counts.setdefault(p, Counter())[(counter, label)] += 1
+        """Counted for ``p`` once the item being applied succeeded (``staged``)."""
+        self.staged.append((counter, label))
 
     def revoke(self, partitions: set[int]) -> None:
         """A rebalance took ``partitions`` (all of this worker's, with Kafka's eager
@@ -283,6 +318,7 @@ class EntityStage:
         self.pending = abandon(self.tables, self.pending, partitions)
         self.pending_items = 0  # a flush threshold, not a count that must be exact
         self.seen_sweep.forget(partitions)
+        self.failures.revoke(partitions)
         for p in partitions:
             self.dirty.pop(p, None)
             self.counts.pop(p, None)
@@ -375,7 +411,9 @@ class EntityStage:
                 marker = orjson.dumps({"wm": p, "t": ms, "e": event_ms})
                 for q in range(self.publisher_partitions):
                     await self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
+            failed = await self.failures.send_pending()
             await self.delivered()  # every send above is in Kafka before an offset is committed
+            self.failures.count(failed)
             for partition_counts in counts.values():
                 for (counter, label), n in partition_counts.items():
                     getattr(self.stats, counter)[label] += n

@@ -4,7 +4,9 @@ A stage handed offset 9 when it expected 4 has lost messages, unless offsets 4-8
 none: a transactional producer's commit markers and compaction leave offsets unused. One
 plain consumer (no group) per worker reads the first record at or after the expected
 offset: if it is the one the stage was handed, the gap is empty and the stage goes on at
-once; otherwise the partition is sought back (``streams.engine.gaps``).
+once; otherwise the partition is sought back (``streams.engine.gaps``). The same reader
+reads back the original bytes of an input message a stage failed to apply
+(``streams.engine.failures``).
 """
 
 from __future__ import annotations
@@ -35,21 +37,31 @@ class GapProbe:
             await self.consumer.stop()
             self.consumer = None
 
-    async def empty(self, topic: str, partition: int, expected: int, handed: int) -> bool | None:
-        """Whether offsets ``expected`` to ``handed - 1`` hold no message; None when the
-        broker could not say (not started, or no record within the timeout)."""
+    async def _first_at(self, topic: str, partition: int, offset: int) -> Any:
+        """The first record at or after ``offset``; None when the broker could not say (not
+        started, or no record within the timeout)."""
         if self.consumer is None:
             return None
         tp = TopicPartition(topic, partition)
         async with self.lock:
             try:
                 self.consumer.assign([tp])
-                self.consumer.seek(tp, expected)
+                self.consumer.seek(tp, offset)
                 batch = await self.consumer.getmany(tp, timeout_ms=TIMEOUT_MS, max_records=1)
-            except Exception:  # the guard then seeks back, which is always safe
-                log.exception("gap probe: could not read %s/%s at %s", topic, partition, expected)
+            except Exception:  # the callers then do what is always safe
+                log.exception("gap probe: could not read %s/%s at %s", topic, partition, offset)
                 return None
         records = batch.get(tp, [])
-        if not records:
-            return None
-        return records[0].offset >= handed
+        return records[0] if records else None
+
+    async def empty(self, topic: str, partition: int, expected: int, handed: int) -> bool | None:
+        """Whether offsets ``expected`` to ``handed - 1`` hold no message; None when the
+        broker could not say (the guard then seeks back, which is always safe)."""
+        record = await self._first_at(topic, partition, expected)
+        return None if record is None else bool(record.offset >= handed)
+
+    async def value_at(self, topic: str, partition: int, offset: int) -> bytes | None:
+        """The value of the message at ``offset``; None when the broker could not say, or it
+        is gone (deleted by retention)."""
+        record = await self._first_at(topic, partition, offset)
+        return record.value if record is not None and record.offset == offset else None

@@ -36,7 +36,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from streams.engine.writeback import Deferred, abandon, write_all
+from streams.engine.failures import Origin, StageFailures
+from streams.engine.writeback import Deferred, abandon, all_or_nothing, write_all
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS, unit_of
 from streams.kpi.cells import Cell, cell_key, merge, split_cell_key
@@ -82,6 +83,7 @@ class Publisher:
         lead_sla_ms: int,
         currency: str,
         delivered: Callable[[], Awaitable[None]],
+        failures: StageFailures,
         observe_latency: Callable[[float], None] = lambda seconds: None,
         cache_size: int = 0,
     ) -> None:
@@ -118,6 +120,7 @@ class Publisher:
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
+        self.failures = failures  # messages it could not apply, for sales.deadletter
 
     # --- index of this worker's cells, per publisher partition ---------------------------
 
@@ -252,6 +255,7 @@ class Publisher:
         writebacks = [table.writeback for table in self.tables]
         self.pending = abandon(writebacks, self.pending, partitions)
         self.read_model.drop(partitions, KPIS)
+        self.failures.revoke(partitions)
         for index in (self.closing, self.expiring, self.refreshable, self.refreshed_at):
             for q in partitions:
                 index.pop(q, None)
@@ -270,17 +274,24 @@ class Publisher:
                 table.partition = q
             self._index(q)
             try:
-                value = orjson.loads(event.value) if isinstance(event.value, bytes) else event.value
-                if "wm" in value:
-                    self._on_marker(q, int(value["wm"]), int(value["t"]), value.get("e"))
-                else:
-                    if value.get("ts") is not None:
-                        self.latency.append(float(value["ts"]))
-                    for cell, mark, components in value["cells"]:
-                        self._on_partial(q, o, cell, str(value["p"]), mark, components)
-            except Exception:
+                # All of the message's table writes, or none: a failed one can be sent again.
+                with all_or_nothing(table.writeback for table in self.tables):
+                    self._apply(q, o, event.value)
+            except Exception as exc:  # a bug must not stop the stage: to the dead letters
                 log.exception("publisher: could not apply offset %s of partition %s", o, q)
+                raw = event.value if isinstance(event.value, bytes) else orjson.dumps(event.value)
+                self.failures.add(q, Origin(event.message.topic, q, o), raw, exc)
             self.pending.append((stream, event))
+
+    def _apply(self, q: int, o: int, raw: Any) -> None:
+        value = orjson.loads(raw) if isinstance(raw, bytes) else raw
+        if "wm" in value:
+            self._on_marker(q, int(value["wm"]), int(value["t"]), value.get("e"))
+        else:
+            if value.get("ts") is not None:
+                self.latency.append(float(value["ts"]))
+            for cell, mark, components in value["cells"]:
+                self._on_partial(q, o, cell, str(value["p"]), mark, components)
 
     def _on_partial(
         self, q: int, o: int, cell: str, part: str, mark: int, components: dict[str, Any]
@@ -522,7 +533,9 @@ class Publisher:
                 self.latency = latency + self.latency
                 return
             write_all((table.writeback for table in self.tables), (e for _, e in pending))
+            failed = await self.failures.send_pending()
             await self.delivered()  # records and table writes in Kafka before offsets commit
+            self.failures.count(failed)
             now = time.time()
             for ts in latency:
                 self.observe_latency(now - ts)

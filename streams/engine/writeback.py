@@ -9,9 +9,10 @@ writes are in Kafka, so a crash before the flush loses nothing: the events are r
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from faust.streams import _current_event
@@ -33,6 +34,8 @@ class WriteBack:
         self.dirty: dict[int, dict[str, Any]] = {}
         self.cache_size = cache_size
         self.cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # key -> (partition, value)
+        # While one message is applied (``all_or_nothing``): the pending writes it replaced.
+        self.journal: list[tuple[int, str, Any]] | None = None
 
     def get(self, partition: int, key: str) -> Any:
         pending = self.dirty.get(partition)
@@ -64,10 +67,25 @@ class WriteBack:
             del self.cache[key]
 
     def set(self, partition: int, key: str, value: Any) -> None:
-        self.dirty.setdefault(partition, {})[key] = value
+        pending = self.dirty.setdefault(partition, {})
+        if self.journal is not None:
+            self.journal.append((partition, key, pending.get(key, _MISSING)))
+        pending[key] = value
 
     def delete(self, partition: int, key: str) -> None:
-        self.dirty.setdefault(partition, {})[key] = None
+        self.set(partition, key, None)
+
+    def rollback(self) -> None:
+        """Undo the writes made since the journal was opened (``all_or_nothing``)."""
+        for partition, key, before in reversed(self.journal or []):
+            pending = self.dirty[partition]
+            if before is _MISSING:
+                del pending[key]
+            else:
+                pending[key] = before
+            if not pending:
+                del self.dirty[partition]
+        self.journal = None
 
     def items(self) -> Iterable[tuple[str, Any]]:
         """Every key of the table with its latest value (pending writes included)."""
@@ -98,6 +116,24 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
     leftovers = [p for writeback in tables for p in writeback.dirty]
     if leftovers:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
+
+
+@contextlib.contextmanager
+def all_or_nothing(tables: Iterable[WriteBack]) -> Iterator[None]:
+    """The writes made to ``tables`` inside the block stay pending only if it ends normally:
+    a message a stage fails to apply leaves no half of its effects behind (its seen id
+    above all, or a copy sent again after the fix would count as a duplicate)."""
+    tables = list(tables)
+    for writeback in tables:
+        writeback.journal = []
+    try:
+        yield
+    except BaseException:
+        for writeback in tables:
+            writeback.rollback()
+        raise
+    for writeback in tables:
+        writeback.journal = None
 
 
 def abandon(

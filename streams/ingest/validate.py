@@ -103,10 +103,26 @@ def validate(raw: bytes, topic: str, limits: Limits, now_s: float | None = None)
         event = model.model_validate(payload)
     except ValidationError as exc:
         raise _invalid(exc) from exc
+    _within_calendar(event.occurred_at)
     if now_s is not None and limits.future_s is not None:
         _not_ahead(event.occurred_at.timestamp(), now_s, limits.future_s)
     unknown = tuple(sorted(set(payload) - set(model.model_fields)))
     return Valid(to_reporting_currency(event, limits), unknown)
+
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _within_calendar(at: datetime) -> None:
+    """A date the windows can hold: ``0001-01-01T00:00:00+14:00`` is valid RFC 3339, but its
+    day starts in year 0, which Python's calendar does not have (the entity stage raised)."""
+    if not EARLIEST <= at < LATEST:
+        raise InvalidEvent(
+            DeadLetterReason.INVALID_VALUE,
+            f"occurred_at {at.isoformat()} is outside {EARLIEST.year}-{LATEST.year - 1}, the "
+            "years the KPI windows cover: fix the event's date, then send it again",
+        )
 
 
 def _not_ahead(at_s: float, now_s: float, tolerance_s: float) -> None:

@@ -52,6 +52,7 @@ ALERTS = {
     "SalespulseLeadsWaiting",
     "SalespulseNoEvents",
     "SalespulseDeadLetterRate",
+    "SalespulseStageErrors",
     "SalespulseConsumerLag",
     "SalespulseWorkerDown",
 }

@@ -29,6 +29,7 @@ from streams.contracts.export import (
 )
 from streams.contracts.kpi import KpiUpdate
 from streams.contracts.reference import REFERENCE_MODELS
+from streams.engine.failures import STAGE_ERROR
 from streams.ingest.validate import DeadLetterReason
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS
 
@@ -295,13 +296,21 @@ def test_dead_letter_message_documents_its_headers() -> None:
     assert set(headers["required"]) == {
         "reason", "detail", "source_topic", "source_partition", "source_offset",
     }  # fmt: skip
-    assert headers["properties"]["reason"]["enum"] == [r.value for r in DeadLetterReason]
+    assert headers["properties"]["reason"]["enum"] == [
+        *(r.value for r in DeadLetterReason), STAGE_ERROR,
+    ]  # fmt: skip
     assert "$ref" not in message["payload"]
     assert "original" in message["payload"]["description"]
     check = Draft202012Validator(headers, format_checker=FORMATS)
     for example in message["examples"]:
         check.validate(example["headers"])
     assert not check.is_valid({**message["examples"][0]["headers"], "reason": "bad_mood"})
+    # A stage's dead letter: the same headers (backward compatible), and three more.
+    stage_error = {**message["examples"][0]["headers"], "reason": STAGE_ERROR}
+    check.validate(
+        {**stage_error, "stage": "entity-stage", "error": "KeyError: 'x'", "role": "lead"}
+    )
+    assert not check.is_valid({**stage_error, "stage": "ingest"})
 
 
 # --- (d) the JSON Schemas are as strict as the models ---

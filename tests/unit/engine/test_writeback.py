@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.engine.writeback import WriteBack, abandon
+import pytest
+
+from streams.engine.writeback import WriteBack, abandon, all_or_nothing
 
 
 class CountingTable(dict[str, Any]):
@@ -55,3 +57,27 @@ def test_without_a_cache_every_read_goes_to_the_table() -> None:
     writeback.get(0, "a")
     writeback.get(0, "a")
     assert table.reads == 2
+
+
+def test_a_failed_message_leaves_none_of_its_writes_and_a_good_one_all() -> None:
+    seen, cells = WriteBack({}), WriteBack({})
+    seen.set(0, "event:a", {"o": 1})  # an earlier message's writes, pending
+
+    def apply_half() -> None:
+        with all_or_nothing([seen, cells]):
+            seen.set(0, "event:a", {"o": 2})
+            seen.set(1, "event:b", {"o": 2})
+            cells.delete(0, "c1")
+            raise ZeroDivisionError("applying it failed half way")
+
+    with pytest.raises(ZeroDivisionError):
+        apply_half()
+    assert seen.dirty == {0: {"event:a": {"o": 1}}}
+    assert cells.dirty == {}
+    with all_or_nothing([seen, cells]):
+        seen.set(1, "event:b", {"o": 3})
+        cells.set(0, "c1", {"m": 3})
+    assert seen.dirty == {0: {"event:a": {"o": 1}}, 1: {"event:b": {"o": 3}}}
+    assert cells.dirty == {0: {"c1": {"m": 3}}}
+    assert seen.journal is None
+    assert cells.journal is None

@@ -134,3 +134,20 @@ def test_without_a_clock_or_a_tolerance_the_date_is_not_judged() -> None:
     raw = orjson.dumps(order(occurred_at="2099-01-01T00:00:00+00:00"))
     assert validate(raw, "sales.orders", FUTURE).event.event_id == "e-1"
     assert validate(raw, "sales.orders", LIMITS, AT).event.event_id == "e-1"
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["0001-01-01T00:00:00+14:00", "1899-12-31T23:59:59+00:00", "9999-12-31T23:00:00-10:00"],
+)
+def test_a_date_outside_the_windows_calendar_is_an_invalid_value(occurred_at: str) -> None:
+    """Year 1 at +14:00 starts its day in year 0: the entity stage raised on it."""
+    got, detail = reason_of(orjson.dumps(order(occurred_at=occurred_at)))
+    assert got is R.INVALID_VALUE
+    assert "fix the event's date" in detail
+
+
+def test_the_calendar_bounds_themselves_are_valid() -> None:
+    for occurred_at in ("1900-01-01T00:00:00+00:00", "9998-12-31T23:59:59+00:00"):
+        raw = orjson.dumps(order(occurred_at=occurred_at))
+        assert validate(raw, "sales.orders", LIMITS).event.event_id == "e-1"
