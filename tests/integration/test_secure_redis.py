@@ -75,6 +75,7 @@ async def test_read_model_is_written_and_read_back_over_tls_with_auth(
         model.stage_cell(
             f"day|{start}|rep|{rep}", {}, {"final": False, "rev": 1},
             Context(kind="day", dimension="rep"), {"revenue": [revenue, revenue, None]},
+            partition=0,
         )  # fmt: skip
     try:
         assert await model.flush(), "the read model could not write to the secured Redis"
