@@ -28,6 +28,7 @@ import asyncio
 import heapq
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -495,33 +496,36 @@ class Publisher:
                 if stored is not None:
                     self._publish(q, cell, stored, force=force, correction=cell in corrected)
 
-    def _rewrite(self, q: int) -> None:
-        """Stage every value of partition ``q`` for Redis as last published: Redis lost
-        them (it restarted empty). ``kpi.updates`` has them already: nothing is sent there."""
-        for table in self.tables:
-            table.partition = q
-        cells = 0
+    def _rewrite(self, lost: list[int]) -> None:
+        """Stage every value of the ``lost`` partitions for Redis as last published: Redis
+        lost them (it restarted empty); one pass over the table for all of them.
+        ``kpi.updates`` has them already: nothing is sent there."""
+        wanted, cells = set(lost), Counter[int]()
         for cell, stored in self.cells.items():
-            if stored.get("q") == q and stored["v"]:
+            q = stored.get("q")
+            if q in wanted and stored["v"]:
+                for table in self.tables:
+                    table.partition = q
                 merged = merge(part["c"] for part in stored["parts"].values())
                 ctx = self.context(cell, q)
                 self.read_model.stage_cell(cell, merged, stored, ctx, stored["v"], partition=q)
-                cells += 1
-        if (now := self.global_ms(q)) is not None:
-            self.read_model.stream_time(now)
-        self.read_model.complete(q)
-        say = log.warning if cells else log.info  # a new deployment has none yet
-        say(
-            "Redis has no values of partition %s (a new deployment, or Redis restarted empty): "
-            "writing its %s cells",
-            q,
-            cells,
-        )
+                cells[q] += 1
+        for q in lost:
+            if (now := self.global_ms(q)) is not None:
+                self.read_model.stream_time(now)
+            self.read_model.complete(q)
+            say = log.warning if cells[q] else log.info  # a new deployment has none yet
+            say(
+                "Redis has no values of partition %s (a new deployment, or Redis restarted "
+                "empty): writing its %s cells",
+                q,
+                cells[q],
+            )
 
     async def flush(self) -> None:
         async with self.lock:
-            for q in await self.read_model.lost(self.closing):
-                self._rewrite(q)
+            if lost := await self.read_model.lost(self.closing):
+                self._rewrite(lost)
             self._publish_changed()
             pending, self.pending = self.pending, []
             records, self.records = self.records, []
