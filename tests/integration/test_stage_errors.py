@@ -22,11 +22,13 @@ import orjson
 import pytest
 
 from streams.settings import Settings
-from streams.stack.prometheus import register_target
+from streams.stack.launcher import prometheus_config
+from streams.stack.ports import HOST, free_port
+from streams.stack.prometheus import register_target, start_prometheus
 from streams.topics import ensure_topics
 from tests.integration.test_ingest import order, revenue
 from tests.kafka_tools import header, kcat_consume, kcat_produce, needs_kcat, worker_metric
-from tests.support import Services, eventually, running_worker
+from tests.support import eventually, running_worker
 
 pytestmark = needs_kcat
 
@@ -49,20 +51,25 @@ def sent(settings: Settings, topic: str, raw: bytes) -> dict[str, Any]:
 
 
 @pytest.fixture
-def scraped(services: Services, settings: Settings) -> Iterator[str]:
-    """The session's Prometheus scrapes this test's worker; yields Prometheus' URL."""
-    if services.run_dir is None or services.prometheus_url is None:
-        pytest.skip(
-            "the session uses an external Prometheus (SALESPULSE_PROMETHEUS_URL): this test "
-            "cannot add its worker to that Prometheus' targets"
-        )
-    target = register_target(
-        services.run_dir, f"stage-errors-{settings.web_port}", f"127.0.0.1:{settings.web_port}"
+def scraped(tmp_path: Path, settings: Settings) -> Iterator[str]:
+    """A Prometheus of this test's own, with the shipped rules, scrapes this test's worker;
+    yields its URL.
+
+    Not the session's: the alert this test raises on purpose keeps firing for 15 minutes, and
+    through the session's Alertmanager it would be the banner of every wallboard test after
+    this one. Its alerts go nowhere (no Alertmanager listens on the port it is given).
+    """
+    run_dir = tmp_path / "prometheus"
+    run_dir.mkdir()
+    nowhere, port = free_port(), free_port()
+    process = start_prometheus(
+        run_dir, prometheus_config(), port, die_with_parent=True, alertmanager=f"{HOST}:{nowhere}"
     )
     try:
-        yield services.prometheus_url
+        register_target(run_dir, "stage-errors", f"127.0.0.1:{settings.web_port}")
+        yield f"http://{HOST}:{port}"
     finally:
-        target.unlink()
+        process.stop()
 
 
 def firing(prometheus_url: str, alert: str, **labels: str) -> list[dict[str, Any]]:
