@@ -239,7 +239,7 @@ def test_salespulse_variables_are_settings_fields() -> None:
     )
 
 
-def test_kafka_and_redis_stay_off_the_host_and_the_worker_on_loopback() -> None:
+def test_kafka_and_redis_stay_off_the_host_and_the_rest_on_loopback() -> None:
     services = compose_services()
     problems = []
     for name in ("kafka", "redis"):
@@ -252,6 +252,14 @@ def test_kafka_and_redis_stay_off_the_host_and_the_worker_on_loopback() -> None:
         problems.append(
             f"worker: publishes {worker}, not its web port {worker_web_port()} on 127.0.0.1 only"
         )
+    # Prometheus, Alertmanager and Grafana (anonymous viewers) answer without credentials:
+    # every rep's figures, to anyone who reaches them. This host only, by default.
+    for name, service in services.items():
+        if service.get("network_mode") == "host":
+            problems.append(f"{name}: network_mode host puts it on the host's network")
+        for host, port in published_ports(service):
+            if host != "127.0.0.1":
+                problems.append(f"{name}: port {port} published on {host or 'every interface'}")
     assert not problems, f"{COMPOSE_FILE.name}, host ports:\n" + "\n".join(problems)
 
 
