@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from streams import kpi_command
 from streams.connections.redis import RedisProblem
+from streams.directories import UnusableDirectory, make_directory
 from streams.replay import command as replay_command
 from streams.settings import Settings
 from streams.simulator import command as simulator_command
@@ -69,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"salespulse: invalid settings:\n{_problems(exc)}", file=sys.stderr)
         return 2
     try:
+        for variable, directory in _directories_written(args, settings).items():
+            make_directory(directory, variable)
         if args.command == "stack":
             from streams import stack_commands
 
@@ -94,12 +98,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streams.demo import run_demo
 
             return run_demo(settings, rate=args.rate, incidents=args.incidents)
-    except (StackError, RedisProblem) as exc:
+    except (StackError, RedisProblem, UnusableDirectory) as exc:
         print(f"salespulse: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _directories_written(args: argparse.Namespace, settings: Settings) -> dict[str, Path]:
+    """The directories ``args``' command writes in, by the setting that places each: the
+    home for the stack's state and the worker's, an explicit data dir for the worker."""
+    directories = {}
+    if args.command in ("worker", "demo") or (args.command == "stack" and args.action == "up"):
+        directories["SALESPULSE_HOME"] = settings.home
+    if args.command == "worker" and settings.data_dir is not None:
+        directories["SALESPULSE_DATA_DIR"] = settings.data_dir
+    return directories
 
 
 def _problems(exc: ValidationError) -> str:

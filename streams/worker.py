@@ -11,6 +11,7 @@ import faust
 
 from streams.app import build_app
 from streams.connections.redis import RedisUnreachable, check_redis
+from streams.log_repeats import RepeatFilter, limit_repeats
 from streams.settings import Settings
 from streams.stack.prometheus import register_target, scrape_token_problem
 from streams.stack.state import StackRecord
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 class Worker(faust.Worker):
     """Faust's worker, which also says at start where the web server listens and whether it
     needs a token (``streams.web_access.announce``), once logging is set up, and ``warnings``
-    about its setting."""
+    about its setting; its log holds back repeated warnings and errors
+    (``streams.log_repeats``: a broker outage made thousands a second)."""
 
     def __init__(
         self, app: faust.App, settings: Settings, warnings: list[str], **options: Any
@@ -31,6 +33,20 @@ class Worker(faust.Worker):
         super().__init__(app, **options)
         self._settings = settings
         self._warnings = warnings
+        self.repeat_filters: list[RepeatFilter] = []
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        self.repeat_filters = limit_repeats(logger)
+
+    @faust.Service.timer(1.0)
+    async def _summarise_repeats(self) -> None:
+        self.flush_repeats()
+
+    def flush_repeats(self, *, everything: bool = False) -> None:
+        """Log the summaries of held-back repeats that are due (``everything``: all)."""
+        for repeat_filter in self.repeat_filters:
+            repeat_filter.flush(everything=everything)
 
     async def on_first_start(self) -> None:
         await super().on_first_start()  # sets up logging
@@ -60,11 +76,11 @@ def run_worker(settings: Settings) -> None:
         )  # fmt: skip
         problem = scrape_token_problem(stack.path.parent, settings.web_token)
         warnings += [] if problem is None else [problem]
+    worker = Worker(app, settings, warnings, loop=loop, loglevel=settings.log_level)
     try:
-        Worker(
-            app, settings, warnings, loop=loop, loglevel=settings.log_level
-        ).execute_from_commandline()
+        worker.execute_from_commandline()
     finally:
+        worker.flush_repeats(everything=True)
         if target is not None:
             with contextlib.suppress(OSError):
                 target.unlink()

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -192,6 +193,20 @@ def missing_finals(settings: Settings, engine: dict[Key, dict[str, Any]]) -> lis
         elif [record[f] for f in triple] != [got[f] for f in triple]:
             problems.append(f"{kpi}/{kind}/{at}/{dim}/{key}: kpi.updates {record}, Redis {got}")
     return problems
+
+
+def log_since(log: Path, offset: int) -> str:
+    """What ``log`` gained after its first ``offset`` bytes."""
+    with log.open("rb") as file:
+        file.seek(offset)
+        return file.read().decode(errors="replace")
+
+
+def most_repeated(lines: list[str], top: int = 3) -> str:
+    """The ``top`` most frequent of ``lines`` with their counts, timestamps and numbers
+    masked (which messages a flood of log lines is made of)."""
+    masked = Counter(re.sub(r"\d+", "N", line.split("] ", 2)[-1]) for line in lines)
+    return "; ".join(f"{count} x {line[:160]!r}" for line, count in masked.most_common(top))
 
 
 def readiness(settings: Settings) -> tuple[int, dict[str, Any]]:
