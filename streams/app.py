@@ -105,6 +105,8 @@ def build_app(settings: Settings) -> faust.App:
         # A worker killed without leaving its group holds its partitions until this expires.
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
+        # A send not acknowledged after this long fails (streams.engine.delivery).
+        producer_request_timeout=settings.kafka_request_timeout_s,
     )
 
     async def delivered() -> None:
