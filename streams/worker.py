@@ -11,7 +11,6 @@ import faust
 
 from streams.app import build_app
 from streams.connections.redis import RedisUnreachable, check_redis
-from streams.engine.delivery import rebuild_if_stale
 from streams.settings import Settings
 from streams.stack.prometheus import register_target, scrape_token_problem
 from streams.stack.state import StackRecord
@@ -50,8 +49,6 @@ def run_worker(settings: Settings) -> None:
         log.warning("%s. Starting anyway: the read model is written once Redis answers.", exc)
     loop.run_until_complete(ensure_topics(settings))
     app = build_app(settings)
-    # After a failed send, the local tables may be ahead of their changelogs.
-    rebuild_if_stale(settings.worker_data_dir, app.conf.tabledir)
     target = None
     warnings = []
     stack = StackRecord.load(settings.home)

@@ -10,30 +10,21 @@ for them and looks at each once (``Sends.confirm``).
 
 One that failed stops the worker: nothing is acked anymore, by any stage (faust commits a
 partition's first run of acked offsets even past unacked ones before it, so one later ack
-would commit past the failed flush), the local tables (written, their changelog records
-maybe not) are marked to be rebuilt from the changelogs at the next start, and the worker
-crashes with the cause and the fix. Started again, it resumes from the committed offsets;
-the offset marks make the redelivered events count once.
+would commit past the failed flush), and the worker crashes with the cause and the fix.
+Started again, it resumes from the committed offsets; the offset marks make the
+redelivered events count once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import shutil
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import FutureMessage
-
-log = logging.getLogger(__name__)
-
-STALE_TABLES = "tables-behind-changelog"
-"""The file in the worker's data directory that makes its next start rebuild its tables."""
 
 
 class SendFailed(RuntimeError):
@@ -48,10 +39,9 @@ def failure_text(
         f"Kafka ({type(error).__name__}: {error}). The broker was unreachable for longer "
         f"than SALESPULSE_KAFKA_REQUEST_TIMEOUT_S={timeout_s:g} s (faust's "
         "producer_request_timeout). The worker stops without committing their offsets: "
-        "restart it (compose does) once the broker is back; it rebuilds its tables from "
-        "their changelogs, resumes from the last committed offsets, and the offset marks "
-        "make the redelivered events count once. Raise SALESPULSE_KAFKA_REQUEST_TIMEOUT_S to "
-        "ride out longer outages"
+        "restart it (compose does) once the broker is back: it resumes from the last "
+        "committed offsets, and the offset marks make the redelivered events count once. "
+        "Raise SALESPULSE_KAFKA_REQUEST_TIMEOUT_S to ride out longer outages"
     )
 
 
@@ -148,26 +138,3 @@ class TrackedTable(faust.Table):
         if self.sent is not None:
             self.sent.add(future)
         return future
-
-
-def mark_tables_stale(data_dir: Path, reason: str) -> None:
-    """The local tables may hold writes their changelogs lack: rebuilt at the next start."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / STALE_TABLES).write_text(reason + "\n")
-
-
-def rebuild_if_stale(data_dir: Path, tabledir: Path) -> bool:
-    """Remove the local tables (faust restores them from their changelogs) if a send failure
-    marked them; whether it did."""
-    marker = data_dir / STALE_TABLES
-    if not marker.exists():
-        return False
-    log.warning(
-        "the last run stopped on a failed send (%s): rebuilding the tables from their "
-        "changelogs (%s removed)",
-        marker.read_text().strip()[:300],
-        tabledir,
-    )
-    shutil.rmtree(tabledir, ignore_errors=True)
-    marker.unlink()
-    return True

@@ -1,22 +1,16 @@
 """streams.engine.delivery: a flush's sends are checked once; the first failure stops the
-worker, and no stage acks after it; its tables are rebuilt at the next start."""
+worker, and no stage acks after it."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError
 from faust.exceptions import ProducerSendError
 
-from streams.engine.delivery import (
-    Delivery,
-    SendFailed,
-    mark_tables_stale,
-    rebuild_if_stale,
-)
+from streams.engine.delivery import Delivery, SendFailed
 
 
 class Worker:
@@ -86,14 +80,3 @@ async def test_a_send_refused_at_once_fails_at_once() -> None:
     with pytest.raises(SendFailed, match="ingest: 1 of the 1 messages"):
         await sends.send(refused())
     assert len(worker.stops) == 1
-
-
-def test_tables_marked_stale_are_removed_once_at_the_next_start(tmp_path: Path) -> None:
-    tables = tmp_path / "v1" / "tables"
-    (tables / "cells-0.db").mkdir(parents=True)
-    assert not rebuild_if_stale(tmp_path, tables)
-    assert tables.exists()
-    mark_tables_stale(tmp_path, "entity stage: 1 of the 3 messages ...")
-    assert rebuild_if_stale(tmp_path, tables)
-    assert not tables.exists()
-    assert not rebuild_if_stale(tmp_path, tables)  # the mark went with them
