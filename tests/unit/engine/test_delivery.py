@@ -4,13 +4,15 @@ worker, and no stage acks after it."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import faust
 import pytest
 from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError
 from faust.exceptions import ProducerSendError
 
-from streams.engine.delivery import Delivery, SendFailed
+from streams.engine.delivery import Delivery, SendFailed, TrackedTable
 
 
 class Worker:
@@ -80,3 +82,12 @@ async def test_a_send_refused_at_once_fails_at_once() -> None:
     with pytest.raises(SendFailed, match="ingest: 1 of the 1 messages"):
         await sends.send(refused())
     assert len(worker.stops) == 1
+
+
+async def test_a_tables_changelog_records_are_kept_for_its_stage_flush(tmp_path: Path) -> None:
+    app = faust.App("delivery-unit", datadir=str(tmp_path), store="memory://", Table=TrackedTable)
+    table = app.Table("cells", default=None, key_type=str)
+    sends = Worker().delivery.sends("entity stage")
+    table.sent = sends
+    record = table.send_changelog(0, "0|minute|1|global|all", {"c": {}, "m": 3})
+    assert sends.futures == [record]  # what faust sends for a table write, in the flush's list
