@@ -8,9 +8,11 @@ it sent since its last flush (``Sends``: its own sends, and through ``TrackedTab
 changelog records faust makes for its table writes), and its flush, before it acks, waits
 for them and looks at each once (``Sends.confirm``).
 
-One that failed stops the worker: nothing is acked anymore, by any stage (faust commits a
-partition's first run of acked offsets even past unacked ones before it, so one later ack
-would commit past the failed flush), and the worker crashes with the cause and the fix.
+One that failed stops the worker: nothing is acked anymore, by any stage (faust does not
+always hold its commit at an unacked offset: with nothing committed yet on a partition it
+commits the first run of acked offsets wherever it starts, and it lets an unacked message
+at the committed offset itself pass; so a later ack could commit past the failed flush),
+and the worker crashes with the cause and the fix.
 Started again, it resumes from the committed offsets; the offset marks make the
 redelivered events count once.
 """
