@@ -34,8 +34,9 @@ from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
+from streams.engine.delivery import Delivery, SendFailed, Sends, TrackedTable
 from streams.engine.entity_stage import EntityStage
-from streams.engine.failures import StageFailures
+from streams.engine.failures import Send, StageFailures
 from streams.engine.gap_probe import GapProbe
 from streams.engine.outbox import Outbox
 from streams.engine.progress import ProgressExchange
@@ -105,12 +106,29 @@ def build_app(settings: Settings) -> faust.App:
         # A worker killed without leaving its group holds its partitions until this expires.
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
+        # A send not acknowledged after this long fails (streams.engine.delivery).
+        producer_request_timeout=settings.kafka_request_timeout_s,
+        Table=TrackedTable,  # its changelog records are checked by the flush (below)
     )
 
     async def delivered() -> None:
-        """Table changelogs (buffered by Faust) and sent messages are all in Kafka."""
+        """Table changelogs (buffered by Faust) and sent messages are all sent or failed."""
         await app.producer.buffer.flush()
         await app.producer.flush()
+
+    def stop(failure: SendFailed) -> None:
+        """A send failed: the worker stops, no offset committed past it
+        (streams.engine.delivery)."""
+        log.critical("%s", failure)
+        crashing.append(asyncio.ensure_future(app.crash(failure)))
+
+    crashing: list[asyncio.Future[None]] = []
+
+    # Each stage's sends since its flush, checked before it acks (streams.engine.delivery).
+    delivery = Delivery(delivered, settings.kafka_request_timeout_s, stop)
+    ingest_sends, stage_sends, publisher_sends = (
+        delivery.sends(name) for name in ("ingest", "entity stage", "publisher")
+    )
 
     limits = Limits(
         settings.max_event_bytes, settings.currency, dict(settings.fx_rates),
@@ -152,23 +170,27 @@ def build_app(settings: Settings) -> faust.App:
     client = redis_client(settings)
     read_model = ReadModel(client, settings.redis_prefix)
 
-    async def send_deadletter(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        await deadletter_topic.send(key=key, value=value, headers=headers)
+    def send_deadletter(sends: Sends) -> Send:
+        async def send(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+            await sends.send(deadletter_topic.send(key=key, value=value, headers=headers))
+
+        return send
 
     probe = GapProbe(kafka.client)
 
-    def table(name: str) -> Any:
+    def table(name: str, sends: Sends) -> Any:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
         # was a fifth of the worker's memory at the CRM replay's peak, and slow.
         created: Any = app.Table(name, default=None, key_type=str)
         created.key_serializer = created.value_serializer = codec  # before its store exists
+        created.sent = sends  # its changelog records, checked by the stage's flush
         return created
 
     stage = EntityStage(
-        seen=table("entity-seen"),
-        entities=table("entities"),
-        cells=table("cells"),
-        stream_time=table("stream-time"),
+        seen=table("entity-seen", stage_sends),
+        entities=table("entities", stage_sends),
+        cells=table("cells", stage_sends),
+        stream_time=table("stream-time", stage_sends),
         cells_topic=cells_topic,
         late_topic=late_topic,
         windows=windows,
@@ -181,15 +203,15 @@ def build_app(settings: Settings) -> faust.App:
         caught_up=lambda p, o: _caught_up(app, settings.topic("internal.entities"), p, o),
         committed=lambda p: _committed(app, (settings.topic("internal.entities"), p)),
         upstream_quiet=lambda: cluster.quiet,
-        delivered=delivered,
-        failures=StageFailures("entity-stage", send_deadletter, stats.stage_errors),
+        sends=stage_sends,
+        failures=StageFailures("entity-stage", send_deadletter(stage_sends), stats.stage_errors),
         read_source=probe.value_at,
         cache_size=settings.table_cache_keys,
     )
     publisher = Publisher(
-        cells=table("published-cells"),
-        base=table("customer-base"),
-        marks=table("publisher-stream-time"),
+        cells=table("published-cells", publisher_sends),
+        base=table("customer-base", publisher_sends),
+        marks=table("publisher-stream-time", publisher_sends),
         # Straight to the producer: faust's Topic.send machinery (a FutureMessage, key and
         # value preparation) per record was most of what publishing cost.
         send_update=lambda key, value: app.producer.send(
@@ -203,8 +225,8 @@ def build_app(settings: Settings) -> faust.App:
         entity_partitions=settings.topic_partitions,
         lead_sla_ms=int(settings.lead_sla_s * 1000),
         currency=settings.currency,
-        delivered=delivered,
-        failures=StageFailures("publisher", send_deadletter, stats.stage_errors),
+        sends=publisher_sends,
+        failures=StageFailures("publisher", send_deadletter(publisher_sends), stats.stage_errors),
         observe_latency=stats.latency.observe,
         cache_size=settings.table_cache_keys,
     )
@@ -265,10 +287,10 @@ def build_app(settings: Settings) -> faust.App:
             valid = validate(event.value, logical[message.topic], limits, time.time())
         except InvalidEvent as exc:
             stats.dead_letters[exc.reason] += 1
-            await deadletter_topic.send(
-                key=message.topic.encode(),
-                value=event.value,
-                headers=[
+            await send_deadletter(ingest_sends)(
+                message.topic.encode(),
+                event.value,
+                [
                     ("reason", exc.reason.encode()),
                     ("detail", exc.detail.encode()[:2000]),
                     ("source_topic", message.topic.encode()),
@@ -383,13 +405,15 @@ def build_app(settings: Settings) -> faust.App:
         then, if given, a watermark heartbeat to every entity partition."""
         async with sending:
             for partition, items in outbox.drain():
-                await entities_topic.send(
-                    key=b"__batch__", value={"items": items}, partition=partition
+                batch = {"items": items}
+                await ingest_sends.send(
+                    entities_topic.send(key=b"__batch__", value=batch, partition=partition)
                 )
             if heartbeat is not None:
                 for partition in range(settings.topic_partitions):
-                    await entities_topic.send(
-                        key=b"__wm__", value={"wm": heartbeat}, partition=partition
+                    mark = {"wm": heartbeat}
+                    await ingest_sends.send(
+                        entities_topic.send(key=b"__wm__", value=mark, partition=partition)
                     )
 
     async def flush_ingest() -> None:
@@ -397,7 +421,7 @@ def build_app(settings: Settings) -> faust.App:
         ingest_pending.clear()
         checkpoint = watermark.checkpoint()  # what was routed: in the outbox, sent below
         await send_routed()
-        await delivered()
+        await ingest_sends.confirm()  # all in Kafka, or the worker stops (no ack)
         watermark.flushed(checkpoint)  # what other workers may hear of (cluster watermark)
         for source, event in pending:
             await source.ack(event)

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         default=10.0, ge=6.0, description="a dead worker's partitions move after this long"
     )
+    kafka_request_timeout_s: float = Field(
+        default=1200.0,
+        gt=0,
+        description="a send the broker has not acknowledged after this long fails",
+    )
+    """faust's ``producer_request_timeout``: how long a worker's sends wait for a broker that
+    is away. A send that fails stops the worker before it commits an offset past it
+    (``streams.engine.delivery``); the worker restarted resumes from the committed offsets.
+    Longer rides out longer broker outages; the default is faust's, 20 minutes."""
 
     # Kafka security (streams.connections.kafka applies it to every Kafka client)
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"

@@ -26,7 +26,7 @@ from streams.connections.kafka import kafka_options
 from streams.settings import Settings
 from streams.stack import launcher
 from streams.stack.kafka import start_broker
-from streams.stack.process import current_process
+from streams.stack.process import ProcessRecord, current_process
 from streams.stack.redis import start_redis
 from streams.stack.state import StackRecord, cache_dir
 from streams.topics import ensure_topics
@@ -217,3 +217,11 @@ def readiness(settings: Settings) -> tuple[int, dict[str, Any]]:
             return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, orjson.loads(exc.read())
+
+
+def stopped_within(process: ProcessRecord, timeout: float) -> bool:
+    """Whether ``process`` exits by itself within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while process.alive() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return not process.alive()

@@ -48,6 +48,7 @@ from typing import Any
 import faust
 import orjson
 
+from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
 from streams.engine.outbox import position
 from streams.engine.sweep import Sweep
@@ -88,7 +89,7 @@ class EntityStage:
         caught_up: Callable[[int, int | None], bool],
         committed: Callable[[int], int | None],
         upstream_quiet: Callable[[], bool],
-        delivered: Callable[[], Awaitable[None]],
+        sends: Sends,
         failures: StageFailures,
         read_source: Callable[[str, int, int], Awaitable[bytes | None]],
         cache_size: int = 0,
@@ -107,7 +108,7 @@ class EntityStage:
         self.committed = committed  # partition -> its committed offset (the next to read)
         self.upstream_quiet = upstream_quiet
         self.offsets: dict[int, int] = {}  # partition -> last offset processed
-        self.delivered = delivered
+        self.sends = sends  # what it sent for the events not acked yet (and its changelogs)
         self.dirty: dict[int, set[str]] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
         self.pending_items = 0  # items of the pending messages
@@ -208,7 +209,8 @@ class EntityStage:
             counts[counted] += 1
         self.staged.clear()
         if late_copy is not None:
-            await self.late_topic.send(key=late_copy[0], value=late_copy[1], headers=late_copy[2])
+            key, value, headers = late_copy
+            await self.sends.send(self.late_topic.send(key=key, value=value, headers=headers))
 
     def _advance(self, p: int, o: int, watermark: int | None) -> None:
         """The partition's stream time moves to ``watermark`` (never back)."""
@@ -406,13 +408,14 @@ class EntityStage:
                     self.stats.seen_purged += purged
             write_all(self.tables, (event for _, event in pending))
             for target_key, partial in partials:
-                await self.cells_topic.send(key=target_key, value=partial)
+                await self.sends.send(self.cells_topic.send(key=target_key, value=partial))
             for p, (ms, event_ms) in marks.items():
                 marker = orjson.dumps({"wm": p, "t": ms, "e": event_ms})
                 for q in range(self.publisher_partitions):
-                    await self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
+                    marking = self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
+                    await self.sends.send(marking)
             failed = await self.failures.send_pending()
-            await self.delivered()  # every send above is in Kafka before an offset is committed
+            await self.sends.confirm()  # all in Kafka before an offset is committed, or a stop
             self.failures.count(failed)
             for partition_counts in counts.values():
                 for (counter, label), n in partition_counts.items():

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
 from streams.engine.writeback import Deferred, abandon, all_or_nothing, write_all
 from streams.ingest.reference_cache import ReferenceCache
@@ -83,7 +84,7 @@ class Publisher:
         entity_partitions: int,
         lead_sla_ms: int,
         currency: str,
-        delivered: Callable[[], Awaitable[None]],
+        sends: Sends,
         failures: StageFailures,
         observe_latency: Callable[[float], None] = lambda seconds: None,
         cache_size: int = 0,
@@ -101,7 +102,7 @@ class Publisher:
         self.entity_partitions = entity_partitions
         self.lead_sla_ms = lead_sla_ms
         self.currency = currency
-        self.delivered = delivered
+        self.sends = sends  # what it sent for the events not acked yet (and its changelogs)
         self.observe_latency = observe_latency
         self.tz = str(windows.zone)
         self.closing: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (close ms, cell)
@@ -531,14 +532,14 @@ class Publisher:
             records, self.records = self.records, []
             latency, self.latency = self.latency, []
             for key, value in records:
-                await self.send_update(key, value)
+                await self.sends.send(self.send_update(key, value))
             if not await self.read_model.flush():
                 self.pending = pending + self.pending  # acked once Redis has the values
                 self.latency = latency + self.latency
                 return
             write_all((table.writeback for table in self.tables), (e for _, e in pending))
             failed = await self.failures.send_pending()
-            await self.delivered()  # records and table writes in Kafka before offsets commit
+            await self.sends.confirm()  # records, table writes in Kafka before offsets commit
             self.failures.count(failed)
             now = time.time()
             for ts in latency:

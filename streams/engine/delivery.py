@@ -1,0 +1,142 @@
+"""Whether what a stage sent reached Kafka, checked once per flush before it acks.
+
+A send is a future: aiokafka's for a message a stage sends, faust's ``FutureMessage`` for
+a changelog record of a table write. When the broker does not acknowledge it within the
+producer's request timeout (``SALESPULSE_KAFKA_REQUEST_TIMEOUT_S``), the future fails, and
+faust's ``producer.flush()`` returns all the same. So each stage keeps the futures of what
+it sent since its last flush (``Sends``: its own sends, and through ``TrackedTable`` the
+changelog records faust makes for its table writes), and its flush, before it acks, waits
+for them and looks at each once (``Sends.confirm``).
+
+One that failed stops the worker: nothing is acked anymore, by any stage (faust does not
+always hold its commit at an unacked offset: with nothing committed yet on a partition it
+commits the first run of acked offsets wherever it starts, and it lets an unacked message
+at the committed offset itself pass; so a later ack could commit past the failed flush),
+and the worker crashes with the cause and the fix.
+Started again, it resumes from the committed offsets; the offset marks make the
+redelivered events count once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+import faust
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+from faust.types import FutureMessage
+
+
+class SendFailed(RuntimeError):
+    """A send of a stage failed: the worker stops before any offset past it is committed."""
+
+
+def failure_text(
+    stage: str, failed: int, total: int, error: BaseException, timeout_s: float
+) -> str:
+    return (
+        f"{stage}: {failed} of the {total} messages sent since its last flush did not reach "
+        f"Kafka ({type(error).__name__}: {error}). The broker was unreachable for longer "
+        f"than SALESPULSE_KAFKA_REQUEST_TIMEOUT_S={timeout_s:g} s (faust's "
+        "producer_request_timeout). The worker stops without committing their offsets: "
+        "restart it (compose does) once the broker is back: it resumes from the last "
+        "committed offsets, and the offset marks make the redelivered events count once. "
+        "Raise SALESPULSE_KAFKA_REQUEST_TIMEOUT_S to ride out longer outages"
+    )
+
+
+class Delivery:
+    """The worker's verdict on its sends: the first failure stops it, and no stage acks
+    after it (``check``)."""
+
+    def __init__(
+        self,
+        flush: Callable[[], Awaitable[None]],
+        timeout_s: float,
+        on_failure: Callable[[SendFailed], None],
+    ) -> None:
+        self.flush = flush  # faust's buffer and producer flushed: every batch done
+        self.timeout_s = timeout_s
+        self.on_failure = on_failure
+        self.failure: SendFailed | None = None
+
+    def sends(self, stage: str) -> Sends:
+        return Sends(self, stage)
+
+    def check(self) -> None:
+        """Raise the failure, if a send of any stage failed: nothing is acked after it."""
+        if self.failure is not None:
+            raise self.failure
+
+    def fail(self, stage: str, failed: int, total: int, error: BaseException) -> NoReturn:
+        if self.failure is None:
+            text = failure_text(stage, failed, total, error, self.timeout_s)
+            self.failure = SendFailed(text)
+            self.on_failure(self.failure)
+        raise self.failure
+
+    async def confirm(self, stage: str, futures: list[asyncio.Future[Any]]) -> None:
+        """Return once every future is a send in Kafka; else stop the worker (``fail``)."""
+        self.check()
+        await self.flush()
+        waiting = [future for future in futures if not future.done()]
+        if waiting:  # changelog records faust's buffer had not handed to aiokafka yet
+            await asyncio.wait(waiting, timeout=self.timeout_s)
+        failed, first = 0, None
+        for future in futures:
+            error = _error_of(future)
+            if error is not None:
+                failed += 1
+                first = error if first is None else first
+        if first is not None:
+            self.fail(stage, failed, len(futures), first)
+        self.check()
+
+
+def _error_of(future: asyncio.Future[Any]) -> BaseException | None:
+    if not future.done():
+        return TimeoutError("not sent within the request timeout")
+    if future.cancelled():
+        return asyncio.CancelledError("the send was cancelled")
+    return future.exception()  # retrieved: asyncio does not log it again
+
+
+class Sends:
+    """The futures of one stage's sends since its last flush (the stage's lock held)."""
+
+    def __init__(self, delivery: Delivery, stage: str) -> None:
+        self.delivery, self.stage = delivery, stage
+        self.futures: list[asyncio.Future[Any]] = []
+        self.confirming = asyncio.Lock()
+
+    def add(self, future: asyncio.Future[Any]) -> None:
+        self.futures.append(future)
+
+    async def send(self, sending: Awaitable[Any]) -> None:
+        """Await a send (``topic.send(...)``, ``producer.send(...)``) and keep its future.
+        One refused at once (the broker unreachable for the request timeout) fails now."""
+        try:
+            self.futures.append(await sending)
+        except (KafkaError, ProducerSendError) as exc:
+            self.delivery.fail(self.stage, 1, len(self.futures) + 1, exc)
+
+    async def confirm(self) -> None:
+        """Every send since the last confirm is in Kafka (else ``SendFailed``). One at a
+        time: a flush that returns has seen every send taken before its own checked."""
+        async with self.confirming:
+            futures, self.futures = self.futures, []
+            await self.delivery.confirm(self.stage, futures)
+
+
+class TrackedTable(faust.Table):
+    """faust's table, whose changelog records are kept in ``sent`` for the flush to check."""
+
+    sent: Sends | None = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        future: FutureMessage = super().send_changelog(*args, **kwargs)
+        if self.sent is not None:
+            self.sent.add(future)
+        return future
