@@ -29,8 +29,9 @@ class GapProbe:
         self.lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(**self.kafka, group_id=None, enable_auto_commit=False)
-        await self.consumer.start()
+        consumer = AIOKafkaConsumer(**self.kafka, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        self.consumer = consumer  # only once started: until then the probe cannot say (None)
 
     async def stop(self) -> None:
         if self.consumer is not None:

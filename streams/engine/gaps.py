@@ -17,9 +17,9 @@ handed offset 4 has lost 3. So each stage asks its :class:`OffsetGuard` first:
   transactional producer's commit markers, compaction), then the stage goes on at once;
 - a seek can be undone by messages faust had already fetched, so it is repeated every
   ``retry_s``, on a timer too (the message awaited may be the partition's last); once it
-  has been sought ``tries`` times, a message past the gap is processed: the missing
-  offsets are taken to be absent (a transactional producer's commit markers, compaction),
-  with a warning.
+  has been sought ``tries`` times in vain the guard says ``STUCK``: the stage asks the broker
+  again and goes past the gap only if it holds no message; otherwise it logs an error and
+  seeks back again. Never past offsets that hold messages: they would be lost.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Verdict(Enum):
     PROCESS = "process"  # the expected offset, or an older one (a redelivery)
     SKIP = "skip"  # not positioned yet, or past a gap already sought back: read again later
     SEEK = "seek"  # past a gap: seek back to ``OffsetGuard.expected`` and skip it
-    ACCEPT_GAP = "accept_gap"  # past a gap sought back ``tries`` times: the offsets are absent
+    STUCK = "stuck"  # past a gap sought back ``tries`` times in vain: ask the broker again
 
 
 @dataclass
@@ -81,7 +81,7 @@ class OffsetGuard:
                 return Verdict.SKIP
             if seeking.tries >= self.tries:
                 del self.seeking[tp]
-                return Verdict.ACCEPT_GAP
+                return Verdict.STUCK
             seeking.at, seeking.tries = now, seeking.tries + 1
             return Verdict.SEEK
         self.seeking[tp] = _Seeking(expected, now, 1)

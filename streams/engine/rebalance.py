@@ -135,7 +135,7 @@ class GuardedStage:
                 )  # fmt: skip
             return None
         expected = self.guard.expected(tp, positioned)
-        if verdict is Verdict.SEEK and expected is not None:
+        if verdict in (Verdict.SEEK, Verdict.STUCK) and expected is not None:
             empty = await self.probe.empty(tp.topic, tp.partition, expected, message.offset)
             if empty:  # a transactional producer's markers, or compaction: nothing lost
                 log.info(
@@ -144,22 +144,24 @@ class GuardedStage:
                 )  # fmt: skip
                 self.guard.accept(tp)
                 return positioned
-            log.warning(
-                "%s: %s/%s offset %s came when %s was expected (a message lost on its way "
-                "here): seeking back to %s",
-                self.stage, tp.topic, tp.partition, message.offset, expected, expected,
-            )  # fmt: skip
+            if verdict is Verdict.STUCK:  # the broker holds them (or cannot say): never skip
+                log.error(
+                    "%s: %s/%s offsets %s to %s did not come after %d seeks back, and the "
+                    "broker %s: seeking back again (the partition waits rather than lose "
+                    "them)",
+                    self.stage, tp.topic, tp.partition, expected, message.offset - 1,
+                    self.guard.tries,
+                    "holds messages there" if empty is False else "could not say what is there",
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "%s: %s/%s offset %s came when %s was expected (a message lost on its way "
+                    "here): seeking back to %s",
+                    self.stage, tp.topic, tp.partition, message.offset, expected, expected,
+                )  # fmt: skip
             self.on_gap(self.stage)
             await consumer.seek(tp, expected)
             return None
-        if verdict is Verdict.ACCEPT_GAP:
-            log.warning(
-                "%s: %s/%s offsets %s to %s never came after %d seeks back: taken to be "
-                "absent (a transactional producer's markers, or compaction)",
-                self.stage, tp.topic, tp.partition, expected, message.offset - 1,
-                self.guard.tries,
-            )  # fmt: skip
-            return positioned
         return None  # past a gap already sought back
 
     async def retry(self) -> None:

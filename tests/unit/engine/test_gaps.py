@@ -40,15 +40,18 @@ def test_a_lost_message_is_sought_back_and_what_follows_it_is_skipped_until_it_c
     assert guard.check(TP, 4, positioned, now=2.0) is Verdict.PROCESS
 
 
-def test_a_seek_undone_by_messages_already_fetched_is_repeated_then_the_gap_accepted() -> None:
+def test_a_seek_undone_by_messages_already_fetched_is_repeated_then_the_broker_asked() -> None:
     guard = OffsetGuard(retry_s=3.0, tries=2)
     positioned = (1, 0)
     guard.done(TP, 0, positioned)
     assert guard.check(TP, 9, positioned, now=0.0) is Verdict.SEEK
     assert guard.check(TP, 9, positioned, now=2.9) is Verdict.SKIP
     assert guard.check(TP, 9, positioned, now=3.1) is Verdict.SEEK  # second try
-    # Offsets 1-8 never come: a transactional producer's markers, say.
-    assert guard.check(TP, 9, positioned, now=6.2) is Verdict.ACCEPT_GAP
+    # Offsets 1-8 never come (a transactional producer's markers, say): the stage asks the
+    # broker again (streams.engine.rebalance.GuardedStage), then seeks again or goes on.
+    assert guard.check(TP, 9, positioned, now=6.2) is Verdict.STUCK
+    assert guard.check(TP, 9, positioned, now=6.3) is Verdict.SEEK  # sought back again
+    guard.accept(TP)  # the broker said offsets 1-8 hold no message
     guard.done(TP, 9, positioned)
     assert guard.check(TP, 10, positioned, now=6.3) is Verdict.PROCESS
 
