@@ -34,7 +34,13 @@ from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
-from streams.engine.delivery import Delivery, SendFailed, Sends, TrackedTable
+from streams.engine.delivery import (
+    Delivery,
+    SendFailed,
+    Sends,
+    TrackedTable,
+    mark_tables_stale,
+)
 from streams.engine.entity_stage import EntityStage
 from streams.engine.failures import Send, StageFailures
 from streams.engine.gap_probe import GapProbe
@@ -117,8 +123,9 @@ def build_app(settings: Settings) -> faust.App:
         await app.producer.flush()
 
     def stop(failure: SendFailed) -> None:
-        """A send failed: the worker stops, no offset committed past it
-        (streams.engine.delivery)."""
+        """A send failed: the worker stops, no offset committed past it, its tables rebuilt
+        from their changelogs at the next start (streams.engine.delivery)."""
+        mark_tables_stale(settings.worker_data_dir, app.conf.tabledir, failure)
         log.critical("%s", failure)
         crashing.append(asyncio.ensure_future(app.crash(failure)))
 
