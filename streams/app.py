@@ -59,6 +59,7 @@ from streams.engine.watermark import (
     combine,
     merge,
 )
+from streams.engine.writeback import outside_events
 from streams.ingest.enrich import EnrichedEvent, dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
@@ -387,7 +388,8 @@ def build_app(settings: Settings) -> faust.App:
             await stage.process(manual, event)
             stage_guard.done(event, positioned)
             if stage.full():
-                await stage.flush()
+                with outside_events():  # it reads every partition's keys, not the event's
+                    await stage.flush()
 
     @app.agent(cells_topic, name="publisher")
     async def publish(stream: faust.StreamT[Any]) -> None:
@@ -400,7 +402,8 @@ def build_app(settings: Settings) -> faust.App:
             await publisher.process(manual, event)
             publisher_guard.done(event, positioned)
             if publisher.full():
-                await publisher.flush()
+                with outside_events():  # it reads every partition's keys, not the event's
+                    await publisher.flush()
 
     ingest_pending: list[tuple[Any, Any]] = []
     outbox = Outbox()
