@@ -34,7 +34,13 @@ from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
-from streams.engine.delivery import Delivery, SendFailed, Sends, TrackedTable
+from streams.engine.delivery import (
+    Delivery,
+    SendFailed,
+    Sends,
+    TrackedTable,
+    mark_tables_stale,
+)
 from streams.engine.entity_stage import EntityStage
 from streams.engine.failures import Send, StageFailures
 from streams.engine.gap_probe import GapProbe
@@ -53,6 +59,7 @@ from streams.engine.watermark import (
     combine,
     merge,
 )
+from streams.engine.writeback import outside_events
 from streams.ingest.enrich import EnrichedEvent, dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
@@ -117,8 +124,9 @@ def build_app(settings: Settings) -> faust.App:
         await app.producer.flush()
 
     def stop(failure: SendFailed) -> None:
-        """A send failed: the worker stops, no offset committed past it
-        (streams.engine.delivery)."""
+        """A send failed: the worker stops, no offset committed past it, its tables rebuilt
+        from their changelogs at the next start (streams.engine.delivery)."""
+        mark_tables_stale(settings.worker_data_dir, app.conf.tabledir, failure)
         log.critical("%s", failure)
         crashing.append(asyncio.ensure_future(app.crash(failure)))
 
@@ -380,7 +388,8 @@ def build_app(settings: Settings) -> faust.App:
             await stage.process(manual, event)
             stage_guard.done(event, positioned)
             if stage.full():
-                await stage.flush()
+                with outside_events():  # it reads every partition's keys, not the event's
+                    await stage.flush()
 
     @app.agent(cells_topic, name="publisher")
     async def publish(stream: faust.StreamT[Any]) -> None:
@@ -393,7 +402,8 @@ def build_app(settings: Settings) -> faust.App:
             await publisher.process(manual, event)
             publisher_guard.done(event, positioned)
             if publisher.full():
-                await publisher.flush()
+                with outside_events():  # it reads every partition's keys, not the event's
+                    await publisher.flush()
 
     ingest_pending: list[tuple[Any, Any]] = []
     outbox = Outbox()

@@ -11,6 +11,7 @@ import faust
 
 from streams.app import build_app
 from streams.connections.redis import RedisUnreachable, check_redis
+from streams.engine.delivery import rebuild_if_stale
 from streams.log_repeats import RepeatFilter, limit_repeats
 from streams.settings import Settings
 from streams.stack.prometheus import register_target, scrape_token_problem
@@ -65,8 +66,11 @@ def run_worker(settings: Settings) -> None:
         log.warning("%s. Starting anyway: the read model is written once Redis answers.", exc)
     loop.run_until_complete(ensure_topics(settings))
     app = build_app(settings)
+    # After a failed send, the local tables may be ahead of their changelogs: removed here,
+    # before faust opens them, they are restored from the changelogs.
+    rebuilt = rebuild_if_stale(settings.worker_data_dir, app.conf.tabledir)
     target = None
-    warnings = []
+    warnings = [] if rebuilt is None else [rebuilt]
     stack = StackRecord.load(settings.home)
     if stack is not None and stack.settings().get("kafka_bootstrap") == settings.kafka_bootstrap:
         # Running against `salespulse stack up`: let its Prometheus scrape this worker.

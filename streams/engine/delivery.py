@@ -12,21 +12,33 @@ One that failed stops the worker: nothing is acked anymore, by any stage (faust 
 always hold its commit at an unacked offset: with nothing committed yet on a partition it
 commits the first run of acked offsets wherever it starts, and it lets an unacked message
 at the committed offset itself pass; so a later ack could commit past the failed flush),
-and the worker crashes with the cause and the fix.
-Started again, it resumes from the committed offsets; the offset marks make the
-redelivered events count once.
+its local tables (written, their changelog records maybe not) are marked to be rebuilt
+(``mark_tables_stale``), and the worker crashes with the cause and the fix.
+Started again, it removes the marked tables before faust opens them (``rebuild_if_stale``),
+so faust restores them from their changelogs (what reached Kafka), and resumes from the
+committed offsets; the offset marks make the redelivered events count once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import FutureMessage
+
+from streams.directories import UnusableDirectory
+
+log = logging.getLogger(__name__)
+
+STALE_TABLES = "tables-behind-changelog"
+"""The file in the worker's data directory that makes its next start rebuild its tables."""
 
 
 class SendFailed(RuntimeError):
@@ -41,8 +53,9 @@ def failure_text(
         f"Kafka ({type(error).__name__}: {error}). The broker was unreachable for longer "
         f"than SALESPULSE_KAFKA_REQUEST_TIMEOUT_S={timeout_s:g} s (faust's "
         "producer_request_timeout). The worker stops without committing their offsets: "
-        "restart it (compose does) once the broker is back: it resumes from the last "
-        "committed offsets, and the offset marks make the redelivered events count once. "
+        "restart it (compose does) once the broker is back: it rebuilds its tables from "
+        "their changelogs, resumes from the last committed offsets, and the offset marks "
+        "make the redelivered events count once. "
         "Raise SALESPULSE_KAFKA_REQUEST_TIMEOUT_S to ride out longer outages"
     )
 
@@ -140,3 +153,44 @@ class TrackedTable(faust.Table):
         if self.sent is not None:
             self.sent.add(future)
         return future
+
+
+def mark_tables_stale(data_dir: Path, tabledir: Path, failure: SendFailed) -> None:
+    """The local tables may hold writes whose changelog records failed: have the next start
+    rebuild them (``rebuild_if_stale``). Unable to say so, log what to do by hand."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / STALE_TABLES).write_text(f"{failure}\n")
+    except OSError as exc:
+        log.error(
+            "could not mark the tables to be rebuilt (%s): remove %s before starting the "
+            "worker again, so it restores its tables from their changelogs",
+            exc,
+            tabledir,
+        )
+
+
+def rebuild_if_stale(data_dir: Path, tabledir: Path) -> str | None:
+    """Remove the local tables if a failed send marked them (faust then restores them from
+    their changelogs when it opens them); the warning saying so, or None if not marked.
+    ``UnusableDirectory`` (the fix named) if they cannot be removed."""
+    marker = data_dir / STALE_TABLES
+    if not marker.exists():
+        return None
+    reason = marker.read_text(errors="replace").strip()
+    try:
+        shutil.rmtree(tabledir)
+    except FileNotFoundError:
+        pass  # none yet: nothing local to distrust
+    except OSError as exc:
+        raise UnusableDirectory(
+            f"the last run stopped on a failed send and its tables must be rebuilt, but "
+            f"{tabledir} cannot be removed ({exc.strerror or exc}): remove it by hand, or "
+            f"give this user write access to it, then start the worker again"
+        ) from None
+    marker.unlink()
+    return (
+        f"the last run stopped on a failed send ({reason[:300]}): its tables may hold writes "
+        f"whose changelog records never reached Kafka, so they are rebuilt from their "
+        f"changelogs ({tabledir} removed; restoring takes a while on large tables)"
+    )

@@ -96,6 +96,20 @@ class WriteBack:
         yield from ((k, v) for k, v in pending.items() if v is not None)
 
 
+@contextlib.contextmanager
+def outside_events() -> Iterator[None]:
+    """Table reads outside the current event's partition: faust reads a key only in the
+    store of the event being processed, when there is one, so a flush run from an agent
+    (its buffer full) read the keys of every other partition as absent (a publisher read
+    its other partition's stream time as unknown and published target pacing as null).
+    Without an event, faust looks for the key in every partition's store."""
+    token = _current_event.set(None)
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
 def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
     """Write the pending keys of each partition in the context of one of its events."""
     by_partition = {event.message.partition: event for event in events}

@@ -1,5 +1,5 @@
 """streams.engine.delivery: a flush's sends are checked once; the first failure stops the
-worker, and no stage acks after it."""
+worker, and no stage acks after it; its tables are rebuilt at the next start."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError
 from faust.exceptions import ProducerSendError
 
-from streams.engine.delivery import Delivery, SendFailed, TrackedTable
+from streams.directories import UnusableDirectory
+from streams.engine.delivery import (
+    Delivery,
+    SendFailed,
+    TrackedTable,
+    mark_tables_stale,
+    rebuild_if_stale,
+)
 
 
 class Worker:
@@ -91,3 +98,38 @@ async def test_a_tables_changelog_records_are_kept_for_its_stage_flush(tmp_path:
     table.sent = sends
     record = table.send_changelog(0, "0|minute|1|global|all", {"c": {}, "m": 3})
     assert sends.futures == [record]  # what faust sends for a table write, in the flush's list
+
+
+def test_tables_marked_stale_are_removed_once_at_the_next_start(tmp_path: Path) -> None:
+    data_dir, tables = tmp_path / "worker-1", tmp_path / "worker-1" / "v1" / "tables"
+    (tables / "cells-0.db").mkdir(parents=True)
+    assert rebuild_if_stale(data_dir, tables) is None
+    assert tables.exists()
+    mark_tables_stale(data_dir, tables, SendFailed("entity stage: 1 of the 3 messages ..."))
+    warning = rebuild_if_stale(data_dir, tables)
+    assert warning is not None
+    assert "entity stage: 1 of the 3 messages" in warning
+    assert "rebuilt from their changelogs" in warning
+    assert not tables.exists()
+    (tables / "cells-0.db").mkdir(parents=True)  # restored by faust
+    assert rebuild_if_stale(data_dir, tables) is None  # the mark went with the old ones
+    assert tables.exists()
+
+
+def test_tables_that_cannot_be_removed_stop_the_start_naming_the_fix(tmp_path: Path) -> None:
+    tables = tmp_path / "v1" / "tables"
+    tables.parent.mkdir()
+    tables.write_text("not a directory")  # rmtree refuses it
+    mark_tables_stale(tmp_path, tables, SendFailed("publisher: 2 of the 9 messages ..."))
+    with pytest.raises(UnusableDirectory, match=r"cannot be removed .*: remove it by hand"):
+        rebuild_if_stale(tmp_path, tables)
+    assert (tmp_path / "tables-behind-changelog").exists()  # the next start tries again
+
+
+def test_a_mark_that_cannot_be_written_logs_what_to_remove(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    mark_tables_stale(blocked / "worker-1", tmp_path / "tables", SendFailed("ingest: ..."))
+    assert f"remove {tmp_path / 'tables'} before starting the worker again" in caplog.text
