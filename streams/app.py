@@ -59,7 +59,6 @@ from streams.engine.watermark import (
     combine,
     merge,
 )
-from streams.engine.writeback import outside_events
 from streams.ingest.enrich import EnrichedEvent, dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
@@ -184,6 +183,7 @@ def build_app(settings: Settings) -> faust.App:
 
         return send
 
+    ingest_deadletter = send_deadletter(ingest_sends)
     probe = GapProbe(kafka.client)
 
     def table(name: str, sends: Sends) -> Any:
@@ -295,7 +295,7 @@ def build_app(settings: Settings) -> faust.App:
             valid = validate(event.value, logical[message.topic], limits, time.time())
         except InvalidEvent as exc:
             stats.dead_letters[exc.reason] += 1
-            await send_deadletter(ingest_sends)(
+            await ingest_deadletter(
                 message.topic.encode(),
                 event.value,
                 [
@@ -388,8 +388,7 @@ def build_app(settings: Settings) -> faust.App:
             await stage.process(manual, event)
             stage_guard.done(event, positioned)
             if stage.full():
-                with outside_events():  # it reads every partition's keys, not the event's
-                    await stage.flush()
+                await stage.flush()
 
     @app.agent(cells_topic, name="publisher")
     async def publish(stream: faust.StreamT[Any]) -> None:
@@ -402,8 +401,7 @@ def build_app(settings: Settings) -> faust.App:
             await publisher.process(manual, event)
             publisher_guard.done(event, positioned)
             if publisher.full():
-                with outside_events():  # it reads every partition's keys, not the event's
-                    await publisher.flush()
+                await publisher.flush()
 
     ingest_pending: list[tuple[Any, Any]] = []
     outbox = Outbox()

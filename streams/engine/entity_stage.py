@@ -52,7 +52,13 @@ from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
 from streams.engine.outbox import position
 from streams.engine.sweep import Sweep
-from streams.engine.writeback import WriteBack, abandon, all_or_nothing, write_all
+from streams.engine.writeback import (
+    WriteBack,
+    abandon,
+    all_or_nothing,
+    outside_events,
+    write_all,
+)
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.summaries import summarize
@@ -367,58 +373,61 @@ class EntityStage:
     async def flush(self) -> None:
         """Write the tables, send dirty partials, then stream times, then ack."""
         async with self.lock:
-            pending, self.pending = self.pending, []
-            self.pending_items = 0
-            dirty, self.dirty = self.dirty, {}
-            counts, self.counts = self.counts, {}
-            oldest, self.oldest_input = self.oldest_input, None
-            # Stream times go to the publishers when they moved (at most every MARK_MOVED_S),
-            # and every MARK_EVERY_S anyway (a restarted publisher learns them): not a marker
-            # per partition per flush, which kept internal.cells busy on an idle floor.
-            wall = time.monotonic()
-            marks: dict[int, tuple[int, int | None]] = {}
-            for p in self.assigned():
-                ms = self.stream_ms(p)
-                sent = self.marked.get(p)
-                if ms is not None and (
-                    sent is None
-                    or (sent[0] != ms and wall - sent[1] >= MARK_MOVED_S)
-                    or wall - sent[1] >= MARK_EVERY_S
-                ):
-                    marks[p] = (ms, self.event_ms(p))
-                    self.marked[p] = (ms, wall)
-            partials: list[tuple[bytes, bytes]] = []
-            for p, names in dirty.items():
-                batches: dict[str, list[list[Any]]] = {}
-                for cell in names:
-                    stored = self.cells.get(p, f"{p}|{cell}")
-                    if stored is not None:
-                        _, _, dim, key = split_cell_key(cell)
-                        batches.setdefault(f"{dim}|{key}", []).append(
-                            [cell, stored["m"], stored["c"]]
+            # Reads every partition's keys: faust would look only in the store of the event
+            # being processed when the flush runs from an agent (streams.engine.writeback).
+            with outside_events():
+                pending, self.pending = self.pending, []
+                self.pending_items = 0
+                dirty, self.dirty = self.dirty, {}
+                counts, self.counts = self.counts, {}
+                oldest, self.oldest_input = self.oldest_input, None
+                # Stream times go to the publishers when they moved (at most every MARK_MOVED_S),
+                # and every MARK_EVERY_S anyway (a restarted publisher learns them): not a marker
+                # per partition per flush, which kept internal.cells busy on an idle floor.
+                wall = time.monotonic()
+                marks: dict[int, tuple[int, int | None]] = {}
+                for p in self.assigned():
+                    ms = self.stream_ms(p)
+                    sent = self.marked.get(p)
+                    if ms is not None and (
+                        sent is None
+                        or (sent[0] != ms and wall - sent[1] >= MARK_MOVED_S)
+                        or wall - sent[1] >= MARK_EVERY_S
+                    ):
+                        marks[p] = (ms, self.event_ms(p))
+                        self.marked[p] = (ms, wall)
+                partials: list[tuple[bytes, bytes]] = []
+                for p, names in dirty.items():
+                    batches: dict[str, list[list[Any]]] = {}
+                    for cell in names:
+                        stored = self.cells.get(p, f"{p}|{cell}")
+                        if stored is not None:
+                            _, _, dim, key = split_cell_key(cell)
+                            batches.setdefault(f"{dim}|{key}", []).append(
+                                [cell, stored["m"], stored["c"]]
+                            )
+                    for target, cells in batches.items():
+                        partials.append(
+                            (target.encode(), orjson.dumps({"p": p, "cells": cells, "ts": oldest}))
                         )
-                for target, cells in batches.items():
-                    partials.append(
-                        (target.encode(), orjson.dumps({"p": p, "cells": cells, "ts": oldest}))
-                    )
-            # Expired seen ids, a few per flush, of the partitions this flush writes.
-            for p in {event.message.partition for _, event in pending}:
-                purged = self.seen_sweep.step(p, self.event_ms(p))
-                if purged:
-                    self.stats.seen_purged += purged
-            write_all(self.tables, (event for _, event in pending))
-            for target_key, partial in partials:
-                await self.sends.send(self.cells_topic.send(key=target_key, value=partial))
-            for p, (ms, event_ms) in marks.items():
-                marker = orjson.dumps({"wm": p, "t": ms, "e": event_ms})
-                for q in range(self.publisher_partitions):
-                    marking = self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
-                    await self.sends.send(marking)
-            failed = await self.failures.send_pending()
-            await self.sends.confirm()  # all in Kafka before an offset is committed, or a stop
-            self.failures.count(failed)
-            for partition_counts in counts.values():
-                for (counter, label), n in partition_counts.items():
-                    getattr(self.stats, counter)[label] += n
-            for stream, event in pending:
-                await stream.ack(event)
+                # Expired seen ids, a few per flush, of the partitions this flush writes.
+                for p in {event.message.partition for _, event in pending}:
+                    purged = self.seen_sweep.step(p, self.event_ms(p))
+                    if purged:
+                        self.stats.seen_purged += purged
+                write_all(self.tables, (event for _, event in pending))
+                for target_key, partial in partials:
+                    await self.sends.send(self.cells_topic.send(key=target_key, value=partial))
+                for p, (ms, event_ms) in marks.items():
+                    marker = orjson.dumps({"wm": p, "t": ms, "e": event_ms})
+                    for q in range(self.publisher_partitions):
+                        marking = self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
+                        await self.sends.send(marking)
+                failed = await self.failures.send_pending()
+                await self.sends.confirm()  # all in Kafka before an offset is committed, or a stop
+                self.failures.count(failed)
+                for partition_counts in counts.values():
+                    for (counter, label), n in partition_counts.items():
+                        getattr(self.stats, counter)[label] += n
+                for stream, event in pending:
+                    await stream.ack(event)

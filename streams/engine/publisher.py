@@ -39,7 +39,13 @@ import orjson
 
 from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
-from streams.engine.writeback import Deferred, abandon, all_or_nothing, write_all
+from streams.engine.writeback import (
+    Deferred,
+    abandon,
+    all_or_nothing,
+    outside_events,
+    write_all,
+)
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.catalog import KPIS, unit_of
 from streams.kpi.cells import Cell, cell_key, merge, split_cell_key
@@ -525,24 +531,27 @@ class Publisher:
 
     async def flush(self) -> None:
         async with self.lock:
-            if lost := await self.read_model.lost(self.closing):
-                self._rewrite(lost)
-            self._publish_changed()
-            pending, self.pending = self.pending, []
-            records, self.records = self.records, []
-            latency, self.latency = self.latency, []
-            for key, value in records:
-                await self.sends.send(self.send_update(key, value))
-            if not await self.read_model.flush():
-                self.pending = pending + self.pending  # acked once Redis has the values
-                self.latency = latency + self.latency
-                return
-            write_all((table.writeback for table in self.tables), (e for _, e in pending))
-            failed = await self.failures.send_pending()
-            await self.sends.confirm()  # records, table writes in Kafka before offsets commit
-            self.failures.count(failed)
-            now = time.time()
-            for ts in latency:
-                self.observe_latency(now - ts)
-            for stream, event in pending:
-                await stream.ack(event)
+            # Reads every partition's keys: faust would look only in the store of the event
+            # being processed when the flush runs from an agent (streams.engine.writeback).
+            with outside_events():
+                if lost := await self.read_model.lost(self.closing):
+                    self._rewrite(lost)
+                self._publish_changed()
+                pending, self.pending = self.pending, []
+                records, self.records = self.records, []
+                latency, self.latency = self.latency, []
+                for key, value in records:
+                    await self.sends.send(self.send_update(key, value))
+                if not await self.read_model.flush():
+                    self.pending = pending + self.pending  # acked once Redis has the values
+                    self.latency = latency + self.latency
+                    return
+                write_all((table.writeback for table in self.tables), (e for _, e in pending))
+                failed = await self.failures.send_pending()
+                await self.sends.confirm()  # records, table writes in Kafka before offsets commit
+                self.failures.count(failed)
+                now = time.time()
+                for ts in latency:
+                    self.observe_latency(now - ts)
+                for stream, event in pending:
+                    await stream.ack(event)
