@@ -20,6 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from streams.contracts.kpi import WindowKind
+from streams.kpi import rep_sets
 from streams.kpi.catalog import ALL_DIMENSIONS, KPIS, unit_of
 from streams.kpi.cells import Cell, add_cell
 from streams.kpi.values import INPUTS, Context, applies, decimal_text, value_of
@@ -188,6 +189,12 @@ async def _rolling(
             add_cell(merged.setdefault(k, {}), stored["c"])
             final[k] = final.get(k, True) and stored["final"]
             revision[k] = max(revision.get(k, 0), stored["revision"])
+    if rep_sets.COUNT in INPUTS[kpi] and dim in rep_sets.DIMENSIONS:
+        reps = await _rolling_reps(client, prefix, start, end, dim, key)
+        for k, cell in merged.items():
+            cell.pop(rep_sets.COUNT, None)  # a sum of per-minute counts: a rep once a minute
+            if reps.get(k):
+                cell[rep_sets.COUNT] = reps[k]
     out = []
     ctx = Context(kind="minute", dimension=dim)
     for k, cell in merged.items():
@@ -202,6 +209,23 @@ async def _rolling(
         }  # fmt: skip
         out.append(_out(k, record))
     return out
+
+
+async def _rolling_reps(
+    client: aioredis.Redis, prefix: str, start: int, end: int, dim: str, key: str | None
+) -> dict[str, int]:
+    """Distinct active reps per key over the minutes ``[start, end)``, from the minute shards
+    of their cells (``streams.kpi.rep_sets``)."""
+    pipe = client.pipeline(transaction=False)
+    for minute in range(start, end, 60):
+        pipe.hgetall(f"{prefix}cell:minute:{minute}:{dim}{rep_sets.MARK}")
+    members: dict[str, Cell] = {}
+    for reply in await pipe.execute():
+        for field, raw in (reply or {}).items():
+            k = as_text(field).rpartition("#")[0]
+            if key is None or k == key:
+                add_cell(members.setdefault(k, {}), orjson.loads(raw)["c"])
+    return {k: rep_sets.active(cell) for k, cell in members.items()}
 
 
 def register_api(app: faust.App, settings: Settings, client: aioredis.Redis) -> None:

@@ -50,7 +50,7 @@ import orjson
 
 from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
-from streams.engine.outbox import position
+from streams.engine.outbox import cell_chunks, position
 from streams.engine.sweep import Sweep
 from streams.engine.writeback import (
     WriteBack,
@@ -61,6 +61,7 @@ from streams.engine.writeback import (
 )
 from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
+from streams.kpi.rep_sets import routing_target
 from streams.kpi.summaries import summarize
 from streams.kpi.windows import CELL_KINDS, CellWindows, Graces, Retention
 from streams.metrics import PipelineStats
@@ -403,13 +404,13 @@ class EntityStage:
                         stored = self.cells.get(p, f"{p}|{cell}")
                         if stored is not None:
                             _, _, dim, key = split_cell_key(cell)
-                            batches.setdefault(f"{dim}|{key}", []).append(
+                            batches.setdefault(routing_target(dim, key), []).append(
                                 [cell, stored["m"], stored["c"]]
                             )
                     for target, cells in batches.items():
-                        partials.append(
-                            (target.encode(), orjson.dumps({"p": p, "cells": cells, "ts": oldest}))
-                        )
+                        for chunk in cell_chunks(cells):
+                            message = {"p": p, "cells": chunk, "ts": oldest}
+                            partials.append((target.encode(), orjson.dumps(message)))
                 # Expired seen ids, a few per flush, of the partitions this flush writes.
                 for p in {event.message.partition for _, event in pending}:
                     purged = self.seen_sweep.step(p, self.event_ms(p))

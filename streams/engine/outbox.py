@@ -49,3 +49,23 @@ class Outbox:
             for partition, routed in items.items()
             for start in range(0, len(routed), self.per_message)
         ]
+
+
+CELL_ENTRIES = 20_000
+"""Map entries (reps of a shard, sketch buckets, open leads by minute) per ``internal.cells``
+message at most: ~15 bytes each, ~300 KB, well under Kafka's 1 MB whatever the reps."""
+
+
+def cell_chunks(cells: list[list[Any]], limit: int = CELL_ENTRIES) -> list[list[list[Any]]]:
+    """``[[cell key, mark, components]...]`` of one ``internal.cells`` key in messages of at
+    most ``limit`` map entries (a cell is never split: a rep shard holds far fewer)."""
+    chunks: list[list[list[Any]]] = [[]]
+    weight = 0
+    for entry in cells:
+        size = sum(len(value) for value in entry[2].values() if isinstance(value, dict))
+        if chunks[-1] and weight + size > limit:
+            chunks.append([])
+            weight = 0
+        chunks[-1].append(entry)
+        weight += size
+    return chunks

@@ -47,8 +47,10 @@ from streams.engine.writeback import (
     write_all,
 )
 from streams.ingest.reference_cache import ReferenceCache
+from streams.kpi import rep_sets
 from streams.kpi.catalog import KPIS, unit_of
 from streams.kpi.cells import Cell, cell_key, merge, split_cell_key
+from streams.kpi.rep_sets import parent_of
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces, Retention
 from streams.kpi_gauges import CurrentCell
@@ -63,6 +65,20 @@ FLUSH_MESSAGES = 5_000  # the agent flushes once this many messages are pending,
 FLUSH_CELLS = 2_000  # cells changed (each is published with every KPI at the flush), or
 FLUSH_RECORDS = 20_000  # kpi.updates records staged (windows closed)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
+
+
+def merged_cell(stored: dict[str, Any]) -> Cell:
+    """A cell's entity partitions' partials added up, with its active reps counted from its
+    shards (``rep_sets``)."""
+    merged = merge(part["c"] for part in stored["parts"].values())
+    if reps := sum(stored.get("rs", {}).values()):
+        merged[rep_sets.COUNT] = reps
+    return merged
+
+
+def _is_minute_shard(cell: str) -> bool:
+    kind, _, dim, _ = split_cell_key(cell)
+    return kind == MINUTE and rep_sets.is_shard(dim)
 
 
 def target_period(kind: str, start_s: int, zone: ZoneInfo) -> str | None:
@@ -125,6 +141,7 @@ class Publisher:
         # redelivery: what was published then may not have reached Redis)
         self.changed: dict[int, dict[str, bool]] = {}
         self.corrections: dict[int, set[str]] = {}  # q -> final cells changed since the flush
+        self.shards_changed: dict[int, set[str]] = {}  # q -> minute rep shards, for Redis
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
@@ -143,13 +160,16 @@ class Publisher:
 
     def _track(self, q: int, cell: str, stored: dict[str, Any]) -> None:
         kind, start, dim, key = split_cell_key(cell)
+        if rep_sets.is_shard(dim):  # never published: kept for its parent, then removed
+            if kind == MINUTE and parent_of(dim, key)[0] in ROLLING_DIMENSIONS:
+                self._track_minute(q, dim, key, start, cell)
+            if kind != LIVE:
+                end = self.windows.span(kind, start * 1000)[1]
+                heapq.heappush(self.expiring[q], (end * 1000 + self.retention.of(kind), cell))
+            return
         if kind == MINUTE:
             if dim in ROLLING_DIMENSIONS:
-                recent = self.minutes[q].setdefault((dim, key), {})
-                recent[start] = cell
-                if len(recent) > ROLLING_KEEP:
-                    for old in sorted(recent)[: len(recent) - ROLLING_KEEP]:
-                        del recent[old]
+                self._track_minute(q, dim, key, start, cell)
         else:
             newest = self.latest[q].get((kind, dim, key))
             if newest is None or newest[0] < start:
@@ -163,6 +183,13 @@ class Publisher:
             if kind in ("month", "quarter") and dim in ("global", "rep", "team"):
                 self.refreshable[q].add(cell)
         heapq.heappush(self.expiring[q], (end * 1000 + self.retention.of(kind), cell))
+
+    def _track_minute(self, q: int, dim: str, key: str, start: int, cell: str) -> None:
+        recent = self.minutes[q].setdefault((dim, key), {})
+        recent[start] = cell
+        if len(recent) > ROLLING_KEEP:
+            for old in sorted(recent)[: len(recent) - ROLLING_KEEP]:
+                del recent[old]
 
     def global_ms(self, q: int) -> int | None:
         seen = self.marks.get(str(q)) or {}
@@ -222,7 +249,7 @@ class Publisher:
                         key=key,
                         name=rep.name if rep else "",
                         values=values,
-                        cell=merge(p["c"] for p in stored["parts"].values()),
+                        cell=merged_cell(stored),
                         ctx=self.context(cell, q),
                     )
                 )
@@ -230,8 +257,12 @@ class Publisher:
         return out
 
     def _rolling(self, q: int, now: int) -> Iterator[CurrentCell]:
-        """The rolling windows ending with the minute of stream time, merged from minutes."""
+        """The rolling windows ending with the minute of stream time, merged from minutes.
+        A parent's active reps are counted from its shards merged over the same minutes (a
+        sum of per-minute counts would count a rep once per minute)."""
         last = now // 60_000 * 60
+        merged: dict[tuple[str, str, str], Cell] = {}
+        reps: Counter[tuple[str, str, str]] = Counter()
         for (dim, key), recent in list(self.minutes[q].items()):
             for kind, minutes in ROLLING_GAUGES.items():
                 starts = [s for s in recent if last - (minutes - 1) * 60 <= s <= last]
@@ -244,8 +275,16 @@ class Publisher:
                 )
                 if not cell:
                     continue
-                ctx = Context(kind=MINUTE, dimension=dim, stream_ms=now)
-                yield CurrentCell(kind, dim, key, "", values_of(cell, ctx), cell, ctx)
+                if rep_sets.is_shard(dim):
+                    reps[(kind, *parent_of(dim, key))] += rep_sets.active(cell)
+                else:
+                    merged[(kind, dim, key)] = cell
+        for (kind, dim, key), cell in merged.items():
+            cell.pop(rep_sets.COUNT, None)
+            if reps[(kind, dim, key)]:
+                cell[rep_sets.COUNT] = reps[(kind, dim, key)]
+            ctx = Context(kind=MINUTE, dimension=dim, stream_ms=now)
+            yield CurrentCell(kind, dim, key, "", values_of(cell, ctx), cell, ctx)
 
     def stream_seconds(self, partitions: list[int]) -> float | None:
         """Stream time (the smallest over ``partitions``), Unix seconds."""
@@ -272,6 +311,7 @@ class Publisher:
             self.minutes.pop(q, None)
             self.changed.pop(q, None)
             self.corrections.pop(q, None)
+            self.shards_changed.pop(q, None)
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
@@ -322,6 +362,9 @@ class Publisher:
                 }
             stored["o"] = o
         kind, start, dim, key = split_cell_key(cell)
+        if rep_sets.is_shard(dim):
+            self._on_shard(q, cell, stored, fresh)
+            return
         if kind in CALENDAR:
             self._update_base(q, kind, dim, key, start, stored)
         self.cells[cell] = stored
@@ -330,6 +373,48 @@ class Publisher:
         changed[cell] = changed.get(cell, False) or redelivered
         if fresh:
             self._track(q, cell, stored)
+
+    def _on_shard(self, q: int, cell: str, stored: dict[str, Any], fresh: bool) -> None:
+        """A shard of a cell's active reps changed: its count goes to the parent cell (same
+        publisher partition: ``rep_sets.routing_target``), which is published again if it
+        moved. Minute shards go to Redis at the flush (the API's rolling windows)."""
+        kind, start, dim, key = split_cell_key(cell)
+        count = rep_sets.active(merge(part["c"] for part in stored["parts"].values()))
+        if count != stored.get("n", 0):
+            stored = {**stored, "n": count}
+            self._count_reps(q, cell_key(kind, start, *parent_of(dim, key)), key, count)
+        self.cells[cell] = stored
+        if kind == MINUTE:
+            self.shards_changed.setdefault(q, set()).add(cell)
+        if fresh:
+            self._track(q, cell, stored)
+
+    def _count_reps(self, q: int, parent: str, shard: str, count: int) -> None:
+        stored = self.cells.get(parent)
+        fresh = stored is None
+        if stored is None:
+            if self._expired(parent, self.event_ms(q)):
+                return
+            stored = {"parts": {}, "rev": 0, "final": False, "v": {}, "q": q, "o": -1}
+        counts = dict(stored.get("rs") or {})
+        name = shard.rpartition("#")[2]
+        if count:
+            counts[name] = count
+        else:
+            counts.pop(name, None)
+        stored = {**stored, "rs": counts}
+        self.cells[parent] = stored
+        changed = self.changed.setdefault(q, {})
+        changed[parent] = changed.get(parent, False)
+        if stored["final"]:
+            self.corrections.setdefault(q, set()).add(parent)
+        if fresh:
+            self._track(q, parent, stored)
+
+    def _stage_shard(self, q: int, cell: str, stored: dict[str, Any]) -> None:
+        merged = merge(part["c"] for part in stored["parts"].values())
+        ctx = Context(kind=MINUTE, dimension=split_cell_key(cell)[2])
+        self.read_model.stage_cell(cell, merged, stored, ctx, {}, partition=q)
 
     def _update_base(
         self, q: int, kind: str, dim: str, key: str, start: int, stored: dict[str, Any]
@@ -394,7 +479,9 @@ class Publisher:
             _, cell = heapq.heappop(expiring)
             if self.cells.get(cell) is not None:
                 del self.cells[cell]
-                self.read_model.remove(cell, KPIS)
+                shard = rep_sets.is_shard(split_cell_key(cell)[2])
+                self.read_model.remove(cell, () if shard else KPIS)
+                self.shards_changed.get(q, set()).discard(cell)
                 self.changed.get(q, {}).pop(cell, None)
                 self.corrections.get(q, set()).discard(cell)
         if now - self.refreshed_at.get(q, 0) >= 60_000:
@@ -426,7 +513,7 @@ class Publisher:
         self, q: int, cell: str, stored: dict[str, Any], force: bool = False, bump: bool = False,
         correction: bool = False,
     ) -> None:  # fmt: skip
-        merged: Cell = merge(part["c"] for part in stored["parts"].values())
+        merged = merged_cell(stored)
         ctx = self.context(cell, q)
         values = values_of(merged, ctx)
         for kpi in stored["v"]:  # published before, inputs retracted since: publish it emptied
@@ -494,6 +581,14 @@ class Publisher:
         """Every cell that got partials since the last flush, published once."""
         changed, self.changed = self.changed, {}
         corrections, self.corrections = self.corrections, {}
+        shards, self.shards_changed = self.shards_changed, {}
+        for q, names in shards.items():
+            for table in self.tables:
+                table.partition = q
+            for cell in names:
+                stored = self.cells.get(cell)
+                if stored is not None:
+                    self._stage_shard(q, cell, stored)
         for q, cells in changed.items():
             for table in self.tables:
                 table.partition = q
@@ -513,10 +608,12 @@ class Publisher:
             if q in wanted and stored["v"]:
                 for table in self.tables:
                     table.partition = q
-                merged = merge(part["c"] for part in stored["parts"].values())
+                merged = merged_cell(stored)
                 ctx = self.context(cell, q)
                 self.read_model.stage_cell(cell, merged, stored, ctx, stored["v"], partition=q)
                 cells[q] += 1
+            elif q in wanted and _is_minute_shard(cell):  # the API's rolling windows read it
+                self._stage_shard(q, cell, stored)
         for q in lost:
             if (now := self.global_ms(q)) is not None:
                 self.read_model.stream_time(now)

@@ -39,7 +39,7 @@ from streams.contracts.events import (
     SpendRecorded,
 )
 from streams.ingest.enrich import EnrichedEvent
-from streams.kpi import sketch
+from streams.kpi import rep_sets, sketch
 from streams.kpi.cells import Cell, Cells, add_cell, cell_key
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows
 
@@ -49,6 +49,7 @@ Fact = tuple[int, list[list[str]], Cell]
 
 ROLES = ("event", "lead", "account", "opportunity")
 TOUCHES = ("call.logged", "email.sent", "meeting.held")
+REP_SCOPES = rep_sets.DIMENSIONS
 _CENT = Decimal("0.01")
 
 
@@ -159,9 +160,9 @@ def event_facts(item: Item) -> list[Fact]:
     elif kind == "spend.recorded":
         facts.append((t, pairs, {"spend_c": item["a"]}))
     rep = next((key for dim, key in pairs if dim == "rep"), None)
-    if rep is not None:
-        reps = [pair for pair in pairs if pair[0] in ("global", "team", "region")]
-        facts.append((t, reps, {"reps": {rep: 1}}))
+    if rep is not None:  # the active reps of its global, team and region cells, as shards
+        shards = [rep_sets.shard_pair(dim, key, rep) for dim, key in pairs if dim in REP_SCOPES]
+        facts.append((t, shards, {rep_sets.MEMBERS: {rep: 1}}))
     return facts
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from streams.kpi import sketch
 from streams.kpi.catalog import KPIS
 from streams.kpi.cells import Component, count_of, members_of
+from streams.kpi.rep_sets import distinct_reps
 from streams.kpi.windows import LIVE
 
 CALENDAR = ("day", "week", "month", "quarter")
@@ -104,9 +105,9 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "sales_cycle_days": ("cyc_n",),
     "sales_cycle_days_p90": ("cyc_sk",),
     "new_customers": ("new_cust",),
-    "revenue_per_rep": ("orders", "reps"),
-    "target_attainment": ("orders", "reps", "quotes", "opps", "lost"),
-    "target_pacing": ("orders", "reps", "quotes", "opps", "lost"),
+    "revenue_per_rep": ("orders", "reps", "nrep"),
+    "target_attainment": ("orders", "reps", "nrep", "quotes", "opps", "lost"),
+    "target_pacing": ("orders", "reps", "nrep", "quotes", "opps", "lost"),
     "cancellations": ("cancels",),
     "cancelled_revenue": ("cancels",),
     "churned_customers": ("churned",),
@@ -195,8 +196,7 @@ def value_of(kpi: str, cell: Mapping[str, Component], ctx: Context) -> Value:
         case "new_customers":
             return _count(c("new_cust"))
         case "revenue_per_rep":
-            reps = sum(1 for n in members_of(cell, "reps").values() if n > 0)
-            return _ratio(rev, reps)
+            return _ratio(rev, distinct_reps(cell))
         case "target_attainment":
             return _ratio(rev, None if ctx.target_c is None else _money(ctx.target_c))
         case "target_pacing":

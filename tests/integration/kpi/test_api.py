@@ -96,6 +96,9 @@ def test_the_api_and_the_kpi_command_answer_as_the_reference(
                 ("revenue", "1h", "rep"),
                 ("win_rate", "24h", "team"),
                 ("call_connect_rate", "1h", "region"),
+                # distinct reps over many minutes: from the minute shards, not a sum
+                ("revenue_per_rep", "24h", "team"),
+                ("revenue_per_rep", "1h", "global"),
             ):
                 status, answer = api_get(
                     settings, f"/api/kpis/{kpi}", window=window, at=at.isoformat(), by=dim
