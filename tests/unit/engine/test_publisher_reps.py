@@ -1,0 +1,118 @@
+"""The publisher counts a cell's active reps from its shards: a rep seen by two entity
+partitions once, a retracted rep out, and the rolling windows' reps distinct over minutes.
+
+The publisher runs on plain dicts for tables (its write-back reads them like faust tables)
+and a read model that is only staged, never flushed: no broker, no Redis.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from streams.engine.delivery import Sends
+from streams.engine.failures import StageFailures
+from streams.engine.publisher import Publisher
+from streams.ingest.reference_cache import ReferenceCache
+from streams.kpi.cells import cell_key
+from streams.kpi.rep_sets import shard_pair
+from streams.kpi.windows import CellWindows, Graces, Retention
+from streams.read_model import ReadModel
+
+ZONE = ZoneInfo("Europe/Paris")
+WINDOWS = CellWindows(ZONE)
+T0 = 1_774_000_000_000  # 2026-03-20, a Friday
+Q = 0
+
+
+def publisher() -> Publisher:
+    return Publisher(
+        cells={}, base={}, marks={}, send_update=lambda key, value: cast(Any, None),
+        read_model=ReadModel(cast(Any, None), "sp:"), reference=ReferenceCache(),
+        windows=WINDOWS, graces=Graces(), retention=Retention(), entity_partitions=2,
+        lead_sla_ms=60_000, currency="EUR", sends=cast(Sends, None),
+        failures=StageFailures("publisher", cast(Any, None), Counter()),
+    )  # fmt: skip
+
+
+def shard(kind: str, at_ms: int, rep: str) -> str:
+    dim, key = shard_pair("team", "Nord", rep)
+    return cell_key(kind, WINDOWS.span(kind, at_ms)[0], dim, key)
+
+
+def parent(kind: str, at_ms: int) -> str:
+    return cell_key(kind, WINDOWS.span(kind, at_ms)[0], "team", "Nord")
+
+
+def apply(pub: Publisher, offset: int, message: dict[str, Any]) -> None:
+    for table in pub.tables:
+        table.partition = Q
+    pub._index(Q)
+    pub._apply(Q, offset, orjson.dumps(message))
+
+
+def partial(ep: int, cells: list[tuple[str, int, dict[str, Any]]]) -> dict[str, Any]:
+    return {"p": ep, "cells": [list(c) for c in cells], "ts": None}
+
+
+def denominator(pub: Publisher, kind: str, at_ms: int) -> Any:
+    pub._publish_changed()
+    start = WINDOWS.span(kind, at_ms)[0]
+    raw = pub.read_model.hashes[(f"sp:kpi:revenue_per_rep:{kind}:{start}:team", "Nord")]
+    return orjson.loads(raw)["denominator"]
+
+
+def test_reps_seen_by_two_entity_partitions_count_once_and_retract() -> None:
+    pub = publisher()
+    day = parent("day", T0)
+    apply(pub, 0, partial(0, [(day, 1, {"calls": 2})]))
+    apply(pub, 1, partial(0, [(shard("day", T0, "ana"), 1, {"reps": {"ana": 1}})]))
+    apply(pub, 2, partial(0, [(shard("day", T0, "bo"), 1, {"reps": {"bo": 1}})]))
+    apply(pub, 3, partial(1, [(day, 1, {"calls": 1})]))
+    apply(pub, 4, partial(1, [(shard("day", T0, "ana"), 1, {"reps": {"ana": 1}})]))
+    assert denominator(pub, "day", T0) == "2"  # ana, bo: not 3
+    # bo's only event is retracted (a correction moved it): the partial without bo
+    apply(pub, 5, partial(0, [(shard("day", T0, "bo"), 2, {})]))
+    assert denominator(pub, "day", T0) == "1"
+    stored = pub.cells.get(shard("day", T0, "ana"))
+    assert stored is not None
+    assert stored["n"] == 1
+    # shards are never published as KPIs
+    assert not [name for name, _ in pub.read_model.hashes if "#reps" in name and ":kpi:" in name]
+
+
+def test_rolling_windows_count_a_rep_once_over_its_minutes() -> None:
+    pub = publisher()
+    later = T0 + 5 * 60_000
+    offset = 0
+    for at_ms, rep in ((T0, "ana"), (later, "ana"), (later, "bo")):
+        for cell, components in (
+            (parent("minute", at_ms), {"orders": 1, "rev_c": 3000}),
+            (shard("minute", at_ms, rep), {"reps": {rep: 1}}),
+        ):
+            stored = pub.cells.get(cell)
+            merged = dict(stored["parts"]["0"]["c"]) if stored else {}
+            for name, value in components.items():
+                if isinstance(value, dict):
+                    merged[name] = {**merged.get(name, {}), **value}
+                else:
+                    merged[name] = merged.get(name, 0) + value
+            apply(pub, offset, partial(0, [(cell, offset, merged)]))
+            offset += 1
+    for ep in (0, 1):
+        apply(pub, offset, {"wm": ep, "t": later + 1_000, "e": later + 1_000})
+        offset += 1
+    rolling = {
+        c.kind: c.values["revenue_per_rep"]
+        for c in pub.current_cells([Q])
+        if c.dimension == "team" and c.kind in ("15m", "1h")
+    }
+    assert rolling["1h"].denominator == 2  # ana twice, bo: two reps, not 3
+    assert rolling["1h"].numerator == 90
+    # the minute shards are staged for Redis: the API's rolling windows read them
+    pub._publish_changed()
+    staged = [name for name, _ in pub.read_model.hashes if name.startswith("sp:cell:minute:")]
+    assert any(name.endswith(":team#reps") for name in staged)
