@@ -79,6 +79,7 @@ class PipelineStats:
     # stage: valid messages it failed to apply, sent to sales.deadletter (streams.engine.failures)
     stage_errors: Counter[str] = field(default_factory=lambda: _zeros(APPLYING_STAGES))
     seen_purged: int = 0  # seen event ids swept, past the retention of all their windows
+    cells_purged: int = 0  # entity-stage partial cells swept, past their window's retention
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
     gaps_sought: Counter[str] = field(default_factory=lambda: _zeros(STAGES))  # stage
     last_event_timestamp: float | None = None
@@ -170,6 +171,12 @@ class PipelineCollector(Collector):
             "Seen event ids removed from the dedup table: past the retention of all their "
             "windows, a copy could change nothing.",
             value=self._stats.seen_purged,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "salespulse_partial_cells_purged",
+            "Partial cells removed from the entity stage's table: their window is past its "
+            "retention, removed from the read model, and takes no event.",
+            value=self._stats.cells_purged,
         )  # fmt: skip
         yield _by_label(
             "salespulse_offset_gaps_sought",

@@ -105,6 +105,7 @@ class EntityStage:
         self.cells, self.stream_time = WriteBack(cells, cache_size), WriteBack(stream_time)
         self.tables = (self.seen, self.entities, self.cells, self.stream_time)
         self.seen_sweep = Sweep(self.seen, self._forgettable)
+        self.cells_sweep = Sweep(self.cells, self._cell_gone)
         self.cells_topic, self.late_topic = cells_topic, late_topic
         self.windows, self.graces, self.retention = windows, graces, retention
         self.idle_close_s = idle_close_s
@@ -327,13 +328,20 @@ class EntityStage:
         self.pending = abandon(self.tables, self.pending, partitions)
         self.pending_items = 0  # a flush threshold, not a count that must be exact
         self.seen_sweep.forget(partitions)
+        self.cells_sweep.forget(partitions)
         self.failures.revoke(partitions)
         for p in partitions:
             self.dirty.pop(p, None)
             self.counts.pop(p, None)
             self.offsets.pop(p, None)
 
-    def _forgettable(self, seen: Any, event_now: int) -> bool:
+    def _cell_gone(self, name: str, partial: Any, event_now: int) -> bool:
+        """A partial cell (``p|cell``) whose window is past its retention: the publisher
+        removed the cell and opens it no more, and no event is applied to that window."""
+        kind, start, _, _ = split_cell_key(name.split("|", 1)[1])
+        return self.windows.gone(kind, start, event_now, self.retention)
+
+    def _forgettable(self, key: str, seen: Any, event_now: int) -> bool:
         """A seen id whose every window is past its retention at ``event_now`` (ids seen
         before event times were kept in the table are kept)."""
         at_ms = seen.get("t")
@@ -411,11 +419,11 @@ class EntityStage:
                         for chunk in cell_chunks(cells):
                             message = {"p": p, "cells": chunk, "ts": oldest}
                             partials.append((target.encode(), orjson.dumps(message)))
-                # Expired seen ids, a few per flush, of the partitions this flush writes.
+                # Expired seen ids and partial cells, a few per flush, of the partitions
+                # this flush writes.
                 for p in {event.message.partition for _, event in pending}:
-                    purged = self.seen_sweep.step(p, self.event_ms(p))
-                    if purged:
-                        self.stats.seen_purged += purged
+                    self.stats.seen_purged += self.seen_sweep.step(p, self.event_ms(p))
+                    self.stats.cells_purged += self.cells_sweep.step(p, self.event_ms(p))
                 write_all(self.tables, (event for _, event in pending))
                 for target_key, partial in partials:
                     await self.sends.send(self.cells_topic.send(key=target_key, value=partial))

@@ -204,10 +204,7 @@ class Publisher:
 
     def _expired(self, cell: str, event_now: int | None) -> bool:
         kind, start, _, _ = split_cell_key(cell)
-        if kind == LIVE or event_now is None:
-            return False
-        end = self.windows.span(kind, start * 1000)[1]
-        return end * 1000 + self.retention.of(kind) <= event_now
+        return self.windows.gone(kind, start, event_now, self.retention)
 
     def status(self) -> dict[int, str]:
         """Per publisher partition indexed here: stream time and windows left to close."""
@@ -643,6 +640,10 @@ class Publisher:
                     self.pending = pending + self.pending  # acked once Redis has the values
                     self.latency = latency + self.latency
                     return
+                # The records in Kafka before the table says they went: a final's cell
+                # written final whose record failed would never send it again (a failed
+                # send stops the worker here, its table unwritten: the messages come again).
+                await self.sends.confirm()
                 write_all((table.writeback for table in self.tables), (e for _, e in pending))
                 failed = await self.failures.send_pending()
                 await self.sends.confirm()  # records, table writes in Kafka before offsets commit

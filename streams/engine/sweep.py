@@ -1,4 +1,5 @@
-"""Expired keys of a RocksDB-backed table removed a few at a time (the seen event ids).
+"""Expired keys of a RocksDB-backed table removed a few at a time (the seen event ids, the
+entity stage's partial cells).
 
 A stage looks its keys up by id, never by age, so nothing points at the old ones: a sweep
 walks each partition's RocksDB store in key order, ``budget`` keys per step from where the
@@ -38,10 +39,10 @@ class _Pass:
 
 @dataclass
 class Sweep:
-    """Deletes the keys of ``writeback``'s table whose value ``expired(value, now_ms)``."""
+    """Deletes the keys of ``writeback``'s table for which ``expired(key, value, now_ms)``."""
 
     writeback: WriteBack
-    expired: Callable[[Any, int], bool]
+    expired: Callable[[str, Any, int], bool]
     budget: int = 500
     repass_ms: int = 86_400_000
     passes: dict[int, _Pass] = field(default_factory=dict)
@@ -87,7 +88,7 @@ class Sweep:
             key = orjson.loads(raw_key)
             # a write of this flush is the latest value; else the store's (written through)
             value = pending[key] if key in pending else orjson.loads(raw_value)
-            if value is not None and self.expired(value, now_ms):
+            if value is not None and self.expired(key, value, now_ms):
                 self.writeback.delete(partition, key)
                 deleted += 1
         if not it.valid():

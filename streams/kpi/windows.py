@@ -170,6 +170,13 @@ class CellWindows:
             self._memo[(kind, slot)] = memo
         return memo
 
+    def gone(self, kind: str, start_s: int, event_ms: int | None, retention: Retention) -> bool:
+        """Whether the window of ``kind`` starting at ``start_s`` is past its retention at
+        event time ``event_ms``: removed, and no event can change it (live cells never are)."""
+        if kind == LIVE or event_ms is None:
+            return False
+        return event_ms >= self.span(kind, start_s * 1000)[1] * 1000 + retention.of(kind)
+
     def late_kinds(
         self, at_ms: int, stream_ms: int | None, after: Graces | Retention
     ) -> tuple[str, ...]:

@@ -189,7 +189,7 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
     tmp_path: Path, settings: Settings
 ) -> None:
     """Dedup covers what can still be applied, no more: once every window of an order is past
-    its retention (a day here), its id is swept; a copy of it then is expired, not a
+    its retention (a day here), its id is swept, and so are its partial cells; a copy of it then is expired, not a
     duplicate, and changes no KPI."""
 
     day = 86_400.0
@@ -206,6 +206,7 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
         kcat_produce(settings, "sales.orders", "acct-1", old)
         eventually(lambda: revenue(settings, january) == {"rep-s": Decimal("10.00")})
         assert worker_metric(settings, "salespulse_seen_ids_purged_total") == 0
+        assert worker_metric(settings, "salespulse_partial_cells_purged_total") == 0
         # Orders in May, on several accounts (every input partition): event time moves on.
         for n in range(8):
             may_order = order("rep-s", "1.00", may + timedelta(minutes=n), account_id=f"acct-{n}")
@@ -216,6 +217,9 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
             lambda: not client.exists(f"{settings.redis_prefix}kpi:revenue:day:{january_day}:rep")
         )
         eventually(lambda: worker_metric(settings, "salespulse_seen_ids_purged_total") >= 1)
+        # and the entity stage's partial cells of them: at least the five windows of the
+        # global cell (the rep, team, region and product cells too)
+        eventually(lambda: worker_metric(settings, "salespulse_partial_cells_purged_total") >= 5)
         expired_before = worker_metric(
             settings, "salespulse_expired_events_total", kind="quarter", role="event"
         )

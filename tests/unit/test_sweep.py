@@ -39,7 +39,7 @@ def put(db: Any, key: str, value: Any) -> None:
 
 def expired_before(limit_ms: int) -> Any:
     """Expired: event time ``t`` more than ``limit_ms`` before now (no ``t``: kept)."""
-    return lambda value, now: "t" in value and value["t"] < now - limit_ms
+    return lambda key, value, now: "t" in value and value["t"] < now - limit_ms
 
 
 def deletions(writeback: WriteBack, partition: int) -> set[str]:

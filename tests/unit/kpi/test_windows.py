@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from streams.contracts.kpi import WindowKind as K
 from streams.kpi.windows import (
     CALENDAR_KINDS,
+    CellWindows,
+    Retention,
     calendar_window,
     is_late,
     minute_bucket,
@@ -104,3 +106,18 @@ def test_lateness_against_stream_time() -> None:
     grace = timedelta(days=1)
     assert not is_late(end, grace, end + grace - timedelta(seconds=1))
     assert is_late(end, grace, (end + grace).astimezone(UTC))
+
+
+def test_a_window_is_gone_once_event_time_passes_its_end_plus_retention() -> None:
+    windows = CellWindows(ZoneInfo("Europe/Paris"))
+    retention = Retention(minute_ms=3_600_000, day_ms=86_400_000, calendar_ms=86_400_000)
+    day_start, day_end = windows.span("day", 1_774_000_000_000)
+    end_ms = day_end * 1000
+    assert not windows.gone("day", day_start, end_ms + 86_400_000 - 1, retention)
+    assert windows.gone("day", day_start, end_ms + 86_400_000, retention)
+    assert not windows.gone("day", day_start, None, retention)  # no event time yet
+    assert not windows.gone("live", 0, 10**15, retention)  # live cells are never removed
+    # the same rule as late_kinds, which leaves a past-retention window out of new events
+    for at_ms in (end_ms - 1, end_ms + 86_400_000):
+        late = windows.late_kinds(day_start * 1000, at_ms, retention)
+        assert ("day" in late) == windows.gone("day", day_start, at_ms, retention)

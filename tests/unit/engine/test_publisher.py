@@ -1,5 +1,6 @@
 """The publisher counts a cell's active reps from its shards: a rep seen by two entity
-partitions once, a retracted rep out, and the rolling windows' reps distinct over minutes.
+partitions once, a retracted rep out, and the rolling windows' reps distinct over minutes;
+and its table says a window is final only once its final records reached Kafka.
 
 The publisher runs on plain dicts for tables (its write-back reads them like faust tables)
 and a read model that is only staged, never flushed: no broker, no Redis.
@@ -7,13 +8,17 @@ and a read model that is only staged, never flushed: no broker, no Redis.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
+import pytest
+from aiokafka.errors import KafkaTimeoutError
 
-from streams.engine.delivery import Sends
+from streams.engine.delivery import Delivery, SendFailed, Sends
 from streams.engine.failures import StageFailures
 from streams.engine.publisher import Publisher
 from streams.ingest.reference_cache import ReferenceCache
@@ -28,12 +33,16 @@ T0 = 1_774_000_000_000  # 2026-03-20, a Friday
 Q = 0
 
 
-def publisher() -> Publisher:
+def publisher(
+    cells: dict[str, Any] | None = None,
+    send_update: Any = lambda key, value: None,
+    sends: Sends | None = None,
+) -> Publisher:
     return Publisher(
-        cells={}, base={}, marks={}, send_update=lambda key, value: cast(Any, None),
+        cells={} if cells is None else cells, base={}, marks={}, send_update=send_update,
         read_model=ReadModel(cast(Any, None), "sp:"), reference=ReferenceCache(),
         windows=WINDOWS, graces=Graces(), retention=Retention(), entity_partitions=2,
-        lead_sla_ms=60_000, currency="EUR", sends=cast(Sends, None),
+        lead_sla_ms=60_000, currency="EUR", sends=cast(Sends, sends),
         failures=StageFailures("publisher", cast(Any, None), Counter()),
     )  # fmt: skip
 
@@ -116,3 +125,54 @@ def test_rolling_windows_count_a_rep_once_over_its_minutes() -> None:
     pub._publish_changed()
     staged = [name for name, _ in pub.read_model.hashes if name.startswith("sp:cell:minute:")]
     assert any(name.endswith(":team#reps") for name in staged)
+
+
+class _Event:
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition, offset=0)
+
+
+def test_a_final_whose_record_failed_is_not_written_final() -> None:
+    """A window closes: its final records go to kpi.updates, then the table says final. If a
+    record does not reach Kafka, the table must not say final, or no restart sends it again."""
+
+    async def scenario() -> dict[str, Any]:
+        failed: list[SendFailed] = []
+
+        async def no_buffer() -> None:
+            return None
+
+        delivery = Delivery(no_buffer, timeout_s=1.0, on_failure=failed.append)
+        cells: dict[str, Any] = {}
+
+        def send_update(key: bytes, value: bytes) -> Any:
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(KafkaTimeoutError("broker unreachable"))
+
+            async def sent() -> Any:
+                return future
+
+            return sent()
+
+        pub = publisher(cells=cells, send_update=send_update, sends=delivery.sends("publisher"))
+
+        async def redis_written() -> bool:
+            return True
+
+        async def nothing_lost(partitions: Any) -> list[int]:
+            return []
+
+        pub.read_model.flush = redis_written  # type: ignore[method-assign]
+        pub.read_model.lost = nothing_lost  # type: ignore[method-assign]
+        minute = parent("minute", T0)
+        apply(pub, 0, partial(0, [(minute, 0, {"orders": 1, "rev_c": 100})]))
+        for ep in (0, 1):  # stream time past the minute's grace: it closes, final
+            apply(pub, 1 + ep, {"wm": ep, "t": T0 + 3_600_000, "e": T0 + 3_600_000})
+        pub.pending.append((None, _Event(Q)))
+        with pytest.raises(SendFailed):
+            await pub.flush()
+        assert failed
+        return cells
+
+    cells = asyncio.run(scenario())
+    assert not any(stored.get("final") for stored in cells.values() if isinstance(stored, dict))
