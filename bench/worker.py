@@ -17,9 +17,9 @@ import aiohttp
 
 from bench.progress import POLL_S, Drain, OffsetWatch, describe
 from bench.stack import settings_env
+from streams.serving.web_access import bearer_header
 from streams.settings import Settings
 from streams.stack.process import ProcessRecord, log_tail, spawn
-from streams.web_access import bearer_header
 
 REPO = Path(__file__).resolve().parents[1]
 SAY_EVERY_S = 5.0

@@ -12,7 +12,7 @@ Flow (docs/engine.md)::
        streams.engine.publisher) -> kpi.updates + Redis read model
   The watermark is the cluster's: every worker publishes cuts of its input partitions to
   internal.progress and reads everyone's (streams.engine.watermark, streams.engine.progress).
-  /api/kpis (streams.api) answers from Redis, /metrics from in-memory counters.
+  /api/kpis (streams.serving.api) answers from Redis, /metrics from in-memory counters.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-from streams.api import register_api
 from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
@@ -65,14 +64,15 @@ from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate
 from streams.kpi.facts import item_of
 from streams.kpi.windows import CellWindows, Graces, Retention
-from streams.kpi_gauges import KpiCollector
-from streams.metrics import PipelineCollector, PipelineStats
-from streams.read_model import ReadModel
-from streams.readiness import RedisCheck, WorkerState, register_health
+from streams.observability.kpi_gauges import KpiCollector
+from streams.observability.metrics import PipelineCollector, PipelineStats
+from streams.serving.api import register_api
+from streams.serving.read_model import ReadModel
+from streams.serving.readiness import RedisCheck, WorkerState, register_health
+from streams.serving.tv import register_tv
+from streams.serving.web_access import Access, bind_host, middleware
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS
-from streams.tv import register_tv
-from streams.web_access import Access, bind_host, middleware
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     registry.register(
         KpiCollector(
-            lambda: publisher.current_cells(cells_partitions()),
+            lambda cap: publisher.gauge_cells(cells_partitions(), cap),
             settings.currency,
             settings.metrics_key_cap,
         )

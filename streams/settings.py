@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         description="address the web server binds; without web_token only a loopback one",
     )
     web_port: int = Field(default=6066, ge=1, le=65535)
-    # HTTP access (streams.web_access): /health and /ready are always open.
+    # HTTP access (streams.serving.web_access): /health and /ready are always open.
     web_token: SecretStr | None = Field(
         default=None,
         description="required as `Authorization: Bearer <token>` on every other path; "

@@ -18,10 +18,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.connections.redis import sync_redis_client
+from streams.serving.web_access import bearer_header
 from streams.settings import Settings
 from streams.stack.ports import free_port
 from streams.stack.process import ProcessRecord, log_tail, spawn
-from streams.web_access import bearer_header
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ from streams.contracts.kpi import KpiUpdate
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.engine.failures import STAGE_ERROR
 from streams.ingest.validate import DeadLetterReason
-from streams.metrics import APPLYING_STAGES
+from streams.observability.metrics import APPLYING_STAGES
 from streams.stack.state import project_root
 from streams.topics import INPUT_TOPICS, OUTPUT_TOPICS, REFERENCE_TOPICS, TopicSpec
 

@@ -64,7 +64,7 @@ from streams.kpi.facts import contribution
 from streams.kpi.rep_sets import routing_target
 from streams.kpi.summaries import summarize
 from streams.kpi.windows import CELL_KINDS, CellWindows, Graces, Retention
-from streams.metrics import PipelineStats
+from streams.observability.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ import orjson
 
 from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
+from streams.engine.gauge_book import GaugeBook
 from streams.engine.writeback import (
     Deferred,
     abandon,
@@ -49,12 +50,12 @@ from streams.engine.writeback import (
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi import rep_sets
 from streams.kpi.catalog import KPIS, unit_of
-from streams.kpi.cells import Cell, cell_key, merge, split_cell_key
+from streams.kpi.cells import Cell, add_cell, cell_key, merge, split_cell_key
 from streams.kpi.rep_sets import parent_of
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces, Retention
-from streams.kpi_gauges import CurrentCell
-from streams.read_model import ReadModel
+from streams.observability.kpi_gauges import OTHER, CurrentCell, fold_kept
+from streams.serving.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class Publisher:
         self.refreshable: dict[int, set[str]] = {}  # q -> live and target cells to re-evaluate
         self.refreshed_at: dict[int, int] = {}
         # q -> (kind, dim, key) -> (start, cell) of its newest calendar or live window: what
-        # the KPI gauges of /metrics read (streams.kpi_gauges)
+        # the KPI gauges of /metrics read (streams.observability.kpi_gauges)
         self.latest: dict[int, dict[tuple[str, str, str], tuple[int, str]]] = {}
         # q -> (dim, key) -> {start: cell} of its last hour of minute cells (rolling gauges)
         self.minutes: dict[int, dict[tuple[str, str], dict[int, str]]] = {}
@@ -146,6 +147,7 @@ class Publisher:
         self.pending: list[tuple[Any, Any]] = []
         self.lock = asyncio.Lock()
         self.failures = failures  # messages it could not apply, for sales.deadletter
+        self.book = GaugeBook()  # what a scrape of the KPI gauges needs, kept as cells change
 
     # --- index of this worker's cells, per publisher partition ---------------------------
 
@@ -154,9 +156,22 @@ class Publisher:
             return
         self.closing[q], self.expiring[q], self.refreshable[q] = [], [], set()
         self.latest[q], self.minutes[q] = {}, {}
+        self.book.forget(q)
+        bases: set[tuple[str, str, str]] = set()
         for cell, stored in self.cells.items():
             if stored.get("q") == q:
                 self._track(q, cell, stored)
+                kind, start, dim, key = split_cell_key(cell)
+                if kind != MINUTE and not rep_sets.is_shard(dim):
+                    self.book.add(q, (kind, start, dim), merged_cell(stored))
+                    revenue = stored["v"].get("revenue")
+                    if kind == "month" and revenue and revenue[0] is not None:
+                        self.book.month_revenue(q, dim, key, start, Decimal(revenue[0]))
+                    if kind in CALENDAR:
+                        bases.add((kind, dim, key))
+        for kind, dim, key in bases:
+            for start, n in (self.base.get(f"{kind}|{dim}|{key}") or {}).items():
+                self.book.base_moved(q, kind, dim, int(start), n)
 
     def _track(self, q: int, cell: str, stored: dict[str, Any]) -> None:
         kind, start, dim, key = split_cell_key(cell)
@@ -174,6 +189,7 @@ class Publisher:
             newest = self.latest[q].get((kind, dim, key))
             if newest is None or newest[0] < start:
                 self.latest[q][(kind, dim, key)] = (start, cell)
+            self.book.opened(q, (kind, start, dim), key)
         if kind == LIVE:
             self.refreshable[q].add(cell)
             return
@@ -217,41 +233,76 @@ class Publisher:
             )
         return out
 
-    def current_cells(self, partitions: list[int]) -> list[CurrentCell]:
-        """The cells of the current windows (those holding stream time) of ``partitions``,
-        with their published values: what the KPI gauges export."""
+    def gauge_cells(self, partitions: list[int], cap: int) -> list[CurrentCell]:
+        """What the KPI gauges export for ``partitions``: per dimension, the ``cap`` keys with
+        the most revenue this month, in the current windows (those holding stream time),
+        with their published values; ``other`` for the rest, from the gauge book's sums (no
+        other key's cell is read: a scrape costs the same with 100,000 reps); then the
+        rolling windows (few keys), folded the same way."""
+        nows = {q: t for q in partitions if q in self.latest and (t := self.global_ms(q))}
+        kept = self.book.kept({q: self.windows.span("month", t)[0] for q, t in nows.items()}, cap)
         out: list[CurrentCell] = []
-        for q in partitions:
-            latest, now = self.latest.get(q), self.global_ms(q)
-            if latest is None or now is None:
-                continue
+        for q, now in nows.items():
             for table in self.tables:
                 table.partition = q  # the reads below are of q's cells (cached as such)
             current = {kind: self.windows.span(kind, now)[0] for kind in CALENDAR}
-            for (kind, dim, key), (start, cell) in list(latest.items()):
-                if kind != LIVE and current.get(kind) != start:
-                    continue  # a past window: the current one has no data for this key yet
-                stored = self.cells.get(cell)
-                if stored is None:
-                    continue
-                values = {
-                    kpi: Value(*(None if t is None else Decimal(t) for t in texts))
-                    for kpi, texts in stored["v"].items()
-                }
-                rep = self.reference.rep(key) if dim == "rep" else None
-                out.append(
-                    CurrentCell(  # the published values, not recomputed
-                        kind=kind,
-                        dimension=dim,
-                        key=key,
-                        name=rep.name if rep else "",
-                        values=values,
-                        cell=merged_cell(stored),
-                        ctx=self.context(cell, q),
-                    )
-                )
+            current[LIVE] = 0
+            shown: dict[tuple[str, str], list[CurrentCell]] = {}
+            for dim, keys in kept.items():
+                for key in keys:
+                    for kind, start in current.items():
+                        newest = self.latest[q].get((kind, dim, key))
+                        if newest is not None and newest[0] == start:
+                            found = self._current_cell(q, newest[1])
+                            if found is not None:
+                                out.append(found)
+                                shown.setdefault((kind, dim), []).append(found)
+            for (kind, start, dim), count in self.book.windows(q):
+                mine = shown.get((kind, dim), [])
+                if current.get(kind) == start and count > len(mine):
+                    out.append(self._other(q, kind, start, dim, mine, now))
             out.extend(self._rolling(q, now))
-        return out
+        return fold_kept(out, kept)
+
+    def _current_cell(self, q: int, cell: str) -> CurrentCell | None:
+        stored = self.cells.get(cell)
+        if stored is None:
+            return None
+        kind, _, dim, key = split_cell_key(cell)
+        values = {
+            kpi: Value(*(None if t is None else Decimal(t) for t in texts))
+            for kpi, texts in stored["v"].items()
+        }
+        rep = self.reference.rep(key) if dim == "rep" else None
+        return CurrentCell(  # the published values, not recomputed
+            kind=kind,
+            dimension=dim,
+            key=key,
+            name=rep.name if rep else "",
+            values=values,
+            cell=merged_cell(stored),
+            ctx=self.context(cell, q),
+        )
+
+    def _other(
+        self, q: int, kind: str, start: int, dim: str, kept: list[CurrentCell], now: int
+    ) -> CurrentCell:
+        """The keys of a window and dimension not ``kept``, as one: every key's cells
+        added up (the gauge book) minus the kept ones'. A target is per key: none."""
+        cell = self.book.total(q, (kind, start, dim))
+        for c in kept:
+            add_cell(cell, c.cell, -1)
+        customers = None
+        if kind in CALENDAR:
+            customers = self.book.customers_before(q, kind, dim, start) - sum(
+                c.ctx.customers_at_start or 0 for c in kept
+            )
+        end = self.windows.span(kind, start * 1000)[1] if kind != LIVE else 0
+        ctx = Context(
+            kind=kind, dimension=dim, start_s=start, end_s=end, customers_at_start=customers,
+            target_c=None, stream_ms=now, lead_sla_ms=self.lead_sla_ms,
+        )  # fmt: skip
+        return CurrentCell(kind, dim, OTHER, "", values_of(cell, ctx), cell, ctx)
 
     def _rolling(self, q: int, now: int) -> Iterator[CurrentCell]:
         """The rolling windows ending with the minute of stream time, merged from minutes.
@@ -300,15 +351,19 @@ class Publisher:
         self.pending = abandon(writebacks, self.pending, partitions)
         self.read_model.drop(partitions, KPIS)
         self.failures.revoke(partitions)
-        for index in (self.closing, self.expiring, self.refreshable, self.refreshed_at):
-            for q in partitions:
-                index.pop(q, None)
         for q in partitions:
-            self.latest.pop(q, None)
-            self.minutes.pop(q, None)
+            self._unindex(q)
+            self.refreshed_at.pop(q, None)
             self.changed.pop(q, None)
             self.corrections.pop(q, None)
             self.shards_changed.pop(q, None)
+
+    def _unindex(self, q: int) -> None:
+        """Forget the index of ``q``'s cells (and its gauge book): rebuilt from the table at
+        its next message."""
+        for index in (self.closing, self.expiring, self.refreshable, self.latest, self.minutes):
+            index.pop(q, None)
+        self.book.forget(q)
 
     async def process(self, stream: Any, event: Any) -> None:
         q, o = event.message.partition, event.message.offset
@@ -324,6 +379,7 @@ class Publisher:
                     self._apply(q, o, event.value)
             except Exception as exc:  # a bug must not stop the stage: to the dead letters
                 log.exception("publisher: could not apply offset %s of partition %s", o, q)
+                self._unindex(q)  # its writes are undone: the index is built again from them
                 raw = event.value if isinstance(event.value, bytes) else orjson.dumps(event.value)
                 self.failures.add(q, Origin(event.message.topic, q, o), raw, exc)
             self.pending.append((stream, event))
@@ -357,6 +413,7 @@ class Publisher:
                     **stored,
                     "parts": {**stored["parts"], part: {"m": mark, "c": components}},
                 }
+                self._book_delta(q, cell, components, None if previous is None else previous["c"])
             stored["o"] = o
         kind, start, dim, key = split_cell_key(cell)
         if rep_sets.is_shard(dim):
@@ -371,6 +428,17 @@ class Publisher:
         if fresh:
             self._track(q, cell, stored)
 
+    def _book_delta(
+        self, q: int, cell: str, new: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        """A partial of ``cell`` replaced: the gauge book's sum of its window moves."""
+        kind, start, dim, _ = split_cell_key(cell)
+        if kind == MINUTE or rep_sets.is_shard(dim):
+            return
+        self.book.add(q, (kind, start, dim), new)
+        if old:
+            self.book.add(q, (kind, start, dim), old, -1)
+
     def _on_shard(self, q: int, cell: str, stored: dict[str, Any], fresh: bool) -> None:
         """A shard of a cell's active reps changed: its count goes to the parent cell (same
         publisher partition: ``rep_sets.routing_target``), which is published again if it
@@ -378,6 +446,9 @@ class Publisher:
         kind, start, dim, key = split_cell_key(cell)
         count = rep_sets.active(merge(part["c"] for part in stored["parts"].values()))
         if count != stored.get("n", 0):
+            if kind != MINUTE:
+                window = (kind, start, parent_of(dim, key)[0])
+                self.book.add(q, window, {rep_sets.COUNT: count - stored.get("n", 0)})
             stored = {**stored, "n": count}
             self._count_reps(q, cell_key(kind, start, *parent_of(dim, key)), key, count)
         self.cells[cell] = stored
@@ -423,6 +494,7 @@ class Publisher:
         name = f"{kind}|{dim}|{key}"
         base = dict(self.base.get(name) or {})
         if base.get(str(start), 0) != total:
+            self.book.base_moved(q, kind, dim, start, total - base.get(str(start), 0))
             if total:
                 base[str(start)] = total
             else:
@@ -474,7 +546,10 @@ class Publisher:
         expiring, event_now = self.expiring[q], self.event_ms(q)
         while expiring and event_now is not None and expiring[0][0] <= event_now:
             _, cell = heapq.heappop(expiring)
-            if self.cells.get(cell) is not None:
+            if (gone := self.cells.get(cell)) is not None:
+                kind, start, dim, _ = split_cell_key(cell)
+                if kind != MINUTE and not rep_sets.is_shard(dim):
+                    self.book.removed(q, (kind, start, dim), merged_cell(gone))
                 del self.cells[cell]
                 shard = rep_sets.is_shard(split_cell_key(cell)[2])
                 self.read_model.remove(cell, () if shard else KPIS)
@@ -534,6 +609,8 @@ class Publisher:
         if not publish:
             return
         kind, start, dim, key = split_cell_key(cell)
+        if kind == "month" and (revenue := values.get("revenue")) is not None:
+            self.book.month_revenue(q, dim, key, start, revenue.value or Decimal(0))
         self.read_model.stage_cell(cell, merged, stored, ctx, texts, partition=q)
         # A correction: a final window's values revised by late events (not the closing, nor
         # a cohort KPI's revision as its leads convert, which on-time events bring too).

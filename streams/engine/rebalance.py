@@ -25,7 +25,7 @@ from faust.types import TP
 
 from streams.engine.gap_probe import GapProbe
 from streams.engine.gaps import OffsetGuard, Verdict
-from streams.metrics import PipelineStats
+from streams.observability.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import pytest
 
 from streams.connections.redis import RedisRefused, check_redis, redis_client
 from streams.kpi.values import Context
-from streams.read_model import ReadModel, read_revenue_day
+from streams.serving.read_model import ReadModel, read_revenue_day
 from streams.settings import Settings
 from streams.stack.certs import TlsFiles, make_certificates
 from streams.stack.ports import free_port

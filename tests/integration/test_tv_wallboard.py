@@ -1,6 +1,6 @@
 """The TV wallboard (GET /tv) of a real worker, in headless Chromium driven over DevTools.
 
-The demo's floor (``streams.demo.demo_floor``: what ``make demo`` runs) of today feeds the
+The demo's floor (``streams.cli.demo.demo_floor``: what ``make demo`` runs) of today feeds the
 worker. The page must read as a real team's from the first minutes (pacing on the month's
 target and the win rate in the simulator's bands, human names on the leaderboard), show the
 values of the API, update without a reload as more events arrive, speak French with
@@ -41,7 +41,7 @@ import aiohttp
 import orjson
 import pytest
 
-from streams.demo import demo_floor
+from streams.cli.demo import demo_floor
 from streams.settings import Settings
 from streams.simulator import funnel, history
 from streams.simulator.incidents import IncidentKind, IncidentSpec

@@ -1,4 +1,4 @@
-"""HTTP access on real workers (streams.web_access, streams.readiness).
+"""HTTP access on real workers (streams.serving.web_access, streams.serving.readiness).
 
 A worker with ``SALESPULSE_WEB_TOKEN`` and ``SALESPULSE_WEB_TV_TOKEN`` (on 0.0.0.0): /api and
 /metrics want the token as a Bearer header, /tv and what the page reads take the read-only

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from streams.demo import demo_floor, simulate_args
+from streams.cli.demo import demo_floor, simulate_args
 from streams.simulator import command
 from streams.simulator.incidents import IncidentKind, IncidentSpec
 

@@ -1,4 +1,4 @@
-"""KPI history (streams/history.py): bounds, series of windows, limits, the answer, one
+"""KPI history (streams/serving/history.py): bounds, series of windows, limits, the answer, one
 Redis pipeline, and the command's table and CSV."""
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from streams.api import QueryError
+from streams.cli.kpi import _misused, render_history, write_csv
 from streams.contracts.kpi import WindowKind
-from streams.history import (
+from streams.kpi.windows import calendar_window
+from streams.serving.api import QueryError
+from streams.serving.history import (
     MAX_WINDOWS,
     build_answer,
     check,
@@ -31,8 +33,6 @@ from streams.history import (
     read_trend,
     spans,
 )
-from streams.kpi.windows import calendar_window
-from streams.kpi_command import _misused, render_history, write_csv
 from streams.settings import Settings
 from tests.kpi_tools import history_mismatches
 from tests.reference.results import Result

@@ -1,4 +1,4 @@
-"""streams.kpi_gauges: metric names, the key cap with ``other``, and the exported samples."""
+"""streams.observability.kpi_gauges: metric names, the key cap with ``other``, and the exported samples."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.kpi.catalog import KPIS
 from streams.kpi.values import Context, values_of
-from streams.kpi_gauges import OTHER, CurrentCell, KpiCollector, fold, metric_name
+from streams.observability.kpi_gauges import OTHER, CurrentCell, KpiCollector, fold, metric_name
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_the_same_keys_are_kept_in_every_window() -> None:
 
 def samples(cells: list[CurrentCell], cap: int = 50) -> dict[tuple[str, tuple], float]:
     registry = CollectorRegistry()
-    registry.register(KpiCollector(lambda: cells, "EUR", cap))
+    registry.register(KpiCollector(lambda kept: fold(cells, kept), "EUR", cap))
     out = {}
     for family in registry.collect():
         for s in family.samples:

@@ -1,4 +1,4 @@
-"""streams.log_repeats: repeated warnings and errors logged once, then summed up (pure: a
+"""streams.observability.log_repeats: repeated warnings and errors logged once, then summed up (pure: a
 clock of the test's, records into a list)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from streams.log_repeats import RepeatFilter, RepeatLimiter, record_key
+from streams.observability.log_repeats import RepeatFilter, RepeatLimiter, record_key
 
 CONNECT = "Unable connect to node with id %s: %s"
 
@@ -112,8 +112,8 @@ def test_loggers_levels_and_templates_are_counted_apart(clock: Clock, kept: Kept
         record(CONNECT, 1, "refused", name="aiokafka.conn"),
         record(CONNECT, 1, "refused", level=logging.WARNING),
         record("Unable to update metadata from %s", [1]),
-        record("%s", "Redis does not answer", name="streams.worker", level=logging.WARNING),
-        record("%s", "a second, other warning", name="streams.worker", level=logging.WARNING),
+        record("%s", "Redis does not answer", name="streams.cli.worker", level=logging.WARNING),
+        record("%s", "a second, other warning", name="streams.cli.worker", level=logging.WARNING),
     ]
     for item in distinct * 3:
         kept.handle(item)

@@ -1,4 +1,4 @@
-"""streams.metrics: PipelineStats exported through a fresh CollectorRegistry per test."""
+"""streams.observability.metrics: PipelineStats exported through a fresh CollectorRegistry per test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.metrics import PipelineCollector, PipelineStats
+from streams.observability.metrics import PipelineCollector, PipelineStats
 
 Event = tuple[str, str, float]  # topic, type, event time
 

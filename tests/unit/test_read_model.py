@@ -1,4 +1,4 @@
-"""streams.read_model: what a flush sends to Redis, from what was staged (a recording fake
+"""streams.serving.read_model: what a flush sends to Redis, from what was staged (a recording fake
 pipeline: the staging logic alone; tests/integration reads the real Redis)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streams.kpi.values import Context
-from streams.read_model import ReadModel
+from streams.serving.read_model import ReadModel
 
 CELL = "minute|1795512000|global|all"
 TEXTS = {"calls": ["3", "3", None]}

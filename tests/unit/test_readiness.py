@@ -1,8 +1,8 @@
-"""streams.readiness: why a worker is not ready (pure)."""
+"""streams.serving.readiness: why a worker is not ready (pure)."""
 
 from __future__ import annotations
 
-from streams.readiness import WorkerState, not_ready
+from streams.serving.readiness import WorkerState, not_ready
 
 READY = WorkerState(
     assigned=4,

@@ -1,4 +1,4 @@
-"""streams.tv: the wallboard snapshot from API answers, its cache, the event stream, the page."""
+"""streams.serving.tv: the wallboard snapshot from API answers, its cache, the event stream, the page."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import pytest
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import streams.tv
-from streams.settings import Settings
-from streams.tv import (
+import streams.serving.tv
+from streams.serving.tv import (
     DAY_GLOBAL,
     MONTH_GLOBAL,
     MONTH_REP,
@@ -27,6 +26,7 @@ from streams.tv import (
     stream_snapshots,
     wallboard_html,
 )
+from streams.settings import Settings
 
 DAY = {
     "kind": "day",
@@ -405,7 +405,7 @@ def test_page_is_self_contained_and_every_label_is_translated() -> None:
 
 
 class FakeRedis:
-    """The reads ``streams.api.query`` makes, over a dict of hashes."""
+    """The reads ``streams.serving.api.query`` makes, over a dict of hashes."""
 
     def __init__(
         self, stream_ms: int | None, hashes: dict[str, dict[str, bytes]], broken: bool = False
@@ -457,14 +457,14 @@ async def test_read_answers_asks_the_api_for_one_day_and_month(
     with pytest.raises(RedisConnectionError):  # Redis down: no snapshot at all
         await read_answers(FakeRedis(None, {}, broken=True), settings)  # type: ignore[arg-type]
 
-    real = streams.tv.query
+    real = streams.serving.tv.query
 
     async def calls_broken(client: Any, settings: Settings, kpi: str, *args: Any) -> Any:
         if kpi == "calls":
             raise ValueError("a bug in one query")
         return await real(client, settings, kpi, *args)
 
-    monkeypatch.setattr(streams.tv, "query", calls_broken)
+    monkeypatch.setattr(streams.serving.tv, "query", calls_broken)
     got = await read_answers(client, settings)  # type: ignore[arg-type]
     assert ("day", "global", "calls") not in got  # one broken query: one blank value
     assert got[("day", "global", "revenue")]["values"][0]["value"] == 12.5

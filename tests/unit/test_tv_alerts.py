@@ -7,9 +7,9 @@ import asyncio
 
 from aiohttp import web
 
+from streams.serving.tv import build_snapshot
+from streams.serving.tv_alerts import AlertSource, banner_alerts
 from streams.stack.ports import free_port
-from streams.tv import build_snapshot
-from streams.tv_alerts import AlertSource, banner_alerts
 
 DIP = {
     "labels": {"alertname": "SalespulseWinRateDip", "severity": "warning", "dimension": "team",

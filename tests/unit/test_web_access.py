@@ -1,4 +1,4 @@
-"""streams.web_access: the token check of every path, and where the server listens."""
+"""streams.serving.web_access: the token check of every path, and where the server listens."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
+from streams.serving.web_access import Access, bearer_header, bind_host, is_loopback, middleware
 from streams.settings import Settings
-from streams.web_access import Access, bearer_header, bind_host, is_loopback, middleware
 
 TOKEN = "full-access-token-0123456789"
 TV = "read-only-tv-token-0123456789"

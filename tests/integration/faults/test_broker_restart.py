@@ -2,7 +2,7 @@
 directory, same port): the producer and the worker wait it out, and every KPI then equals the
 reference, every final window on ``kpi.updates``. Meanwhile the worker logs its first
 connection error, then summaries of the repeats, not the thousands of lines a second
-aiokafka writes (streams.log_repeats)."""
+aiokafka writes (streams.observability.log_repeats)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ pytestmark = needs_kcat
 
 START = datetime(2026, 4, 13, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
 OUTAGE_S = 20.0
-# Held back (streams.log_repeats), the repeats are one line per message template per 10 s: in
+# Held back (streams.observability.log_repeats), the repeats are one line per message template per 10 s: in
 # a 20 s outage each of the ~8 templates of aiokafka and faust is logged once and summed up
 # twice at most, with the worker's status line every 10 s: under 2 lines a second (36 lines
 # in 22 s when measured). Without it 208 to 3,500 lines a second were measured, so a bound

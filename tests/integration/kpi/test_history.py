@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from streams.history import label
 from streams.kpi.catalog import KPIS
 from streams.kpi.values import Context, applies
+from streams.serving.history import label
 from streams.settings import Settings
 from streams.simulator.produce import Options
 from tests.kpi_tools import (

@@ -25,7 +25,8 @@ from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.cells import cell_key
 from streams.kpi.rep_sets import shard_pair
 from streams.kpi.windows import CellWindows, Graces, Retention
-from streams.read_model import ReadModel
+from streams.observability.kpi_gauges import fold
+from streams.serving.read_model import ReadModel
 
 ZONE = ZoneInfo("Europe/Paris")
 WINDOWS = CellWindows(ZONE)
@@ -116,7 +117,7 @@ def test_rolling_windows_count_a_rep_once_over_its_minutes() -> None:
         offset += 1
     rolling = {
         c.kind: c.values["revenue_per_rep"]
-        for c in pub.current_cells([Q])
+        for c in pub.gauge_cells([Q], cap=50)
         if c.dimension == "team" and c.kind in ("15m", "1h")
     }
     assert rolling["1h"].denominator == 2  # ana twice, bo: two reps, not 3
@@ -176,3 +177,41 @@ def test_a_final_whose_record_failed_is_not_written_final() -> None:
 
     cells = asyncio.run(scenario())
     assert not any(stored.get("final") for stored in cells.values() if isinstance(stored, dict))
+
+
+def test_the_gauges_fold_from_the_book_as_from_every_keys_cell() -> None:
+    """``other`` from the gauge book's sums (what a scrape reads with many keys) equals
+    ``other`` folded from every key's current cell, partials replaced and retracted too."""
+    pub = publisher()
+    offset = 0
+    for n in range(30):
+        rep = f"rep-{n:02d}"
+        for kind in ("day", "month"):
+            cell = cell_key(kind, WINDOWS.span(kind, T0)[0], "rep", rep)
+            for ep in (0, 1):  # two entity partitions' partials
+                components = {"orders": 1 + n % 4, "rev_c": 1000 * (n % 7), "lost": ep + n % 3}
+                apply(pub, offset, partial(ep, [(cell, offset, components)]))
+                offset += 1
+    # partials replaced: rep-05's revenue moves, rep-06's partial of ep 1 is emptied
+    for rep, components in (("rep-05", {"orders": 9, "rev_c": 99_000}), ("rep-06", {})):
+        for kind in ("day", "month"):
+            cell = cell_key(kind, WINDOWS.span(kind, T0)[0], "rep", rep)
+            apply(pub, offset, partial(1, [(cell, offset, components)]))
+            offset += 1
+    for ep in (0, 1):
+        apply(pub, offset, {"wm": ep, "t": T0 + 60_000, "e": T0 + 60_000})
+        offset += 1
+    pub._publish_changed()
+    gauges = pub.gauge_cells([Q], cap=4)
+    everyone = [
+        found
+        for (kind, dim, key), (start, cell) in pub.latest[Q].items()
+        if dim == "rep" and (found := pub._current_cell(Q, cell)) is not None
+    ]
+    expected = {
+        (c.kind, c.key): (c.cell, c.values) for c in fold(everyone, cap=4) if c.dimension == "rep"
+    }
+    got = {(c.kind, c.key): (c.cell, c.values) for c in gauges if c.dimension == "rep"}
+    assert got == expected
+    assert ("month", "rep-05") in got  # the most revenue this month
+    assert len([k for k in got if k[0] == "month"]) == 5  # 4 kept and other

@@ -1,9 +1,10 @@
 """KPI gauges for ``/metrics``: the current windows of this worker's share, built at scrape time.
 
-The publisher says which cells are current (``CurrentCell``); this module names the metrics
-(docs/metrics.md: base units, ``_ratio``, money with its currency), caps the keys of each
-dimension (the rest folded into ``other``, computed from their merged cells) and builds the
-metric families. No Faust, no I/O: the Collector only calls the source it is given.
+The publisher says which cells are current and which keys are kept (``CurrentCell``,
+``Publisher.gauge_cells``, from its gauge book: ``streams.engine.gauge_book``); this module
+names the metrics (docs/metrics.md: base units, ``_ratio``, money with its currency), folds
+what is not kept into ``other`` (computed from merged cells) and builds the metric families.
+No Faust, no I/O: the Collector only calls the source it is given.
 """
 
 from __future__ import annotations
@@ -80,15 +81,20 @@ def _ranking(cells: Iterable[CurrentCell]) -> dict[str, list[str]]:
 
 
 def fold(cells: list[CurrentCell], cap: int) -> list[CurrentCell]:
-    """At most ``cap`` keys per dimension; the others merged into one ``other`` key per
-    window, its values computed from the merged cells (a ratio of the whole, not an
-    average of ratios). A target is per key, so ``other`` has none."""
+    """At most ``cap`` keys per dimension (most revenue this month, then by key); the others
+    folded into ``other`` (``fold_kept``)."""
     ranking = _ranking(cells)
-    kept = {dim: set(keys[:cap]) for dim, keys in ranking.items()}
+    return fold_kept(cells, {dim: set(keys[:cap]) for dim, keys in ranking.items()})
+
+
+def fold_kept(cells: list[CurrentCell], kept: Mapping[str, set[str]]) -> list[CurrentCell]:
+    """The cells of the ``kept`` keys of each dimension; the others merged into one ``other``
+    key per window, its values computed from the merged cells (a ratio of the whole, not an
+    average of ratios). A target is per key, so ``other`` has none."""
     out: list[CurrentCell] = []
     folded: dict[tuple[str, str], list[CurrentCell]] = {}
     for c in cells:
-        if c.key in kept[c.dimension] and c.key != OTHER:
+        if c.key in kept.get(c.dimension, ()) and c.key != OTHER:
             out.append(c)
         else:
             folded.setdefault((c.kind, c.dimension), []).append(c)
@@ -142,14 +148,16 @@ def families(cells: Iterable[CurrentCell], currency: str) -> Iterator[Metric]:
 
 
 class KpiCollector(Collector):
-    """The KPI gauges, read from ``source`` (the publisher's current cells) when scraped."""
+    """The KPI gauges, read from ``source`` when scraped: the current cells of this worker's
+    share, at most ``key_cap`` keys per dimension and ``other`` (the publisher's
+    ``gauge_cells``)."""
 
     def __init__(
-        self, source: Callable[[], list[CurrentCell]], currency: str, key_cap: int
+        self, source: Callable[[int], list[CurrentCell]], currency: str, key_cap: int
     ) -> None:
         self._source = source
         self._currency = currency
         self._cap = key_cap
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(fold(self._source(), self._cap), self._currency)
+        yield from families(self._source(self._cap), self._currency)

@@ -1,7 +1,7 @@
 """``salespulse kpi KPI --window month --at 2017-03 --by rep``: the API's answer as a table.
 
 With ``--history --from 2016-10 --to 2017-12``: the series of ``GET /api/kpis/{kpi}/history``
-(``streams.history``) as a table, and with ``--csv PATH`` as CSV.
+(``streams.serving.history``) as a table, and with ``--csv PATH`` as CSV.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
-from streams.api import WINDOWS, QueryError, query
 from streams.connections.redis import RedisProblem, check_redis, redis_address, redis_client
-from streams.history import FORMS, MAX_WINDOWS, history
 from streams.kpi.catalog import ALL_DIMENSIONS
+from streams.serving.api import WINDOWS, QueryError, query
+from streams.serving.history import FORMS, MAX_WINDOWS, history
 from streams.settings import Settings
 
 

@@ -1,8 +1,8 @@
-"""The KPI query API: ``GET /api/kpis``, ``GET /api/kpis/{kpi}`` and (``streams.history``)
+"""The KPI query API: ``GET /api/kpis``, ``GET /api/kpis/{kpi}`` and (``streams.serving.history``)
 ``GET /api/kpis/{kpi}/history``, answered from Redis.
 
 Every worker answers the same, since the values come from the shared read model
-(``streams.read_model``). Calendar windows are read as published; rolling windows (15m, 1h,
+(``streams.serving.read_model``). Calendar windows are read as published; rolling windows (15m, 1h,
 24h) are merged from the minute cells ending with the minute of ``at``.
 """
 
@@ -25,7 +25,7 @@ from streams.kpi.catalog import ALL_DIMENSIONS, KPIS, unit_of
 from streams.kpi.cells import Cell, add_cell
 from streams.kpi.values import INPUTS, Context, applies, decimal_text, value_of
 from streams.kpi.windows import CALENDAR_KINDS, ROLLING_MINUTES, calendar_window
-from streams.read_model import as_text
+from streams.serving.read_model import as_text
 from streams.settings import Settings
 
 WINDOWS = tuple(str(k) for k in (*CALENDAR_KINDS, *ROLLING_MINUTES))
@@ -230,7 +230,7 @@ async def _rolling_reps(
 
 def register_api(app: faust.App, settings: Settings, client: aioredis.Redis) -> None:
     """Add the API views to the worker's web server."""
-    from streams.history import history  # it builds on this module
+    from streams.serving.history import history  # it builds on this module
 
     @app.page("/api/kpis")
     async def list_kpis(web: Any, request: Any) -> Any:

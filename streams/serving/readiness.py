@@ -1,5 +1,5 @@
 """``GET /health`` (the process is alive) and ``GET /ready`` (it is doing its share), for
-orchestrators; neither needs a token (streams.web_access).
+orchestrators; neither needs a token (streams.serving.web_access).
 
 ``/ready`` answers 200 only when the worker has partitions assigned, is not rebalancing or
 recovering its tables, has every assigned partition's end offset and is at most

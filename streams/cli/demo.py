@@ -10,16 +10,16 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from streams.cli.stack import start_stack
 from streams.connections.redis import redis_address, redis_client
-from streams.read_model import read_revenue_day
+from streams.serving.read_model import read_revenue_day
+from streams.serving.web_access import bind_host
 from streams.settings import Settings
 from streams.simulator.incidents import IncidentSpec
 from streams.simulator.produce import Options
 from streams.stack import StackError, launcher
 from streams.stack.process import ProcessRecord, current_process, log_tail, spawn
 from streams.stack.state import StackRecord
-from streams.stack_commands import start_stack
-from streams.web_access import bind_host
 
 REFRESH_S = 5.0
 DEMO_RATE = 20.0

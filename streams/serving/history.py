@@ -29,7 +29,11 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis.asyncio as aioredis
 
-from streams.api import (
+from streams.contracts.kpi import WindowKind
+from streams.kpi.catalog import unit_of
+from streams.kpi.values import Context, applies
+from streams.kpi.windows import CALENDAR_KINDS, ROLLING_MINUTES, calendar_window
+from streams.serving.api import (
     QueryError,
     _out,
     best_first,
@@ -37,11 +41,7 @@ from streams.api import (
     check_kpi,
     stream_ms,
 )
-from streams.contracts.kpi import WindowKind
-from streams.kpi.catalog import unit_of
-from streams.kpi.values import Context, applies
-from streams.kpi.windows import CALENDAR_KINDS, ROLLING_MINUTES, calendar_window
-from streams.read_model import as_text
+from streams.serving.read_model import as_text
 from streams.settings import Settings
 
 KINDS = tuple(str(k) for k in CALENDAR_KINDS)

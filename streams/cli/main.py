@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from streams import kpi_command
+from streams.cli import kpi as kpi_command
 from streams.connections.redis import RedisProblem
 from streams.directories import UnusableDirectory, make_directory
 from streams.replay import command as replay_command
@@ -74,11 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variable, directory in _directories_written(args, settings).items():
             make_directory(directory, variable)
         if args.command == "stack":
-            from streams import stack_commands
+            from streams.cli import stack as stack_commands
 
             return stack_commands.run(args.action, settings, secure=args.secure)
         if args.command == "worker":
-            from streams.worker import run_worker
+            from streams.cli.worker import run_worker
 
             run_worker(settings)
             return 0
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_schemas(args.check)
         if args.command == "demo":
-            from streams.demo import run_demo
+            from streams.cli.demo import run_demo
 
             return run_demo(settings, rate=args.rate, incidents=args.incidents)
     except (StackError, RedisProblem, UnusableDirectory) as exc:

@@ -12,21 +12,21 @@ import faust
 from streams.app import build_app
 from streams.connections.redis import RedisUnreachable, check_redis
 from streams.engine.delivery import rebuild_if_stale
-from streams.log_repeats import RepeatFilter, limit_repeats
+from streams.observability.log_repeats import RepeatFilter, limit_repeats
+from streams.serving.web_access import announce, bind_host
 from streams.settings import Settings
 from streams.stack.prometheus import register_target, scrape_token_problem
 from streams.stack.state import StackRecord
 from streams.topics import ensure_topics
-from streams.web_access import announce, bind_host
 
 log = logging.getLogger(__name__)
 
 
 class Worker(faust.Worker):
     """Faust's worker, which also says at start where the web server listens and whether it
-    needs a token (``streams.web_access.announce``), once logging is set up, and ``warnings``
-    about its setting; its log holds back repeated warnings and errors
-    (``streams.log_repeats``: a broker outage made thousands a second)."""
+    needs a token (``streams.serving.web_access.announce``), once logging is set up, and
+    ``warnings`` about its setting; its log holds back repeated warnings and errors
+    (``streams.observability.log_repeats``: a broker outage made thousands a second)."""
 
     def __init__(
         self, app: faust.App, settings: Settings, warnings: list[str], **options: Any

@@ -1,7 +1,7 @@
 """The TV wallboard: ``GET /tv`` (one self-contained page), ``/tv/stream`` (Server-Sent
 Events) and ``/tv/snapshot`` (the same JSON, once).
 
-Every value comes from the Redis read model through ``streams.api.query``, the code path of
+Every value comes from the Redis read model through ``streams.serving.api.query``, the code path of
 ``GET /api/kpis/{kpi}`` (window ``day`` or ``month`` at the current stream time, by
 ``global`` or ``rep``), so the wallboard shows exactly what the API answers, whichever worker
 is asked. Rep names, which the read model does not hold, come from the worker's reference
@@ -28,11 +28,11 @@ import redis.asyncio as aioredis
 from aiohttp import web as aioweb
 from redis.exceptions import RedisError
 
-from streams.api import query, stream_ms
-from streams.history import read_trend
 from streams.ingest.reference_cache import ReferenceCache
+from streams.serving.api import query, stream_ms
+from streams.serving.history import read_trend
+from streams.serving.tv_alerts import AlertSource
 from streams.settings import Settings
-from streams.tv_alerts import AlertSource
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class SnapshotSource:
 
 
 def wallboard_html() -> bytes:
-    return resources.files("streams").joinpath("tv_static/wallboard.html").read_bytes()
+    return resources.files("streams.serving").joinpath("tv_static/wallboard.html").read_bytes()
 
 
 def sse_event(name: str, data: Mapping[str, Any]) -> bytes:
