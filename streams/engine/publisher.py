@@ -559,6 +559,10 @@ class Publisher:
         if now - self.refreshed_at.get(q, 0) >= 60_000:
             self.refreshed_at[q] = now
             for cell in list(self.refreshable[q]):
+                kind, start, dim, key = split_cell_key(cell)
+                period = target_period(kind, start, self.windows.zone)
+                if period is not None and self.reference.target_cents(dim, key, period) is None:
+                    continue  # no target: its pacing is null whatever the time
                 stored = self.cells.get(cell)
                 if stored is not None:
                     self._publish(q, cell, stored)

@@ -29,6 +29,8 @@ class ReferenceCache:
     targets: dict[str, Target] = field(default_factory=dict)
     invalid_records: int = 0
     _aliases: dict[str, str] = field(default_factory=dict)  # alias -> product_id
+    # (scope, key, period) -> cents of the first such target; None: to build again
+    _target_cents: dict[tuple[str, str, str], int] | None = None
 
     def apply(self, kind: str, key: str, value: bytes | None) -> None:
         """Apply one record of ``ref.<kind>``; an invalid one is logged and counted, not fatal."""
@@ -42,6 +44,8 @@ class ReferenceCache:
                 self.invalid_records += 1
                 log.warning("ignoring invalid ref.%s record %r: %s", kind, key, exc)
                 return
+        if kind == "targets":
+            self._target_cents = None  # built again at the next lookup
         if kind == "products":
             self._aliases = {
                 alias: product.product_id
@@ -62,8 +66,12 @@ class ReferenceCache:
         return self.accounts.get(account_id)
 
     def target_cents(self, scope: str, key: str, period: str) -> int | None:
-        """The revenue target of a scope (rep, team, global), key and period, in cents."""
-        for target in self.targets.values():
-            if target.scope == scope and target.key == key and target.period == period:
-                return int(target.amount * 100)
-        return None
+        """The revenue target of a scope (rep, team, global), key and period, in cents (a
+        dict lookup: the publisher asks for every month and quarter cell it publishes)."""
+        if self._target_cents is None:
+            index: dict[tuple[str, str, str], int] = {}
+            for target in self.targets.values():
+                triple = (target.scope.value, target.key, target.period)
+                index.setdefault(triple, int(target.amount * 100))
+            self._target_cents = index
+        return self._target_cents.get((scope, key, period))

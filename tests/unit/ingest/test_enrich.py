@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
+
 from streams.contracts.events import OrderLine, OrderPlaced
 from streams.contracts.reference import Account, Product, Rep
 from streams.ingest.enrich import dimensions
@@ -63,3 +65,23 @@ def test_invalid_reference_record_is_counted_not_fatal() -> None:
     assert ref.invalid_records == 1
     assert ref.rep("bad") is None
     assert ref.rep("ana") is not None
+
+
+def test_targets_are_found_by_scope_key_and_period_as_they_change() -> None:
+    ref = ReferenceCache()
+
+    def target(key: str, period: str, amount: str) -> bytes:
+        return orjson.dumps(
+            {"scope": "rep", "key": key, "period": period, "amount": amount, "currency": "EUR"}
+        )
+
+    ref.apply("targets", "rep:ana:2026-03", target("ana", "2026-03", "1000.50"))
+    ref.apply("targets", "rep:bo:2026-Q1", target("bo", "2026-Q1", "9000"))
+    assert ref.target_cents("rep", "ana", "2026-03") == 100_050
+    assert ref.target_cents("rep", "bo", "2026-Q1") == 900_000
+    assert ref.target_cents("team", "ana", "2026-03") is None  # another scope
+    ref.apply("targets", "rep:ana:2026-03", target("ana", "2026-03", "2000"))  # revised
+    assert ref.target_cents("rep", "ana", "2026-03") == 200_000
+    ref.apply("targets", "rep:ana:2026-03", None)  # deleted
+    assert ref.target_cents("rep", "ana", "2026-03") is None
+    assert ref.target_cents("rep", "bo", "2026-Q1") == 900_000
