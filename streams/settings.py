@@ -192,7 +192,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=1000, description="how long sends wait to fill a batch"
     )
     table_cache_keys: int = Field(
-        default=100_000,
+        default=10_000,
         ge=0,
         description="table values kept decoded in memory per table (LRU), 0: none",
     )
