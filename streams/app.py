@@ -78,6 +78,18 @@ log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset parameter here
 
+# What each table's RocksDB store (one per table and partition) may hold in memory. Faust's
+# defaults are up to 3 write buffers of 64 MB (keys written stay in memory until one is full:
+# 35 MB at 10,000 reps, 80 MB at 20,000, growing with the reps) and a 2 GB block cache. With
+# these, a store holds at most 2 x 4 MB of writes and 8 MB of read blocks; the rest is on
+# disk (docs/engine.md, "What a flush holds, and memory").
+STORE_MEMORY = {
+    "write_buffer_size": 4 * 1024**2,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 8 * 1024**2,
+    "block_cache_compressed_size": 8 * 1024**2,
+}
+
 
 def build_app(settings: Settings) -> faust.App:
     """A Faust app computing every KPI of the catalogue from the input topics."""
@@ -189,7 +201,8 @@ def build_app(settings: Settings) -> faust.App:
     def table(name: str, sends: Sends) -> Any:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
         # was a fifth of the worker's memory at the CRM replay's peak, and slow.
-        created: Any = app.Table(name, default=None, key_type=str)
+        # A copy: faust's store pops keys from the dict it is given.
+        created: Any = app.Table(name, default=None, key_type=str, options=dict(STORE_MEMORY))
         created.key_serializer = created.value_serializer = codec  # before its store exists
         created.sent = sends  # its changelog records, checked by the stage's flush
         return created
