@@ -17,16 +17,15 @@ A scrape then ranks the keys (one pass over a dict) and reads only the kept keys
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from streams.kpi.cells import Cell, add_cell
+from streams.observability.kpi_gauges import top_keys
 
 Window = tuple[str, int, str]  # (kind, start, dimension)
-OTHER = "other"
 
 
 @dataclass
@@ -104,12 +103,7 @@ class GaugeBook:
                 for key in keys:
                     start, value = ranks.get(key, (month, Decimal(0)))
                     ranked[key] = value if start == month else Decimal(0)
-        return {
-            dim: set(
-                heapq.nsmallest(cap, (k for k in found if k != OTHER), key=lambda k: (-found[k], k))
-            )
-            for dim, found in revenue.items()
-        }
+        return {dim: top_keys(found, cap) for dim, found in revenue.items()}
 
     def customers_before(self, q: int, kind: str, dim: str, start: int) -> int:
         """Every key's customers at ``start`` (the sum of their base changes before it)."""

@@ -551,8 +551,7 @@ class Publisher:
                 if kind != MINUTE and not rep_sets.is_shard(dim):
                     self.book.removed(q, (kind, start, dim), merged_cell(gone))
                 del self.cells[cell]
-                shard = rep_sets.is_shard(split_cell_key(cell)[2])
-                self.read_model.remove(cell, () if shard else KPIS)
+                self.read_model.remove(cell, () if rep_sets.is_shard(dim) else KPIS)
                 self.shards_changed.get(q, set()).discard(cell)
                 self.changed.get(q, {}).pop(cell, None)
                 self.corrections.get(q, set()).discard(cell)

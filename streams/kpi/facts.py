@@ -49,7 +49,6 @@ Fact = tuple[int, list[list[str]], Cell]
 
 ROLES = ("event", "lead", "account", "opportunity")
 TOUCHES = ("call.logged", "email.sent", "meeting.held")
-REP_SCOPES = rep_sets.DIMENSIONS
 _CENT = Decimal("0.01")
 
 
@@ -161,7 +160,9 @@ def event_facts(item: Item) -> list[Fact]:
         facts.append((t, pairs, {"spend_c": item["a"]}))
     rep = next((key for dim, key in pairs if dim == "rep"), None)
     if rep is not None:  # the active reps of its global, team and region cells, as shards
-        shards = [rep_sets.shard_pair(dim, key, rep) for dim, key in pairs if dim in REP_SCOPES]
+        shards = [
+            rep_sets.shard_pair(dim, key, rep) for dim, key in pairs if dim in rep_sets.DIMENSIONS
+        ]
         facts.append((t, shards, {rep_sets.MEMBERS: {rep: 1}}))
     return facts
 

@@ -9,6 +9,7 @@ No Faust, no I/O: the Collector only calls the source it is given.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -63,28 +64,26 @@ def _scale(kpi: Kpi) -> Decimal:
     return DAY_S if kpi.unit == "days" else Decimal(1)
 
 
-def _ranking(cells: Iterable[CurrentCell]) -> dict[str, list[str]]:
-    """Per dimension, its keys best first: most revenue in the current month, then by key."""
-    revenue: dict[tuple[str, str], Decimal] = {}
-    keys: dict[str, set[str]] = {}
-    for c in cells:
-        keys.setdefault(c.dimension, set()).add(c.key)
-        if c.kind == "month":
-            value = c.values.get("revenue")
-            if value is not None and value.value is not None:
-                revenue[(c.dimension, c.key)] = value.value
-
-    def ranked(dim: str, found: set[str]) -> list[str]:
-        return sorted(found, key=lambda k: (-revenue.get((dim, k), Decimal(0)), k))
-
-    return {dim: ranked(dim, found) for dim, found in keys.items()}
+def top_keys(revenue: Mapping[str, Decimal], cap: int) -> set[str]:
+    """The ``cap`` keys with the most revenue this month, then by key (``other`` is never a
+    key of its own): the keys a dimension shows."""
+    keys = (k for k in revenue if k != OTHER)
+    return set(heapq.nsmallest(cap, keys, key=lambda k: (-revenue[k], k)))
 
 
 def fold(cells: list[CurrentCell], cap: int) -> list[CurrentCell]:
-    """At most ``cap`` keys per dimension (most revenue this month, then by key); the others
-    folded into ``other`` (``fold_kept``)."""
-    ranking = _ranking(cells)
-    return fold_kept(cells, {dim: set(keys[:cap]) for dim, keys in ranking.items()})
+    """At most ``cap`` keys per dimension (``top_keys``, ranked by the cells' month
+    revenue); the others folded into ``other`` (``fold_kept``). The publisher ranks from its
+    gauge book instead of every cell (``Publisher.gauge_cells``)."""
+    revenue: dict[str, dict[str, Decimal]] = {}
+    for c in cells:
+        keys = revenue.setdefault(c.dimension, {})
+        value = c.values.get("revenue") if c.kind == "month" else None
+        if value is not None and value.value is not None:
+            keys[c.key] = value.value
+        else:
+            keys.setdefault(c.key, Decimal(0))
+    return fold_kept(cells, {dim: top_keys(keys, cap) for dim, keys in revenue.items()})
 
 
 def fold_kept(cells: list[CurrentCell], kept: Mapping[str, set[str]]) -> list[CurrentCell]:

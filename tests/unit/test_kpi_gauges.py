@@ -72,7 +72,7 @@ def test_the_same_keys_are_kept_in_every_window() -> None:
 
 def samples(cells: list[CurrentCell], cap: int = 50) -> dict[tuple[str, tuple], float]:
     registry = CollectorRegistry()
-    registry.register(KpiCollector(lambda kept: fold(cells, kept), "EUR", cap))
+    registry.register(KpiCollector(lambda key_cap: fold(cells, key_cap), "EUR", cap))
     out = {}
     for family in registry.collect():
         for s in family.samples:
