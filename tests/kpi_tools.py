@@ -267,10 +267,11 @@ def settled(
             return current
         last = current
         time.sleep(quiet_s)
-    open_windows = sum(1 for k, r in (last or {}).items() if k[1] != "live" and not r["final"])
+    open_windows = sorted(k for k, r in (last or {}).items() if k[1] != "live" and not r["final"])
+    shown = "".join(f"\n  {k}: {(last or {})[k]}" for k in open_windows[:10])
     raise AssertionError(
         f"the engine did not settle in {timeout:.0f} s: {len(last or {})} records, "
-        f"{open_windows} not final, stream time {stream_time_ms(settings)}"
+        f"{len(open_windows)} not final, stream time {stream_time_ms(settings)}{shown}"
     )
 
 

@@ -17,9 +17,18 @@ key is on one partition) with manual acks:
   are removed, judged in *event time* (the newest watermark of the events, which the wall
   clock never moves): an idle floor closes its windows on the wall clock, never deletes them.
 
-Publishing stages ``kpi.updates`` records and Redis writes; ``flush`` sends them (Redis in one
-pipeline), then acks the messages they came from. A message redelivered after a crash is
-published again with the same revision: absolute values, so nothing counts twice.
+Publishing stages ``kpi.updates`` records and Redis writes; ``flush`` removes the expired
+windows from Redis, writes the tables (in Kafka), then sends the records and the Redis writes
+(one pipeline), then acks the messages they came from. A message redelivered after a crash
+is published again with the same revision: absolute values, so nothing counts twice.
+
+The table knows what was published before anything is: each published cell keeps ``po``,
+the offset of the last message applied when it was published. A partition's next owner
+(this worker after a restart, or another) publishes again, every value, each cell whose
+``po`` is at or after the first offset it gets: the flush that published it may have died
+before its records or Redis writes went out. Publishing first and writing the table after
+left values behind: a value a dead flush published, retracted by messages the next owner
+applied in one batch, stayed in Redis and ``kpi.updates``, never final.
 """
 
 from __future__ import annotations
@@ -145,22 +154,30 @@ class Publisher:
         self.shards_changed: dict[int, set[str]] = {}  # q -> minute rep shards, for Redis
         self.records: list[tuple[bytes, bytes]] = []
         self.pending: list[tuple[Any, Any]] = []
+        self.high: dict[int, int] = {}  # q -> the offset of the message being applied, or last
         self.lock = asyncio.Lock()
         self.failures = failures  # messages it could not apply, for sales.deadletter
         self.book = GaugeBook()  # what a scrape of the KPI gauges needs, kept as cells change
 
     # --- index of this worker's cells, per publisher partition ---------------------------
 
-    def _index(self, q: int) -> None:
+    def _index(self, q: int, first: int | None = None) -> None:
+        """Index ``q``'s cells from the table, at its first message (offset ``first``)
+        since this worker got it. A cell its table says was published at or after ``first``
+        was published by a flush that may not have sent it (its messages were not acked):
+        it is published again, every value (``po``, in the module docstring)."""
         if q in self.closing:
             return
         self.closing[q], self.expiring[q], self.refreshable[q] = [], [], set()
         self.latest[q], self.minutes[q] = {}, {}
         self.book.forget(q)
         bases: set[tuple[str, str, str]] = set()
+        again = self.changed.setdefault(q, {})
         for cell, stored in self.cells.items():
             if stored.get("q") == q:
                 self._track(q, cell, stored)
+                if first is not None and stored.get("po", -1) >= first:
+                    again[cell] = True
                 kind, start, dim, key = split_cell_key(cell)
                 if kind != MINUTE and not rep_sets.is_shard(dim):
                     self.book.add(q, (kind, start, dim), merged_cell(stored))
@@ -357,6 +374,7 @@ class Publisher:
             self.changed.pop(q, None)
             self.corrections.pop(q, None)
             self.shards_changed.pop(q, None)
+            self.high.pop(q, None)
 
     def _unindex(self, q: int) -> None:
         """Forget the index of ``q``'s cells (and its gauge book): rebuilt from the table at
@@ -372,7 +390,8 @@ class Publisher:
         async with self.lock:
             for table in self.tables:
                 table.partition = q
-            self._index(q)
+            self._index(q, o)
+            self.high[q] = o
             try:
                 # All of the message's table writes, or none: a failed one can be sent again.
                 with all_or_nothing(table.writeback for table in self.tables):
@@ -607,8 +626,10 @@ class Publisher:
             return
         if changed or bump:
             stored = {**stored, "rev": stored["rev"] + 1, "v": {**stored["v"], **texts}}
-        self.cells[cell] = stored
         publish = set(texts) if (force or bump) else changed
+        if publish:  # the table knows it, before the records and Redis have it (``flush``)
+            stored = {**stored, "po": self.high.get(q, -1)}
+        self.cells[cell] = stored
         if not publish:
             return
         kind, start, dim, key = split_cell_key(cell)
@@ -711,22 +732,29 @@ class Publisher:
                 if lost := await self.read_model.lost(self.closing):
                     self._rewrite(lost)
                 self._publish_changed()
+                # Windows past their retention leave Redis before the table forgets them: a
+                # crash between the two leaves them in the table, and they expire again.
+                if not await self.read_model.flush_removals():
+                    return  # everything kept for the next flush
                 pending, self.pending = self.pending, []
                 records, self.records = self.records, []
                 latency, self.latency = self.latency, []
+                # The table first, in Kafka, then what it says was published (``po``): after
+                # a crash anywhere below, the next owner of the partition publishes again
+                # every cell this flush published (its messages were not acked), from the
+                # table, so nothing published stays unknown to it: a value published then
+                # retracted by messages it applies in another batch is published emptied,
+                # and a window it closed gets its final record again.
+                write_all((table.writeback for table in self.tables), (e for _, e in pending))
+                await self.sends.confirm()  # a failed send stops the worker: nothing acked
                 for key, value in records:
                     await self.sends.send(self.send_update(key, value))
                 if not await self.read_model.flush():
                     self.pending = pending + self.pending  # acked once Redis has the values
                     self.latency = latency + self.latency
                     return
-                # The records in Kafka before the table says they went: a final's cell
-                # written final whose record failed would never send it again (a failed
-                # send stops the worker here, its table unwritten: the messages come again).
-                await self.sends.confirm()
-                write_all((table.writeback for table in self.tables), (e for _, e in pending))
                 failed = await self.failures.send_pending()
-                await self.sends.confirm()  # records, table writes in Kafka before offsets commit
+                await self.sends.confirm()  # records in Kafka before offsets commit
                 self.failures.count(failed)
                 now = time.time()
                 for ts in latency:

@@ -135,24 +135,45 @@ class ReadModel:
         if self.stream_ms is None or ms > self.stream_ms:
             self.stream_ms = ms
 
-    async def flush(self) -> bool:
-        """Write what is staged; False (and everything kept for the next try) if Redis failed."""
-        staged = self.hashes or self.scores or self.removals or self.completed
-        if not (staged or self.stream_ms is not None):
+    async def flush_removals(self) -> bool:
+        """Remove the cells staged for removal (windows past their retention); False (and
+        kept for the next try) if Redis failed. The publisher calls it before its table
+        forgets those cells: a crash in between leaves them in the table, removed again."""
+        if not self.removals:
             return True
-        hashes, scores, removals = self.hashes, self.scores, self.removals
-        self.hashes, self.scores, self.removals = {}, {}, []
-        completed, self.completed = self.completed, set()
-        stream_ms, self.stream_ms = self.stream_ms, None
-        staged_cells, self.staged = self.staged, {}
+        removals, self.removals = self.removals, []
         pipe = self.client.pipeline(transaction=False)
         # One command per Redis key (a window's KPI for every key of a dimension), not one
-        # per field: removals first, so a window removed and written again is written.
+        # per field.
         for (op, key), fields in _grouped(((o, k), f) for o, k, f in removals).items():
             if op == "hdel":
                 pipe.hdel(key, *fields)
             else:
                 pipe.zrem(key, *fields)
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            log.warning("Redis write failed (%s); retrying at the next flush", exc)
+            self.removals = removals + self.removals
+            return False
+        return True
+
+    async def flush(self) -> bool:
+        """Write what is staged (removals first, so a window removed and written again is
+        written); False (and everything kept for the next try) if Redis failed."""
+        if not await self.flush_removals():
+            return False
+        staged = self.hashes or self.scores or self.completed
+        if not (staged or self.stream_ms is not None):
+            return True
+        hashes, scores = self.hashes, self.scores
+        self.hashes, self.scores = {}, {}
+        completed, self.completed = self.completed, set()
+        stream_ms, self.stream_ms = self.stream_ms, None
+        staged_cells, self.staged = self.staged, {}
+        pipe = self.client.pipeline(transaction=False)
+        # One command per Redis key (a window's KPI for every key of a dimension), not one
+        # per field.
         for key, mapping in _by_field(hashes).items():
             pipe.hset(key, mapping=mapping)
         leaderboards: dict[str, dict[str, float]] = {}
@@ -170,7 +191,6 @@ class ReadModel:
             log.warning("Redis write failed (%s); retrying at the next flush", exc)
             self.hashes = {**hashes, **self.hashes}
             self.scores = {**scores, **self.scores}
-            self.removals = removals + self.removals
             self.completed |= completed
             for q, cells in staged_cells.items():
                 self.staged.setdefault(q, set()).update(cells)

@@ -1,6 +1,6 @@
 """The publisher counts a cell's active reps from its shards: a rep seen by two entity
 partitions once, a retracted rep out, and the rolling windows' reps distinct over minutes;
-and its table says a window is final only once its final records reached Kafka.
+and what a flush published that its table does not know is never left behind by a crash.
 
 The publisher runs on plain dicts for tables (its write-back reads them like faust tables)
 and a read model that is only staged, never flushed: no broker, no Redis.
@@ -38,9 +38,12 @@ def publisher(
     cells: dict[str, Any] | None = None,
     send_update: Any = lambda key, value: None,
     sends: Sends | None = None,
+    base: dict[str, Any] | None = None,
+    marks: dict[str, Any] | None = None,
 ) -> Publisher:
     return Publisher(
-        cells={} if cells is None else cells, base={}, marks={}, send_update=send_update,
+        cells={} if cells is None else cells, base={} if base is None else base,
+        marks={} if marks is None else marks, send_update=send_update,
         read_model=ReadModel(cast(Any, None), "sp:"), reference=ReferenceCache(),
         windows=WINDOWS, graces=Graces(), retention=Retention(), entity_partitions=2,
         lead_sla_ms=60_000, currency="EUR", sends=cast(Sends, sends),
@@ -60,7 +63,8 @@ def parent(kind: str, at_ms: int) -> str:
 def apply(pub: Publisher, offset: int, message: dict[str, Any]) -> None:
     for table in pub.tables:
         table.partition = Q
-    pub._index(Q)
+    pub._index(Q, offset)  # as ``process`` does
+    pub.high[Q] = offset
     pub._apply(Q, offset, orjson.dumps(message))
 
 
@@ -133,50 +137,137 @@ class _Event:
         self.message = SimpleNamespace(partition=partition, offset=0)
 
 
-def test_a_final_whose_record_failed_is_not_written_final() -> None:
-    """A window closes: its final records go to kpi.updates, then the table says final. If a
-    record does not reach Kafka, the table must not say final, or no restart sends it again."""
+class _Stream:
+    async def ack(self, event: Any) -> None:
+        return None
 
-    async def scenario() -> dict[str, Any]:
-        failed: list[SendFailed] = []
 
-        async def no_buffer() -> None:
-            return None
+class _Killed(BaseException):
+    """kill -9 at this point of the flush: nothing after it runs."""
 
-        delivery = Delivery(no_buffer, timeout_s=1.0, on_failure=failed.append)
-        cells: dict[str, Any] = {}
 
-        def send_update(key: bytes, value: bytes) -> Any:
-            future = asyncio.get_running_loop().create_future()
+def _sending(sent: list[dict[str, Any]], failing: list[bool] | None = None) -> tuple[Any, Sends]:
+    """A ``send_update`` that records what reached Kafka (or fails every send while
+    ``failing[0]``), and its delivery."""
+    failed: list[SendFailed] = []
+
+    async def no_buffer() -> None:
+        return None
+
+    def send_update(key: bytes, value: bytes) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        if failing and failing[0]:
             future.set_exception(KafkaTimeoutError("broker unreachable"))
+        else:
+            sent.append(orjson.loads(value))
+            future.set_result(None)
 
-            async def sent() -> Any:
-                return future
+        async def sending() -> Any:
+            return future
 
-            return sent()
+        return sending()
 
-        pub = publisher(cells=cells, send_update=send_update, sends=delivery.sends("publisher"))
+    return send_update, Delivery(no_buffer, timeout_s=1.0, on_failure=failed.append).sends("p")
 
-        async def redis_written() -> bool:
-            return True
 
-        async def nothing_lost(partitions: Any) -> list[int]:
-            return []
+def _redis(pub: Publisher, written: dict[Any, Any], killed: bool = False) -> None:
+    """Redis as a dict of what the read model wrote; ``killed``: the worker dies as the
+    write is sent (Redis has it, nothing after it runs)."""
 
-        pub.read_model.flush = redis_written  # type: ignore[method-assign]
-        pub.read_model.lost = nothing_lost  # type: ignore[method-assign]
-        minute = parent("minute", T0)
+    async def flush() -> bool:
+        written.update(pub.read_model.hashes)
+        pub.read_model.hashes.clear()
+        if killed:
+            raise _Killed
+        return True
+
+    async def nothing_lost(partitions: Any) -> list[int]:
+        return []
+
+    pub.read_model.flush = flush  # type: ignore[method-assign]
+    pub.read_model.lost = nothing_lost  # type: ignore[method-assign]
+
+
+def _close(pub: Publisher, offset: int) -> None:
+    for ep in (0, 1):  # stream time past the minute's grace: it closes, final
+        apply(pub, offset + ep, {"wm": ep, "t": T0 + 3_600_000, "e": T0 + 3_600_000})
+
+
+def test_a_final_whose_record_failed_is_sent_again_by_the_next_owner() -> None:
+    """A window closes and its final record does not reach Kafka: the worker stops, the
+    markers that closed it unacked. The publisher that gets them again, on the same tables,
+    sends the final record: its table says final, so no marker closes the window again,
+    and no partial of it comes again (those were acked by an earlier flush)."""
+    tables: dict[str, dict[str, Any]] = {"cells": {}, "base": {}, "marks": {}}
+    minute = parent("minute", T0)
+
+    async def first() -> None:
+        failing = [False]
+        send_update, sends = _sending([], failing)
+        pub = publisher(send_update=send_update, sends=sends, **tables)
+        _redis(pub, {})
         apply(pub, 0, partial(0, [(minute, 0, {"orders": 1, "rev_c": 100})]))
-        for ep in (0, 1):  # stream time past the minute's grace: it closes, final
-            apply(pub, 1 + ep, {"wm": ep, "t": T0 + 3_600_000, "e": T0 + 3_600_000})
-        pub.pending.append((None, _Event(Q)))
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()  # the partial's values published, the partial acked
+        failing[0] = True
+        _close(pub, 1)
+        pub.pending.append((_Stream(), _Event(Q)))
         with pytest.raises(SendFailed):
             await pub.flush()
-        assert failed
-        return cells
 
-    cells = asyncio.run(scenario())
-    assert not any(stored.get("final") for stored in cells.values() if isinstance(stored, dict))
+    async def again() -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        send_update, sends = _sending(sent)
+        pub = publisher(send_update=send_update, sends=sends, **tables)
+        _redis(pub, {})
+        _close(pub, 1)  # the markers again: they were not acked
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+        return sent
+
+    asyncio.run(first())
+    sent = asyncio.run(again())
+    orders = [r for r in sent if r["kpi"] == "orders" and r["window"]["kind"] == "minute"]
+    assert orders, f"no final record sent again: {sent}"
+    assert all(r["final"] for r in orders), sent
+
+
+def test_a_value_published_then_retracted_in_another_batch_is_not_left_behind() -> None:
+    """kill -9 once Redis has a flush's values: the next owner applies the same messages and
+    later ones in one batch, in which a value published by the dead flush is retracted.
+    The published value must not stay in Redis, never final (the kill -9 test saw a cell's
+    lead response time left so): the table knew it before Redis did."""
+    tables: dict[str, dict[str, Any]] = {"cells": {}, "base": {}, "marks": {}}
+    minute = parent("minute", T0)
+    redis: dict[Any, Any] = {}
+    first_message = partial(0, [(minute, 0, {"orders": 1, "rev_c": 100, "calls": 1})])
+
+    async def killed() -> None:
+        send_update, sends = _sending([])
+        pub = publisher(send_update=send_update, sends=sends, **tables)
+        _redis(pub, redis, killed=True)
+        apply(pub, 0, first_message)
+        pub.pending.append((None, _Event(Q)))
+        with pytest.raises(_Killed):
+            await pub.flush()
+
+    async def next_owner() -> None:
+        send_update, sends = _sending([])
+        pub = publisher(send_update=send_update, sends=sends, **tables)
+        _redis(pub, redis)
+        apply(pub, 0, first_message)  # redelivered: nothing was acked
+        apply(pub, 1, partial(0, [(minute, 1, {"orders": 1, "rev_c": 100})]))  # no call
+        _close(pub, 2)
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+
+    asyncio.run(killed())
+    calls = (f"sp:kpi:calls:minute:{WINDOWS.span('minute', T0)[0]}:team", "Nord")
+    assert calls in redis, "the first flush did not publish the calls: the test tests nothing"
+    asyncio.run(next_owner())
+    records = {name: orjson.loads(raw) for name, raw in redis.items() if ":kpi:" in name[0]}
+    open_ = {name: r for name, r in records.items() if not r["final"]}
+    assert not open_, f"left in Redis, never final: {open_}"
 
 
 def test_the_gauges_fold_from_the_book_as_from_every_keys_cell() -> None:
