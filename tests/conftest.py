@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,16 @@ from streams.stack import launcher
 from streams.stack.process import current_process
 from streams.stack.state import default_home
 from tests.support import Services, isolated_settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A run started in the background (`make test &`, nohup, a CI runner that does so) inherits
+    # SIGINT ignored, and so would every process the tests start: then the tests that press
+    # Ctrl-C on a child (test_demo, test_interrupt) wait for nothing, and the child keeps
+    # running beside the rest of the session. Give the session, and through it its children,
+    # the Ctrl-C a terminal gives.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -40,34 +41,42 @@ def test_demo_shows_revenue_moving_and_stops_everything(tmp_path: Path) -> None:
         salespulse("demo", "--rate", "20"), cwd=REPO, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in demo.stdout], daemon=True).start()
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(
+            target=lambda: [lines.put(line) for line in demo.stdout], daemon=True
+        ).start()
 
-    started = time.monotonic()
-    seen: list[Decimal] = []
-    output: list[str] = []
-    while time.monotonic() - started < 60 and not (len(seen) >= 2 and seen[-1] > seen[0] > 0):
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            assert demo.poll() is None, "".join(output)
-            continue
-        output.append(line)
-        if (match := REVENUE_LINE.search(line)) and (
-            value := Decimal(match.group(1).replace(",", ""))
-        ) > 0:  # lines before the first order show 0.00
-            seen.append(value)
-    elapsed = time.monotonic() - started
-    assert len(seen) >= 2, "".join(output)
-    assert seen[-1] > seen[0] > 0, "".join(output)
-    assert elapsed < 60
-    assert "worker metrics" in "".join(output)
-    assert len(processes_with_env(marker)) >= 5  # demo, worker, simulator, 3 services
+        started = time.monotonic()
+        seen: list[Decimal] = []
+        output: list[str] = []
+        while time.monotonic() - started < 60 and not (len(seen) >= 2 and seen[-1] > seen[0] > 0):
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                assert demo.poll() is None, "".join(output)
+                continue
+            output.append(line)
+            if (match := REVENUE_LINE.search(line)) and (
+                value := Decimal(match.group(1).replace(",", ""))
+            ) > 0:  # lines before the first order show 0.00
+                seen.append(value)
+        elapsed = time.monotonic() - started
+        assert len(seen) >= 2, "".join(output)
+        assert seen[-1] > seen[0] > 0, "".join(output)
+        assert elapsed < 60
+        assert "worker metrics" in "".join(output)
+        assert len(processes_with_env(marker)) >= 5  # demo, worker, simulator, 3 services
 
-    demo.send_signal(signal.SIGINT)  # Ctrl-C
-    assert demo.wait(timeout=60) == 0
-    deadline = time.monotonic() + 15
-    while processes_with_env(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert processes_with_env(marker) == []
-    assert not (home / "stack").exists()
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        assert demo.wait(timeout=60) == 0
+        deadline = time.monotonic() + 15
+        while processes_with_env(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert processes_with_env(marker) == []
+        assert not (home / "stack").exists()
+    finally:  # a failure above must not leave the demo's stack running beside the next tests
+        for pid in processes_with_env(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        demo.wait(timeout=30)
