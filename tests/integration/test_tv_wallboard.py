@@ -261,6 +261,7 @@ class Wallboard:
 def wallboard(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wallboard]:
     home = tmp_path_factory.mktemp("wallboard")
     settings = isolated_settings(services, home)
+    today = datetime.now(settings.zone).date().isoformat()  # the floor's day
     reference, stream = floor_of_today(settings, events=1500)
     first, later = stream[:900], stream[900:]
     produce(settings, reference + first)
@@ -273,10 +274,16 @@ def wallboard(services: Services, tmp_path_factory: pytest.TempPathFactory) -> I
                 f"GET /tv answered {exc.code}: is register_tv(app, settings, redis_client) "
                 "called in streams/app.py (next to register_api)?"
             ) from exc
-        # Wait for the first events to be counted before opening any page.
+        # Wait for the first events to be counted before opening any page, and for stream
+        # time to reach the floor's day: while the engine replays the quarter so far, the
+        # screen's "today" is an earlier day of it (the day of stream time), whose revenue a
+        # test would take for today's (and today's, once reached, is lower).
         eventually(
-            lambda: (get_json(f"{base}/tv/snapshot")["sales"]["revenue"] or 0) > 0, timeout=120
-        )
+            lambda: (
+                (snapshot := get_json(f"{base}/tv/snapshot"))["sales"]["revenue"] or 0
+            ) > 0 and snapshot["day"]["start"][:10] == today,
+            timeout=120,
+        )  # fmt: skip
         browser = Browser(home / "browser")
         try:
             yield Wallboard(settings, base, worker, browser, rep_names(reference), later, home)
@@ -416,12 +423,21 @@ def test_values_change_on_screen_as_events_arrive(wallboard: Wallboard) -> None:
     assert png_size(shot) == (1920, 1080)
 
     produce(wallboard.settings, wallboard.later)
-    after = eventually(
-        lambda: (
-            (v := page.value(field)) and v["raw"] and float(v["raw"]) > float(before["raw"]) and v
-        ),
-        timeout=120,
-    )
+    try:
+        after = eventually(
+            lambda: (
+                (v := page.value(field)) and v["raw"] and float(v["raw"]) > float(before["raw"])
+                and v
+            ),
+            timeout=120,
+        )  # fmt: skip
+    except AssertionError as exc:
+        snapshot = get_json(f"{wallboard.base}/tv/snapshot")
+        raise AssertionError(
+            f"{exc}: revenue on screen {page.value(field)} (before: {before}), status "
+            f"{page.status()}; the snapshot says {snapshot['sales']['revenue']} for the day "
+            f"starting {snapshot['day']['start']}"
+        ) from exc
     assert after["text"] != before["text"]
     assert page.eval("window.sameDocument === true"), "the page reloaded instead of updating"
     # What the page shows is what the snapshot (and so the API) says, once the engine is quiet.
