@@ -52,6 +52,7 @@ from tests.kpi_tools import (
     event_time,
     floor_messages,
     produce,
+    stream_time_ms,
 )
 from tests.support import (
     REPO,
@@ -261,7 +262,7 @@ class Wallboard:
 def wallboard(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wallboard]:
     home = tmp_path_factory.mktemp("wallboard")
     settings = isolated_settings(services, home)
-    today = datetime.now(settings.zone).date().isoformat()  # the floor's day
+    today = datetime.now(settings.zone).date()  # the floor's day
     reference, stream = floor_of_today(settings, events=1500)
     first, later = stream[:900], stream[900:]
     produce(settings, reference + first)
@@ -274,16 +275,19 @@ def wallboard(services: Services, tmp_path_factory: pytest.TempPathFactory) -> I
                 f"GET /tv answered {exc.code}: is register_tv(app, settings, redis_client) "
                 "called in streams/app.py (next to register_api)?"
             ) from exc
+
         # Wait for the first events to be counted before opening any page, and for stream
-        # time to reach the floor's day: while the engine replays the quarter so far, the
-        # screen's "today" is an earlier day of it (the day of stream time), whose revenue a
-        # test would take for today's (and today's, once reached, is lower).
-        eventually(
-            lambda: (
-                (snapshot := get_json(f"{base}/tv/snapshot"))["sales"]["revenue"] or 0
-            ) > 0 and snapshot["day"]["start"][:10] == today,
-            timeout=120,
-        )  # fmt: skip
+        # time to be known and on the floor's day: while the engine replays the quarter so
+        # far, stream time (so the screen's "today") is on an earlier day of it, whose revenue
+        # a test would take for today's (and today's, once reached, is lower).
+        def counted_today() -> bool:
+            ms = stream_time_ms(settings)
+            on_the_day = (
+                ms is not None and datetime.fromtimestamp(ms / 1000, settings.zone).date() == today
+            )
+            return on_the_day and (get_json(f"{base}/tv/snapshot")["sales"]["revenue"] or 0) > 0
+
+        eventually(counted_today, timeout=120)
         browser = Browser(home / "browser")
         try:
             yield Wallboard(settings, base, worker, browser, rep_names(reference), later, home)
