@@ -42,6 +42,7 @@ from streams.engine.delivery import (
 )
 from streams.engine.entity_stage import EntityStage
 from streams.engine.failures import Send, StageFailures
+from streams.engine.faust_app import SalesApp
 from streams.engine.gap_probe import GapProbe
 from streams.engine.outbox import Outbox
 from streams.engine.progress import ProgressExchange
@@ -94,7 +95,7 @@ STORE_MEMORY = {
 def build_app(settings: Settings) -> faust.App:
     """A Faust app computing every KPI of the catalogue from the input topics."""
     kafka = kafka_options(settings)
-    app = faust.App(
+    app = SalesApp(
         settings.app_id,
         broker=kafka.broker_url,
         broker_credentials=kafka.broker_credentials(),

@@ -68,6 +68,10 @@ from streams.observability.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
 
+StagedCells = dict[str, list[Any]]
+"""Per cell, what one message adds: [the cell's mark before it, the position of its last
+item added (None: none), the sum of their deltas]."""
+
 FLUSH_ITEMS = 5_000  # routed items applied, or
 FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
 MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
@@ -183,14 +187,22 @@ class EntityStage:
                 self._advance(p, position(o, 0), event.value["wm"])
             else:
                 self.pending_items += len(event.value["items"])
-                for index, routed in enumerate(event.value["items"]):
-                    await self._apply_or_dead_letter(message, position(o, index), routed)
+                staged: StagedCells = {}
+                try:
+                    for index, routed in enumerate(event.value["items"]):
+                        await self._apply_or_dead_letter(
+                            message, position(o, index), routed, staged
+                        )
+                finally:  # what was applied, even if a stop cuts the message short
+                    self._write_cells(p, staged)
             if not heartbeat:  # a watermark heartbeat is no activity: the partition stays idle
                 self.last_event_wall[p] = time.monotonic()
             self.offsets[p] = o
             self.pending.append((stream, event))
 
-    async def _apply_or_dead_letter(self, message: Any, o: int, routed: Any) -> None:
+    async def _apply_or_dead_letter(
+        self, message: Any, o: int, routed: Any, staged: StagedCells
+    ) -> None:
         """Apply one routed item, all of it or nothing: an item that raises (a bug must not
         stop the stage) leaves no write behind and goes to sales.deadletter at the flush
         (``streams.engine.failures``), as the input event it came from (or, routed before
@@ -198,7 +210,9 @@ class EntityStage:
         p = message.partition
         try:
             with all_or_nothing(self.tables):
-                late_copy = self._apply(p, o, routed)
+                late_copy, delta = self._apply(p, o, routed)
+                if delta:
+                    self._stage_cells(p, o, delta, staged)
         except Exception as exc:
             self.staged.clear()
             log.exception("entity stage: could not apply position %s of partition %s", o, p)
@@ -236,9 +250,10 @@ class EntityStage:
         stored = self.stream_time.get(partition, str(partition))
         return None if stored is None else stored.get("e")
 
-    def _apply(self, p: int, o: int, value: Any) -> LateCopy | None:
-        """Apply one routed item (its table writes stay pending until the flush); the copy
-        for sales.late it calls for, if any, is the caller's to send once it succeeded."""
+    def _apply(self, p: int, o: int, value: Any) -> tuple[LateCopy | None, Cells | None]:
+        """Apply one routed item (its table writes stay pending until the flush). Returned:
+        the copy for sales.late it calls for, if any, and what it adds to the partial cells,
+        both the caller's to send and stage once it succeeded."""
         role = value["role"]
         late_copy: LateCopy | None = None
         # The ingest validated the event once and sent its history item: no second parse here.
@@ -255,7 +270,7 @@ class EntityStage:
                 # rebalance or a crash) keeps its source, remembered here.
                 self.seen.set(p, seen_key, {**seen, "d": [*seen.get("d", ()), src][-8:]})
                 self._count(p, "duplicates", event_type)
-            return None
+            return None, None
         ts = value.get("ts")
         if ts is not None and (self.oldest_input is None or ts < self.oldest_input):
             self.oldest_input = ts
@@ -298,7 +313,7 @@ class EntityStage:
             late = tuple(seen["late"])
         self._advance(p, o, watermark)
         if len(late) == len(CELL_KINDS):
-            return late_copy  # past every window's retention: no window takes it, nor entity
+            return late_copy, None  # past every window's retention: no window, no entity
         if role == "event" and seen is None:  # not again for a redelivery of the same offset
             self._count(p, "applied", event_type)
         item = {**base, "o": o, "late": sorted(late)}
@@ -306,8 +321,7 @@ class EntityStage:
             delta = contribution(role, [item], self.windows)
         else:
             delta = self._entity_delta(p, role, value["key"], item, o)
-        self._apply_delta(p, o, delta)
-        return late_copy
+        return late_copy, delta
 
     def full(self) -> bool:
         """Enough waits for the flush that the agent should flush now, not at the next tick:
@@ -366,16 +380,32 @@ class EntityStage:
             contribution(role, upto, self.windows), contribution(role, before, self.windows)
         )
 
-    def _apply_delta(self, p: int, o: int, delta: Cells) -> None:
+    def _stage_cells(self, p: int, o: int, delta: Cells, staged: StagedCells) -> None:
+        """Add an item's delta to what its message adds to each cell: the cells table is
+        read and written once per cell per message (``_write_cells``), not once per item.
+        An item adds to a cell only past the cell's mark as the message found it, as when
+        each item wrote the table (the marks it wrote were this message's, all below it)."""
         dirty = self.dirty.setdefault(p, set())
         for cell, components in delta.items():
+            entry = staged.get(cell)
+            if entry is None:
+                current = self.cells.get(p, f"{p}|{cell}")
+                entry = staged[cell] = [-1 if current is None else current["m"], None, {}]
+            if entry[0] < o:
+                add_cell(entry[2], components)
+                entry[1] = o
+            dirty.add(cell)
+
+    def _write_cells(self, p: int, staged: StagedCells) -> None:
+        """One table write per cell a message added to, marked with its last item's position."""
+        for cell, (_, last, total) in staged.items():
+            if last is None:
+                continue  # every item of the message was already in it (a redelivery)
             name = f"{p}|{cell}"
             current = self.cells.get(p, name)
-            if current is None or current["m"] < o:
-                merged = dict(current["c"]) if current is not None else {}
-                add_cell(merged, components)
-                self.cells.set(p, name, {"c": merged, "m": o})
-            dirty.add(cell)
+            merged = dict(current["c"]) if current is not None else {}
+            add_cell(merged, total)
+            self.cells.set(p, name, {"c": merged, "m": last})
 
     # --- flush ---------------------------------------------------------------------------
 
@@ -424,7 +454,8 @@ class EntityStage:
                 for p in {event.message.partition for _, event in pending}:
                     self.stats.seen_purged += self.seen_sweep.step(p, self.event_ms(p))
                     self.stats.cells_purged += self.cells_sweep.step(p, self.event_ms(p))
-                write_all(self.tables, (event for _, event in pending))
+                changelog = write_all(self.tables, (event for _, event in pending))
+                await changelog.send(self.sends)
                 for target_key, partial in partials:
                     await self.sends.send(self.cells_topic.send(key=target_key, value=partial))
                 for p, (ms, event_ms) in marks.items():
@@ -434,6 +465,7 @@ class EntityStage:
                         await self.sends.send(marking)
                 failed = await self.failures.send_pending()
                 await self.sends.confirm()  # all in Kafka before an offset is committed, or a stop
+                changelog.persist()
                 self.failures.count(failed)
                 for partition_counts in counts.values():
                     for (counter, label), n in partition_counts.items():

@@ -745,8 +745,12 @@ class Publisher:
                 # table, so nothing published stays unknown to it: a value published then
                 # retracted by messages it applies in another batch is published emptied,
                 # and a window it closed gets its final record again.
-                write_all((table.writeback for table in self.tables), (e for _, e in pending))
+                changelog = write_all(
+                    (table.writeback for table in self.tables), (e for _, e in pending)
+                )
+                await changelog.send(self.sends)
                 await self.sends.confirm()  # a failed send stops the worker: nothing acked
+                changelog.persist()
                 for key, value in records:
                     await self.sends.send(self.send_update(key, value))
                 if not await self.read_model.flush():

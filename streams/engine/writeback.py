@@ -9,13 +9,16 @@ writes are in Kafka, so a crash before the flush loses nothing: the events are r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from faust.stores.base import SerializedStore
 from faust.streams import _current_event
+from faust.types import TP
 
 _MISSING = object()
 
@@ -110,26 +113,96 @@ def outside_events() -> Iterator[None]:
         _current_event.reset(token)
 
 
-def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> None:
-    """Write the pending keys of each partition in the context of one of its events."""
+def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> Changelog:
+    """Write the pending keys of each partition in the context of one of its events, to
+    the tables' stores; their changelog records are returned, for the flush to send
+    (``Changelog.send``) then, once they are in Kafka, to record as persisted."""
     by_partition = {event.message.partition: event for event in events}
     tables = list(tables)
+    changelog = Changelog()
     for partition, event in by_partition.items():
         token = _current_event.set(weakref.ref(event))
         try:
             for writeback in tables:
                 for key, value in writeback.dirty.pop(partition, {}).items():
-                    if value is None:
-                        if writeback.table.get(key) is not None:
-                            del writeback.table[key]
+                    if value is None and writeback.table.get(key) is None:
+                        pass  # nothing to delete
                     else:
-                        writeback.table[key] = value
+                        changelog.write(writeback.table, partition, key, value)
                     writeback._remember(partition, key, value)
         finally:
             _current_event.reset(token)
     leftovers = [p for writeback in tables for p in writeback.dirty]
     if leftovers:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
+    return changelog
+
+
+class Changelog:
+    """Table writes made straight to the stores, their changelog records sent straight to
+    the producer, as one batch.
+
+    faust sends a changelog record per table write through a ``FutureMessage``, its
+    producer buffer and a task that hands them one by one to aiokafka, and records each
+    record's offset as persisted (a RocksDB write) when it is acknowledged: with a few
+    records per event, that path was a fifth of the worker's CPU (py-spy). Here each key
+    is encoded once, for its store and its record alike (the bytes faust writes to both),
+    the records go to aiokafka in one loop, and once the flush has confirmed them, each
+    table partition's persisted offset is written once: the largest (``persist``). A
+    crash in between leaves the persisted offsets behind what the stores hold: faust then
+    reads the changelog again from there, which writes the same values again.
+
+    A table whose store does not encode (faust's in-memory store) is written through
+    faust, as before.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[tuple[Any, int, bytes, bytes | None]] = []
+        self.sent: list[tuple[Any, int, asyncio.Future[Any]]] = []
+
+    def write(self, table: Any, partition: int, key: str, value: Any) -> None:
+        """Write ``key`` (None: delete it) to ``table``'s store, in the current event's
+        partition (``partition``), and keep its changelog record."""
+        store = getattr(table, "data", None)
+        if not isinstance(store, SerializedStore):
+            if value is None:
+                del table[key]
+            else:
+                table[key] = value
+            return
+        encoded_key = store._encode_key(key)
+        if value is None:
+            store._del(encoded_key)
+            encoded = None
+        else:
+            encoded = store._encode_value(value)
+            store._set(encoded_key, encoded)
+        self.records.append((table, partition, encoded_key, encoded))
+
+    async def send(self, sends: Any) -> None:
+        """Send the records, each future kept by ``sends`` (the flush confirms them)."""
+        for table, partition, key, value in self.records:
+            await sends.send(self._send(table, partition, key, value))
+
+    async def _send(self, table: Any, partition: int, key: bytes, value: bytes | None) -> Any:
+        topic = table.changelog_topic.get_topic_name()
+        future = await table.app.producer.send(topic, key, value, partition, None, None)
+        self.sent.append((table, partition, future))
+        return future
+
+    def persist(self) -> None:
+        """Once the flush confirmed every record: each table partition's persisted offset
+        (where faust resumes reading its changelog when it restores the table)."""
+        latest: dict[tuple[Any, int], int] = {}
+        for table, partition, future in self.sent:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                offset = future.result().offset
+                if offset > latest.get((table, partition), -1):
+                    latest[(table, partition)] = offset
+        for (table, partition), offset in latest.items():
+            topic = table.changelog_topic.get_topic_name()
+            table.data.set_persisted_offset(TP(topic, partition), offset)
+        self.sent.clear()
 
 
 @contextlib.contextmanager

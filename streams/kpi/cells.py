@@ -52,8 +52,17 @@ def add_component(cell: Cell, name: str, value: Component, sign: int = 1) -> Non
 
 
 def add_cell(target: Cell, other: Mapping[str, Component], sign: int = 1) -> None:
+    """``add_component`` for each of ``other``'s components, counts added inline (the
+    engine adds millions of them: a call each was a third of this function's time)."""
     for name, value in other.items():
-        add_component(target, name, value, sign)
+        if value.__class__ is int:
+            total = int(target.get(name, 0)) + sign * value  # type: ignore[arg-type]
+            if total:
+                target[name] = total
+            else:
+                target.pop(name, None)
+        else:
+            add_component(target, name, value, sign)
 
 
 def merge(cells: Iterable[Mapping[str, Component]]) -> Cell:

@@ -251,8 +251,19 @@ def contribution(role: str, history: list[Item], windows: CellWindows) -> Cells:
     """Everything ``history`` adds to the cells of every kind, by cell key."""
     out: Cells = {}
     kinds = (*CELL_KINDS, LIVE) if role == "lead" else CELL_KINDS
+    # A kind's facts depend on it only through the items it leaves out (late for it), and
+    # most often every kind leaves out the same (none): computed once per distinct set.
+    facts_by_left_out: dict[tuple[int, ...], list[Fact]] = {}
     for kind in kinds:
-        for at_ms, pairs, components in role_facts(role, history, kind):
+        if kind == LIVE:
+            facts = role_facts(role, history, kind)
+        else:
+            left_out = tuple(n for n, item in enumerate(history) if kind in item["late"])
+            cached = facts_by_left_out.get(left_out)
+            if cached is None:
+                cached = facts_by_left_out[left_out] = role_facts(role, history, kind)
+            facts = cached
+        for at_ms, pairs, components in facts:
             start = windows.span(kind, at_ms)[0]
             for dim, key in pairs:
                 add_cell(out.setdefault(cell_key(kind, start, dim, key), {}), components)
