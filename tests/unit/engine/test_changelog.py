@@ -1,0 +1,138 @@
+"""Table writes made in one batch per flush: stores and changelog records as faust's own.
+
+``write_all`` writes a table's keys straight to its RocksDB store and hands their
+changelog records to the producer in one loop; once the flush has confirmed them, each
+table partition's persisted offset is written once. Checked on a real faust table and
+RocksDB store (no broker: the producer is a stand-in that records what it is given): the
+bytes are the ones faust's own changelog path makes, the store holds the values, deletes
+are tombstones, and the persisted offset is the largest confirmed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+import pytest
+from faust.streams import _current_event
+from faust.types import TP
+
+from streams.codec import register_codec
+from streams.engine.writeback import WriteBack, write_all
+
+
+class RecordingProducer:
+    """Sends succeed at increasing offsets per (topic, partition); failures on request."""
+
+    def __init__(self, fail_keys: set[bytes] = frozenset()) -> None:  # type: ignore[assignment]
+        self.sent: list[tuple[str, bytes, bytes | None, int]] = []
+        self.fail_keys = fail_keys
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, partition: int,
+                   timestamp: Any, headers: Any) -> asyncio.Future[Any]:  # fmt: skip
+        self.sent.append((topic, key, value, partition))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if key in self.fail_keys:
+            future.set_exception(RuntimeError("not acknowledged"))
+        else:
+            offset = sum(1 for t, _, _, p in self.sent if (t, p) == (topic, partition)) - 1
+            future.set_result(SimpleNamespace(offset=100 + offset))
+        return future
+
+
+class Sends:
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future[Any]] = []
+
+    async def send(self, sending: Any) -> None:
+        self.futures.append(await sending)
+
+
+class Event:
+    """What faust's store reads of the current event: its message's partition."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+def event_of(partition: int) -> Any:
+    return Event(partition)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Any:
+    app = faust.App("changelog-test", broker="kafka://127.0.0.1:1", store="rocksdb://",
+                    datadir=str(tmp_path))  # fmt: skip
+    created: Any = app.Table("cells", default=None, key_type=str)
+    codec = register_codec()
+    created.key_serializer = created.value_serializer = codec
+    return created
+
+
+def stored(table: Any, partition: int, key: str) -> Any:
+    event = event_of(partition)
+    token = _current_event.set(weakref.ref(event))
+    try:
+        return table.data.get(key)
+    finally:
+        _current_event.reset(token)
+
+
+async def test_records_and_store_are_faust_s_own_bytes(table: Any) -> None:
+    producer = RecordingProducer()
+    table.app.producer = producer
+    writeback = WriteBack(table)
+    writeback.set(1, "1|day|0|global|all", {"c": {"calls": 2}, "m": 7})
+    writeback.set(3, "3|day|0|rep|ana", {"c": {"reps": {"ana": 1}}, "m": 9})
+    events = [event_of(1), event_of(3)]
+
+    changelog = write_all([writeback], events)
+    sends = Sends()
+    await changelog.send(sends)
+
+    topic = table.changelog_topic
+    name = topic.get_topic_name()
+    expected = []
+    for p, key, value in [(1, "1|day|0|global|all", {"c": {"calls": 2}, "m": 7}),
+                          (3, "3|day|0|rep|ana", {"c": {"reps": {"ana": 1}}, "m": 9})]:  # fmt: skip
+        key_bytes, _ = topic.prepare_key(key, table.key_serializer)
+        value_bytes, _ = topic.prepare_value(value, table.value_serializer)
+        expected.append((name, key_bytes, value_bytes, p))
+        assert stored(table, p, key) == value
+    assert sorted(producer.sent) == sorted(expected)
+    assert len(sends.futures) == 2
+
+    changelog.persist()
+    assert table.data.persisted_offset(TP(name, 1)) == 100
+    assert table.data.persisted_offset(TP(name, 3)) == 100
+
+
+async def test_deletes_are_tombstones_and_absent_keys_send_nothing(table: Any) -> None:
+    producer = RecordingProducer()
+    table.app.producer = producer
+    writeback = WriteBack(table)
+    writeback.set(0, "a", {"m": 1})
+    await write_all([writeback], [event_of(0)]).send(Sends())
+    writeback.delete(0, "a")
+    writeback.delete(0, "never-written")
+    await write_all([writeback], [event_of(0)]).send(Sends())
+
+    assert [(key, value) for _, key, value, _ in producer.sent[1:]] == [(b'"a"', None)]
+    assert stored(table, 0, "a") is None
+
+
+async def test_the_persisted_offset_is_the_largest_confirmed_one(table: Any) -> None:
+    name = table.changelog_topic.get_topic_name()
+    producer = RecordingProducer(fail_keys={b'"c"'})
+    table.app.producer = producer
+    writeback = WriteBack(table)
+    for key in ("a", "b", "c"):  # offsets 100, 101, and a failed send
+        writeback.set(0, key, {"m": 1})
+    changelog = write_all([writeback], [event_of(0)])
+    await changelog.send(Sends())
+    changelog.persist()
+    assert table.data.persisted_offset(TP(name, 0)) == 101
