@@ -33,6 +33,7 @@ from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
+from streams.contracts.enriched import EnrichedEvent
 from streams.engine.delivery import (
     Delivery,
     SendFailed,
@@ -59,7 +60,7 @@ from streams.engine.watermark import (
     combine,
     merge,
 )
-from streams.ingest.enrich import EnrichedEvent, dimensions
+from streams.ingest.enrich import dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
 from streams.ingest.validate import InvalidEvent, Limits, validate

@@ -6,34 +6,9 @@ key, and the miss is reported so that it can be counted too.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from streams.contracts.events import Envelope, Event
+from streams.contracts.enriched import Dimensions
+from streams.contracts.events import Envelope
 from streams.ingest.reference_cache import ReferenceCache
-
-
-class Dimensions(BaseModel):
-    """What an event is counted under (None: the event doesn't carry that dimension)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rep: str | None = None
-    team: str | None = None
-    region: str | None = None
-    products: tuple[str, ...] = ()
-    line_products: tuple[str, ...] = ()  # the product of each order line, in line order
-    channel: str | None = None
-    sector: str | None = None
-    misses: tuple[str, ...] = Field(default=(), exclude=True)  # "rep", "product", "account"
-
-
-class EnrichedEvent(BaseModel):
-    """A valid, first-seen event with its dimensions: what the KPI stages consume."""
-
-    model_config = ConfigDict(frozen=True)
-
-    event: Event
-    dims: Dimensions
 
 
 def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:

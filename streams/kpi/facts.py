@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from streams.contracts.enriched import EnrichedEvent
 from streams.contracts.events import (
     CallLogged,
     CallOutcome,
@@ -38,7 +39,6 @@ from streams.contracts.events import (
     QuoteSent,
     SpendRecorded,
 )
-from streams.ingest.enrich import EnrichedEvent
 from streams.kpi import rep_sets, sketch
 from streams.kpi.cells import Cell, Cells, add_cell, cell_key
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows

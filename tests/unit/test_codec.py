@@ -8,8 +8,8 @@ from decimal import Decimal
 from faust.serializers import codecs
 
 from streams.codec import register_codec
+from streams.contracts.enriched import Dimensions, EnrichedEvent
 from streams.contracts.events import OrderPlaced
-from streams.ingest.enrich import Dimensions, EnrichedEvent
 
 
 def test_enriched_event_round_trip_keeps_decimals_and_times_exact() -> None:
