@@ -13,6 +13,7 @@ from streams.app import build_app
 from streams.connections.redis import RedisUnreachable, check_redis
 from streams.engine.delivery import rebuild_if_stale
 from streams.observability.log_repeats import RepeatFilter, limit_repeats
+from streams.serving.redis_batch import SCRIPT
 from streams.serving.web_access import announce, bind_host
 from streams.settings import Settings
 from streams.stack.prometheus import register_target, scrape_token_problem
@@ -61,7 +62,7 @@ def run_worker(settings: Settings) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(check_redis(settings))  # refused: stops, naming the setting
+        loop.run_until_complete(check_redis(settings, (SCRIPT,)))  # refused: stops, naming it
     except RedisUnreachable as exc:
         log.warning("%s. Starting anyway: the read model is written once Redis answers.", exc)
     loop.run_until_complete(ensure_topics(settings))

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
 
 if TYPE_CHECKING:
     from streams.settings import Settings
@@ -120,6 +120,13 @@ def diagnose(exc: RedisError, access: RedisAccess) -> RedisProblem:
             f"{where} refused the credentials (WRONGPASS): set SALESPULSE_REDIS_PASSWORD "
             "(and SALESPULSE_REDIS_USERNAME) to the ones Redis was given"
         )
+    if isinstance(exc, NoPermissionError):
+        return RedisRefused(
+            f"{where} refused a command to this user (NOPERM: {text}): the read model writes "
+            "with a script (streams/serving/redis_batch.py); grant the user (ACL SETUSER) "
+            "+@hash +@sortedset +@string +@keyspace +evalsha +eval +script|load "
+            "+script|exists +ping on the prefix's keys"
+        )
     if "certificate verify failed" in lower:
         return RedisRefused(
             f"{where}: its TLS certificate is not trusted ({text}): set SALESPULSE_REDIS_CA_FILE "
@@ -143,12 +150,16 @@ def diagnose(exc: RedisError, access: RedisAccess) -> RedisProblem:
     return RedisUnreachable(f"{where} failed ({text}): check SALESPULSE_REDIS_URL")
 
 
-async def check_redis(source: Settings | RedisAccess) -> None:
-    """PING Redis once with the settings' options; raise what went wrong as a RedisProblem."""
+async def check_redis(source: Settings | RedisAccess, scripts: tuple[str, ...] = ()) -> None:
+    """PING Redis once with the settings' options and load ``scripts`` (the worker's: a user
+    that may not run them is refused now, not at every flush); raise what went wrong as a
+    RedisProblem."""
     access = _access(source)
     client = redis_client(access, socket_connect_timeout=5, socket_timeout=5)
     try:
         await client.ping()
+        for script in scripts:
+            await client.script_load(script)
     except RedisError as exc:
         raise diagnose(exc, access) from exc
     finally:

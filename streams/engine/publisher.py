@@ -635,7 +635,10 @@ class Publisher:
         kind, start, dim, key = split_cell_key(cell)
         if kind == "month" and (revenue := values.get("revenue")) is not None:
             self.book.month_revenue(q, dim, key, start, revenue.value or Decimal(0))
-        self.read_model.stage_cell(cell, merged, stored, ctx, texts, partition=q)
+        # Redis gets what kpi.updates gets: the KPIs whose values changed (every one when
+        # forced or final); the others' fields hold their last published values already.
+        shown = texts if len(publish) == len(texts) else {k: texts[k] for k in publish}
+        self.read_model.stage_cell(cell, merged, stored, ctx, shown, partition=q)
         # A correction: a final window's values revised by late events (not the closing, nor
         # a cohort KPI's revision as its leads convert, which on-time events bring too).
         corrects = correction and bool(changed - set(REVISABLE_AFTER_FINAL)) and not bump

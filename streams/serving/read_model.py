@@ -40,6 +40,7 @@ from redis.typing import EncodableT
 
 from streams.kpi.cells import Cell, split_cell_key
 from streams.kpi.values import Context
+from streams.serving import redis_batch
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ class ReadModel:
         self.stream_ms: int | None = None
         self.completed: set[int] = set()  # publisher partitions written whole: mark them
         self.staged: dict[int, set[str]] = {}  # publisher partition -> cells staged of it
+        self.script: Any = None  # redis_batch.SCRIPT, registered with the client at first use
+
+    def _script(self) -> Any:
+        if self.script is None:
+            self.script = self.client.register_script(redis_batch.SCRIPT)
+        return self.script
 
     def stage_cell(
         self, cell: str, merged: Cell, stored: Mapping[str, Any], ctx: Context,
@@ -144,12 +151,9 @@ class ReadModel:
         removals, self.removals = self.removals, []
         pipe = self.client.pipeline(transaction=False)
         # One command per Redis key (a window's KPI for every key of a dimension), not one
-        # per field.
-        for (op, key), fields in _grouped(((o, k), f) for o, k, f in removals).items():
-            if op == "hdel":
-                pipe.hdel(key, *fields)
-            else:
-                pipe.zrem(key, *fields)
+        # per field; and many commands per call (``redis_batch``).
+        grouped = _grouped(((o, k), f) for o, k, f in removals)
+        await redis_batch.queue(pipe, self._script(), ((o, k, f) for (o, k), f in grouped.items()))
         try:
             await pipe.execute()
         except RedisError as exc:
@@ -173,14 +177,16 @@ class ReadModel:
         staged_cells, self.staged = self.staged, {}
         pipe = self.client.pipeline(transaction=False)
         # One command per Redis key (a window's KPI for every key of a dimension), not one
-        # per field.
-        for key, mapping in _by_field(hashes).items():
-            pipe.hset(key, mapping=mapping)
-        leaderboards: dict[str, dict[str, float]] = {}
+        # per field; and many commands per call (``redis_batch``).
+        commands: list[redis_batch.Command] = [
+            ("hset", key, [item for pair in mapping.items() for item in pair])
+            for key, mapping in _by_field(hashes).items()
+        ]
+        leaderboards: dict[str, list[EncodableT]] = {}
         for (key, member), score in scores.items():
-            leaderboards.setdefault(key, {})[member] = score
-        for key, members in leaderboards.items():
-            pipe.zadd(key, members)
+            leaderboards.setdefault(key, []).extend((repr(score), member))
+        commands.extend(("zadd", key, members) for key, members in leaderboards.items())
+        await redis_batch.queue(pipe, self._script(), commands)  # queued: nothing sent yet
         if stream_ms is not None:
             pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)
         for partition in completed:  # after its values, in the same pipeline

@@ -40,10 +40,32 @@ class Pipeline:
             raise RedisConnectionError("Connection refused")
 
 
+class Script:
+    """``streams.serving.redis_batch.SCRIPT`` read back into the commands it runs, as the
+    pipeline above records them (the script itself runs on a real Redis in
+    tests/integration/test_redis_batch.py)."""
+
+    async def __call__(self, keys: list[str], args: list[Any], client: Pipeline) -> None:
+        at = 0
+        while at < len(args):
+            op, key, count = args[at], keys[args[at + 1] - 1], args[at + 2]
+            items = args[at + 3 : at + 3 + count]
+            if op == "hset":
+                client.sent.append(("hset", key, *sorted(items[0::2])))
+            elif op == "zadd":
+                client.sent.append(("zadd", key, *sorted(items[1::2])))
+            else:
+                client.sent.append((op, key, *items))
+            at += 3 + count
+
+
 class Client:
     def __init__(self) -> None:
         self.sent: list[tuple[Any, ...]] = []
         self.down = False
+
+    def register_script(self, script: str) -> Script:
+        return Script()
 
     def pipeline(self, transaction: bool = False) -> Pipeline:
         pipeline = Pipeline(self.sent)

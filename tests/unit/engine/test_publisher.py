@@ -306,3 +306,53 @@ def test_the_gauges_fold_from_the_book_as_from_every_keys_cell() -> None:
     assert got == expected
     assert ("month", "rep-05") in got  # the most revenue this month
     assert len([k for k in got if k[0] == "month"]) == 5  # 4 kept and other
+
+
+def test_redis_holds_each_kpis_last_record_and_only_changed_kpis_are_rewritten() -> None:
+    """Redis gets the KPIs a publication sends to kpi.updates, no more: a partial that
+    moves only the calls rewrites the calls' KPIs, not the revenue's. Whatever the flushes,
+    each KPI field in Redis is its last kpi.updates record (value, final, revision)."""
+    day = parent("day", T0)
+    start = WINDOWS.span("day", T0)[0]
+    sent: list[dict[str, Any]] = []
+    redis: dict[Any, Any] = {}
+    written: list[set[str]] = []
+
+    async def run() -> None:
+        send_update, sends = _sending(sent)
+        pub = publisher(send_update=send_update, sends=sends)
+        _redis(pub, redis)
+        flush = pub.read_model.flush
+
+        async def noting() -> bool:
+            written.append({name.split(":")[2] for name, _ in pub.read_model.hashes
+                            if name.startswith("sp:kpi:")})  # fmt: skip
+            return await flush()
+
+        pub.read_model.flush = noting  # type: ignore[method-assign]
+        steps = [
+            {"orders": 1, "rev_c": 10_000, "calls": 1},
+            {"orders": 1, "rev_c": 10_000, "calls": 2},  # only the calls move
+            {"orders": 2, "rev_c": 25_000, "calls": 2},  # only the orders and revenue
+        ]
+        for offset, components in enumerate(steps):
+            apply(pub, offset, partial(0, [(day, offset, components)]))
+            pub.pending.append((_Stream(), _Event(Q)))
+            await pub.flush()
+        for ep in (0, 1):  # past the day's grace: final, every KPI
+            apply(pub, 10 + ep, {"wm": ep, "t": T0 + 3 * 86_400_000, "e": T0 + 3 * 86_400_000})
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+
+    asyncio.run(run())
+    every = written[0]
+    assert {"calls", "revenue"} <= every, written
+    assert ("calls" in written[1], "revenue" in written[1]) == (True, False), written
+    assert ("revenue" in written[2], "calls" in written[2]) == (True, False), written
+    assert written[3] == every, "the final record of every KPI goes to Redis"
+    last = {r["kpi"]: r for r in sent if r["dimension"] == "team"}
+    assert set(last) == every
+    for kpi, record in last.items():
+        held = orjson.loads(redis[(f"sp:kpi:{kpi}:day:{start}:team", "Nord")])
+        assert held == {name: record[name] for name in held}, kpi
+        assert (held["final"], held["revision"]) == (True, record["revision"]), kpi
