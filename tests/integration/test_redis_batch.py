@@ -7,9 +7,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from streams.connections.redis import redis_client
+from streams.connections.redis import RedisRefused, check_redis, redis_client
 from streams.kpi.values import Context
 from streams.serving import redis_batch
 from streams.serving.read_model import ReadModel
@@ -94,3 +96,27 @@ async def test_the_read_model_writes_again_after_redis_lost_its_scripts(
         assert not await client.exists(name, board)
     finally:
         await client.aclose()
+
+
+async def test_a_user_that_may_not_run_the_script_is_refused_naming_the_acl(
+    settings: Settings,
+) -> None:
+    """The worker's start check loads the script: an ACL user allowed every data command but
+    not scripts is refused at start, with the rights to grant, not at every flush."""
+    admin = redis_client(settings)
+    user = f"u{settings.redis_prefix.strip(':')}"
+    password = "s3cret-of-this-test"
+    await admin.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["*"],
+        commands=["+@hash", "+@sortedset", "+@string", "+ping"],
+    )  # fmt: skip
+    limited = settings.model_copy(
+        update={"redis_username": user, "redis_password": SecretStr(password)}
+    )
+    try:
+        await check_redis(limited)  # no script asked: the user is fine
+        with pytest.raises(RedisRefused, match=r"NOPERM.*\+evalsha"):
+            await check_redis(limited, (redis_batch.SCRIPT,))
+    finally:
+        await admin.acl_deluser(user)
+        await admin.aclose()
