@@ -124,8 +124,8 @@ def diagnose(exc: RedisError, access: RedisAccess) -> RedisProblem:
         return RedisRefused(
             f"{where} refused a command to this user (NOPERM: {text}): the read model writes "
             "with a script (streams/serving/redis_batch.py); grant the user (ACL SETUSER) "
-            "+@hash +@sortedset +@string +@keyspace +evalsha +eval +script|load "
-            "+script|exists +ping on the prefix's keys"
+            "+@hash +@sortedset +@string +ping +evalsha +eval +script|load "
+            "+script|exists on the prefix's keys"
         )
     if "certificate verify failed" in lower:
         return RedisRefused(
