@@ -34,6 +34,7 @@ from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.contracts.enriched import EnrichedEvent
+from streams.engine.batch_send import send_records
 from streams.engine.delivery import (
     Delivery,
     SendFailed,
@@ -235,11 +236,9 @@ def build_app(settings: Settings) -> faust.App:
         cells=table("published-cells", publisher_sends),
         base=table("customer-base", publisher_sends),
         marks=table("publisher-stream-time", publisher_sends),
-        # Straight to the producer: faust's Topic.send machinery (a FutureMessage, key and
-        # value preparation) per record was most of what publishing cost.
-        send_update=lambda key, value: app.producer.send(
-            updates_topic.get_topic_name(), key, value, None, None, None
-        ),
+        # Straight to aiokafka, in batches (streams.engine.batch_send): faust's Topic.send
+        # machinery per record, then aiokafka's, were most of what publishing cost.
+        send_updates=lambda records: send_records(app, updates_topic.get_topic_name(), records),
         read_model=read_model,
         reference=reference,
         windows=windows,

@@ -135,6 +135,13 @@ class Sends:
         except (KafkaError, ProducerSendError) as exc:
             self.delivery.fail(self.stage, 1, len(self.futures) + 1, exc)
 
+    async def send_all(self, sending: Awaitable[list[asyncio.Future[Any]]]) -> None:
+        """``send``, for a call that sends many (``streams.engine.batch_send``)."""
+        try:
+            self.futures.extend(await sending)
+        except (KafkaError, ProducerSendError) as exc:
+            self.delivery.fail(self.stage, 1, len(self.futures) + 1, exc)
+
     async def confirm(self) -> None:
         """Every send since the last confirm is in Kafka (else ``SendFailed``). One at a
         time: a flush that returns has seen every send taken before its own checked."""

@@ -107,7 +107,7 @@ class Publisher:
         cells: Any,
         base: Any,
         marks: Any,
-        send_update: Callable[[bytes, bytes], Awaitable[Any]],
+        send_updates: Callable[[list[tuple[bytes, bytes]]], Awaitable[list[Any]]],
         read_model: ReadModel,
         reference: ReferenceCache,
         windows: CellWindows,
@@ -126,7 +126,8 @@ class Publisher:
         self.cells = Deferred(cells, cache_size)
         self.base, self.marks = Deferred(base, cache_size), Deferred(marks)
         self.tables = (self.cells, self.base, self.marks)
-        self.send_update = send_update  # a kpi.updates record (key, value), no faust channel
+        # kpi.updates records (key, value) -> their send futures (streams.engine.batch_send)
+        self.send_updates = send_updates
         self.read_model = read_model
         self.reference = reference
         self.windows, self.graces = windows, graces
@@ -754,8 +755,7 @@ class Publisher:
                 await changelog.send(self.sends)
                 await self.sends.confirm()  # a failed send stops the worker: nothing acked
                 changelog.persist()
-                for key, value in records:
-                    await self.sends.send(self.send_update(key, value))
+                await self.sends.send_all(self.send_updates(records))
                 if not await self.read_model.flush():
                     self.pending = pending + self.pending  # acked once Redis has the values
                     self.latency = latency + self.latency

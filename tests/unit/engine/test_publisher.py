@@ -36,14 +36,14 @@ Q = 0
 
 def publisher(
     cells: dict[str, Any] | None = None,
-    send_update: Any = lambda key, value: None,
+    send_updates: Any = None,
     sends: Sends | None = None,
     base: dict[str, Any] | None = None,
     marks: dict[str, Any] | None = None,
 ) -> Publisher:
     return Publisher(
         cells={} if cells is None else cells, base={} if base is None else base,
-        marks={} if marks is None else marks, send_update=send_update,
+        marks={} if marks is None else marks, send_updates=send_updates,
         read_model=ReadModel(cast(Any, None), "sp:"), reference=ReferenceCache(),
         windows=WINDOWS, graces=Graces(), retention=Retention(), entity_partitions=2,
         lead_sla_ms=60_000, currency="EUR", sends=cast(Sends, sends),
@@ -147,27 +147,26 @@ class _Killed(BaseException):
 
 
 def _sending(sent: list[dict[str, Any]], failing: list[bool] | None = None) -> tuple[Any, Sends]:
-    """A ``send_update`` that records what reached Kafka (or fails every send while
+    """A ``send_updates`` that records what reached Kafka (or fails every send while
     ``failing[0]``), and its delivery."""
     failed: list[SendFailed] = []
 
     async def no_buffer() -> None:
         return None
 
-    def send_update(key: bytes, value: bytes) -> Any:
-        future = asyncio.get_running_loop().create_future()
-        if failing and failing[0]:
-            future.set_exception(KafkaTimeoutError("broker unreachable"))
-        else:
-            sent.append(orjson.loads(value))
-            future.set_result(None)
+    async def send_updates(records: list[tuple[bytes, bytes]]) -> list[Any]:
+        futures = []
+        for _, value in records:
+            future = asyncio.get_running_loop().create_future()
+            if failing and failing[0]:
+                future.set_exception(KafkaTimeoutError("broker unreachable"))
+            else:
+                sent.append(orjson.loads(value))
+                future.set_result(None)
+            futures.append(future)
+        return futures
 
-        async def sending() -> Any:
-            return future
-
-        return sending()
-
-    return send_update, Delivery(no_buffer, timeout_s=1.0, on_failure=failed.append).sends("p")
+    return send_updates, Delivery(no_buffer, timeout_s=1.0, on_failure=failed.append).sends("p")
 
 
 def _redis(pub: Publisher, written: dict[Any, Any], killed: bool = False) -> None:
@@ -203,8 +202,8 @@ def test_a_final_whose_record_failed_is_sent_again_by_the_next_owner() -> None:
 
     async def first() -> None:
         failing = [False]
-        send_update, sends = _sending([], failing)
-        pub = publisher(send_update=send_update, sends=sends, **tables)
+        send_updates, sends = _sending([], failing)
+        pub = publisher(send_updates=send_updates, sends=sends, **tables)
         _redis(pub, {})
         apply(pub, 0, partial(0, [(minute, 0, {"orders": 1, "rev_c": 100})]))
         pub.pending.append((_Stream(), _Event(Q)))
@@ -217,8 +216,8 @@ def test_a_final_whose_record_failed_is_sent_again_by_the_next_owner() -> None:
 
     async def again() -> list[dict[str, Any]]:
         sent: list[dict[str, Any]] = []
-        send_update, sends = _sending(sent)
-        pub = publisher(send_update=send_update, sends=sends, **tables)
+        send_updates, sends = _sending(sent)
+        pub = publisher(send_updates=send_updates, sends=sends, **tables)
         _redis(pub, {})
         _close(pub, 1)  # the markers again: they were not acked
         pub.pending.append((_Stream(), _Event(Q)))
@@ -243,8 +242,8 @@ def test_a_value_published_then_retracted_in_another_batch_is_not_left_behind() 
     first_message = partial(0, [(minute, 0, {"orders": 1, "rev_c": 100, "calls": 1})])
 
     async def killed() -> None:
-        send_update, sends = _sending([])
-        pub = publisher(send_update=send_update, sends=sends, **tables)
+        send_updates, sends = _sending([])
+        pub = publisher(send_updates=send_updates, sends=sends, **tables)
         _redis(pub, redis, killed=True)
         apply(pub, 0, first_message)
         pub.pending.append((None, _Event(Q)))
@@ -252,8 +251,8 @@ def test_a_value_published_then_retracted_in_another_batch_is_not_left_behind() 
             await pub.flush()
 
     async def next_owner() -> None:
-        send_update, sends = _sending([])
-        pub = publisher(send_update=send_update, sends=sends, **tables)
+        send_updates, sends = _sending([])
+        pub = publisher(send_updates=send_updates, sends=sends, **tables)
         _redis(pub, redis)
         apply(pub, 0, first_message)  # redelivered: nothing was acked
         apply(pub, 1, partial(0, [(minute, 1, {"orders": 1, "rev_c": 100})]))  # no call
@@ -319,8 +318,8 @@ def test_redis_holds_each_kpis_last_record_and_only_changed_kpis_are_rewritten()
     written: list[set[str]] = []
 
     async def run() -> None:
-        send_update, sends = _sending(sent)
-        pub = publisher(send_update=send_update, sends=sends)
+        send_updates, sends = _sending(sent)
+        pub = publisher(send_updates=send_updates, sends=sends)
         _redis(pub, redis)
         flush = pub.read_model.flush
 
