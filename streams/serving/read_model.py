@@ -30,6 +30,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -179,7 +180,7 @@ class ReadModel:
         # One command per Redis key (a window's KPI for every key of a dimension), not one
         # per field; and many commands per call (``redis_batch``).
         commands: list[redis_batch.Command] = [
-            ("hset", key, [item for pair in mapping.items() for item in pair])
+            ("hset", key, list(chain.from_iterable(mapping.items())))
             for key, mapping in _by_field(hashes).items()
         ]
         leaderboards: dict[str, list[EncodableT]] = {}
