@@ -350,9 +350,13 @@ def build_app(settings: Settings) -> faust.App:
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
 
-    ingest_guard = GuardedStage(app, "ingest", gap_sought, probe)
-    stage_guard = GuardedStage(app, "entity-stage", gap_sought, probe)
-    publisher_guard = GuardedStage(app, "publisher", gap_sought, probe)
+    ingest_guard = GuardedStage(app, "ingest", gap_sought, probe, frozenset(logical))
+    stage_guard = GuardedStage(
+        app, "entity-stage", gap_sought, probe, frozenset({settings.topic("internal.entities")})
+    )
+    publisher_guard = GuardedStage(
+        app, "publisher", gap_sought, probe, frozenset({settings.topic("internal.cells")})
+    )
 
     @app.task
     async def gap_probe() -> None:
@@ -367,6 +371,7 @@ def build_app(settings: Settings) -> faust.App:
     async def retry_gaps() -> None:
         for guarded in (ingest_guard, stage_guard, publisher_guard):
             await guarded.retry()
+            await guarded.resume_silent()
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:

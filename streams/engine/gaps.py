@@ -31,6 +31,11 @@ from typing import Any
 
 RETRY_S = 3.0
 TRIES = 3
+SILENT_S = 15.0
+"""A positioned partition with messages at or past its expected offset (its highwater above
+it) and nothing handed to the stage for this long has lost them with no later message to
+show the gap: faust marks a message read even when a suspended flow kept it from the agent
+(``_drain_messages``), and drops re-reads below that mark. It is sought back (``silent``)."""
 
 
 class Verdict(Enum):
@@ -54,6 +59,9 @@ class OffsetGuard:
     # partition -> (positioning it belongs to, last offset processed since)
     last: dict[Hashable, tuple[int, int]] = field(default_factory=dict)
     seeking: dict[Hashable, _Seeking] = field(default_factory=dict)
+    silent_s: float = SILENT_S
+    # partition -> (positioning, when a message of it was last handed, or it was positioned)
+    heard: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
 
     def expected(self, tp: Hashable, positioned: tuple[int, int] | None) -> int | None:
         """The next offset of ``tp`` to process; ``positioned`` is (which positioning, the
@@ -72,6 +80,8 @@ class OffsetGuard:
         expected = self.expected(tp, positioned)
         if expected is None:
             return Verdict.SKIP
+        assert positioned is not None
+        self.heard[tp] = (positioned[0], now)
         if offset <= expected:
             self.seeking.pop(tp, None)
             return Verdict.PROCESS
@@ -102,6 +112,32 @@ class OffsetGuard:
             elif now - seeking.at >= self.retry_s:
                 seeking.at, seeking.tries = now, seeking.tries + 1
                 out.append((tp, seeking.offset))
+        return out
+
+    def silent(
+        self,
+        positioned: dict[Any, tuple[int, int]],
+        highwater: Any,
+        now: float,
+    ) -> list[tuple[Hashable, int]]:
+        """The positioned partitions that hold messages from their expected offset on
+        (``highwater(tp)`` above it) and have handed none for ``silent_s``, with the offset
+        to seek back to (``SILENT_S``). Asked on a timer; each is asked again only after
+        another ``silent_s``. A partition with a gap already being sought is left to
+        ``due``."""
+        out = []
+        for tp, where in positioned.items():
+            heard = self.heard.get(tp)
+            if heard is None or heard[0] != where[0]:
+                self.heard[tp] = (where[0], now)  # newly positioned: its clock starts
+                continue
+            if tp in self.seeking or now - heard[1] < self.silent_s:
+                continue
+            expected = self.expected(tp, where)
+            end = highwater(tp)
+            if expected is not None and end is not None and expected < end:
+                self.heard[tp] = (where[0], now)
+                out.append((tp, expected))
         return out
 
     def done(self, tp: Hashable, offset: int, positioned: tuple[int, int] | None) -> None:

@@ -15,13 +15,16 @@ faust loses messages in other ways too (docs/engine.md, known problems).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from mode import Service
 
 from streams.engine.gap_probe import GapProbe
 from streams.engine.gaps import OffsetGuard, Verdict
@@ -35,6 +38,12 @@ def left_unsought(committed: Mapping[TP, int | None], acked: Callable[[str], boo
     table recovery positions itself) that ``seek_to_committed`` left where they were:
     nothing committed, or 0."""
     return sorted(tp for tp, offset in committed.items() if not offset and acked(tp.topic))
+
+
+DRAIN_SOURCE_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
+"""sha256 of ``inspect.getsource`` of faust's ``Consumer._drain_messages`` that
+:meth:`Consumer._drain_messages` copies (faust-streaming 0.15.3): a test fails when an
+installed faust has another loop, which must then be read again and the change ported."""
 
 
 class Consumer(faust_aiokafka.Consumer):
@@ -78,6 +87,71 @@ class Consumer(faust_aiokafka.Consumer):
                 self.positioned[tp] = (token, start)
         return committed
 
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """faust-streaming 0.15.3's fetch loop (``faust.transport.consumer.Consumer.
+        _drain_messages``, ``DRAIN_SOURCE_SHA256``), with one change: a message is marked
+        read (faust's read offset, below which a re-read message is dropped) only once it
+        was handed to the agents. faust marks it read also when a suspended flow (a
+        rebalance) won the race and the message was never handed; after the seek back the
+        re-read copies below that mark were dropped, and when they were a partition's last
+        nothing came to show the gap (two workers' stream time held at
+        ``marketing.spend/1`` for good, 1 exactly-once run in 4 under load, 2026-12-04)."""
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            handing = callback(message)
+                            waited = await self.wait_first(handing, self.suspend_flow.wait())
+                            if handing in waited.done:  # the change: handed, not cut off
+                                set_read_offset(tp, offset)
+                        else:
+                            self.log.dev("DROPPED MESSAGE ROFF %r", offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
 
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport with :class:`Consumer`; ``on_rewind`` is called for every
@@ -107,9 +181,11 @@ class GuardedStage:
     records it processed."""
 
     def __init__(
-        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe
-    ) -> None:
+        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe,
+        topics: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
         self.app, self.stage, self.on_gap, self.probe = app, stage, on_gap, probe
+        self.topics = topics  # the stage's input topics (physical names)
         self.guard = OffsetGuard()
         self.unpositioned_since: dict[TP, float] = {}
 
@@ -173,6 +249,32 @@ class GuardedStage:
                 "%s: %s/%s offset %s still not here: seeking back to it again",
                 self.stage, tp.topic, tp.partition, offset,
             )  # fmt: skip
+            try:
+                await consumer.seek(tp, offset)
+            except Exception:  # revoked meanwhile: its next owner reads it
+                log.exception("%s: could not seek %s/%s", self.stage, tp.topic, tp.partition)
+
+    async def resume_silent(self) -> None:
+        """Seek back the partitions that hold unread messages yet hand none
+        (``OffsetGuard.silent``): through ``consumer.seek``, which also resets faust's read
+        offset, so the messages read again are not dropped below it."""
+        consumer = self.app.consumer
+
+        def highwater(tp: TP) -> int | None:
+            try:
+                return cast(int | None, consumer.highwater(tp))
+            except Exception:  # revoked meanwhile
+                return None
+
+        mine = {tp: p for tp, p in consumer.positioned.items() if tp.topic in self.topics}
+        for key, offset in self.guard.silent(mine, highwater, time.monotonic()):
+            tp = cast(TP, key)
+            log.warning(
+                "%s: %s/%s holds messages from offset %s but none came for %.0f s (faust "
+                "marked them read while its flow was suspended): seeking back to it",
+                self.stage, tp.topic, tp.partition, offset, self.guard.silent_s,
+            )  # fmt: skip
+            self.on_gap(self.stage)
             try:
                 await consumer.seek(tp, offset)
             except Exception:  # revoked meanwhile: its next owner reads it

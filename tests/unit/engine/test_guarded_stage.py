@@ -77,3 +77,27 @@ def test_a_stuck_gap_the_broker_says_is_empty_is_gone_past() -> None:
     assert admit(guarded, 9) == (1, 0)  # compaction or markers: offset 9 is processed
     assert probe.asked == [(1, 9), (1, 9)]
     assert consumer.seeks == [1]
+
+
+def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s_seek() -> None:
+    """Offsets 0-2 of the stage's own partition were lost with nothing after them (the
+    highwater is 3, nothing handed): once silent for ``silent_s`` it is sought back to 0
+    through ``consumer.seek`` (which resets faust's read offset) and counted as a gap. A
+    partition of another stage's topic, silent too, is left to that stage."""
+    other = TP("t.internal.entities", 0)
+    consumer, gaps = Consumer(), []
+    consumer.positioned[other] = (1, 0)
+    consumer.highwater = {PART: 3, other: 5}.get  # type: ignore[attr-defined]
+    guarded = GuardedStage(
+        SimpleNamespace(consumer=consumer),
+        "publisher",
+        gaps.append,
+        Probe(),
+        frozenset({PART.topic}),
+    )  # type: ignore[arg-type]
+    guarded.guard = OffsetGuard(silent_s=0.0)
+    asyncio.run(guarded.resume_silent())  # the clocks start
+    assert consumer.seeks == []
+    asyncio.run(guarded.resume_silent())
+    assert consumer.seeks == [0]
+    assert gaps == ["publisher"]
