@@ -6,9 +6,11 @@ one of the KPI's, the window kind suits it, and at least one of its inputs is pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache, lru_cache
+from typing import NamedTuple
 
 from streams.kpi import sketch
 from streams.kpi.catalog import KPIS
@@ -23,8 +25,9 @@ _MS_PER_S = Decimal(1000)
 _MS_PER_DAY = Decimal(86_400_000)
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
+    """One KPI of a cell (a tuple: a publisher flush builds hundreds of thousands)."""
+
     value: Decimal | None
     numerator: Decimal | None
     denominator: Decimal | None
@@ -47,8 +50,11 @@ class Context:
 _PRECISION = Decimal("1e-10")
 
 
+@lru_cache(maxsize=16_384)
 def decimal_text(value: Decimal | None) -> str | None:
-    """A value as the decimal text of records: exact money and counts, ratios to 10 places."""
+    """A value as the decimal text of records: exact money and counts, ratios to 10 places.
+    Equal values give the same text (``normalize``), so texts are cached by value: counts
+    and amounts repeat across a flush's cells."""
     if value is None:
         return None
     text = format(value.quantize(_PRECISION).normalize(), "f")
@@ -71,7 +77,7 @@ def _count(n: int | Decimal) -> Value:
 
 
 def _money(c: int) -> Decimal:
-    return Decimal(c) / _HUNDRED
+    return Decimal(c).scaleb(-2)  # exact: cents to units
 
 
 def _p90(sk: Mapping[str, int], scale: Decimal = Decimal(1)) -> Value:
@@ -145,92 +151,123 @@ def _elapsed(ctx: Context) -> Decimal | None:
     return min(max(done, Decimal(0)), Decimal(1))
 
 
+def _leads_waiting(cell: Mapping[str, Component], ctx: Context) -> Value:
+    if ctx.stream_ms is None:
+        return _count(0)
+    limit = ctx.stream_ms - ctx.lead_sla_ms
+    return _count(sum(k for t, k in members_of(cell, "open_leads").items() if int(t) <= limit))
+
+
+def _target_pacing(cell: Mapping[str, Component], ctx: Context) -> Value:
+    elapsed = _elapsed(ctx)
+    if ctx.target_c is None or elapsed is None:
+        return _ratio(_rev(cell), None)
+    return _ratio(_rev(cell), _money(ctx.target_c) * elapsed)
+
+
+def _retention_rate(cell: Mapping[str, Component], ctx: Context) -> Value:
+    base = ctx.customers_at_start
+    return _ratio(None if base is None else base - count_of(cell, "churn_n"), base)
+
+
+def _ltv(cell: Mapping[str, Component], ctx: Context) -> Value:
+    costed = count_of(cell, "costed_c")
+    if not costed:
+        return _ratio(None, count_of(cell, "churn_n"))
+    ltv = _rev(cell) * Decimal(count_of(cell, "margin_c")) / Decimal(costed)
+    return _ratio(ltv, count_of(cell, "churn_n"))
+
+
+def _rev(cell: Mapping[str, Component]) -> Decimal:
+    return _money(count_of(cell, "rev_c"))
+
+
+def _counted(name: str) -> Callable[[Mapping[str, Component], Context], Value]:
+    return lambda cell, ctx: _count(count_of(cell, name))
+
+
+def _money_counted(name: str) -> Callable[[Mapping[str, Component], Context], Value]:
+    return lambda cell, ctx: _count(_money(count_of(cell, name)))
+
+
+def _ratio_of(num: str, den: str) -> Callable[[Mapping[str, Component], Context], Value]:
+    return lambda cell, ctx: _ratio(count_of(cell, num), count_of(cell, den))
+
+
+_c = count_of
+# KPI id -> its value from a merged cell and its context (docs/kpi-definitions.md)
+RULES: dict[str, Callable[[Mapping[str, Component], Context], Value]] = {
+    "calls": _counted("calls"),
+    "call_connect_rate": _ratio_of("calls_ok", "calls"),
+    "emails": _counted("emails"),
+    "meetings": _counted("meetings"),
+    "leads_created": _counted("leads"),
+    "lead_response_seconds": lambda cell, ctx: _ratio(
+        Decimal(_c(cell, "resp_ms")) / _MS_PER_S, _c(cell, "resp_n")
+    ),
+    "lead_response_seconds_p90": lambda cell, ctx: _p90(members_of(cell, "resp_sk")),
+    "leads_waiting": _leads_waiting,
+    "quotes_sent": _counted("quotes"),
+    "quote_value": _money_counted("quote_c"),
+    "opportunities_opened": _counted("opps"),
+    "orders": _counted("orders"),
+    "revenue": lambda cell, ctx: _count(_rev(cell)),
+    "net_revenue": lambda cell, ctx: _count(_rev(cell) - _money(_c(cell, "cancel_c"))),
+    "average_deal_size": lambda cell, ctx: _ratio(_rev(cell), _c(cell, "orders")),
+    "margin": _money_counted("margin_c"),
+    "margin_ratio": lambda cell, ctx: _ratio(
+        _money(_c(cell, "margin_c")), _money(_c(cell, "costed_c"))
+    ),
+    "win_rate": lambda cell, ctx: _ratio(_c(cell, "orders"), _c(cell, "orders") + _c(cell, "lost")),
+    "quote_conversion_rate": _ratio_of("quoted", "quotes"),
+    "lead_conversion_rate": _ratio_of("lead_conv", "leads"),
+    "sales_cycle_days": lambda cell, ctx: _ratio(
+        Decimal(_c(cell, "cyc_ms")) / _MS_PER_DAY, _c(cell, "cyc_n")
+    ),
+    "sales_cycle_days_p90": lambda cell, ctx: _p90(members_of(cell, "cyc_sk")),
+    "new_customers": _counted("new_cust"),
+    "revenue_per_rep": lambda cell, ctx: _ratio(_rev(cell), distinct_reps(cell)),
+    "target_attainment": lambda cell, ctx: _ratio(
+        _rev(cell), None if ctx.target_c is None else _money(ctx.target_c)
+    ),
+    "target_pacing": _target_pacing,
+    "cancellations": _counted("cancels"),
+    "cancelled_revenue": _money_counted("cancel_c"),
+    "churned_customers": _counted("churned"),
+    "churn_rate": lambda cell, ctx: _ratio(_c(cell, "churn_n"), ctx.customers_at_start),
+    "retention_rate": _retention_rate,
+    "repeat_purchase_rate": _ratio_of("repeat", "orders"),
+    "complaints": _counted("complaints"),
+    "complaint_ratio": _ratio_of("complaints", "orders"),
+    "nps": lambda cell, ctx: _ratio(
+        100 * (_c(cell, "nps_pro") - _c(cell, "nps_det")), _c(cell, "nps_n")
+    ),
+    "cac": lambda cell, ctx: _ratio(_money(_c(cell, "spend_c")), _c(cell, "new_cust")),
+    "ltv": _ltv,
+}
+assert RULES.keys() == KPIS.keys(), "every catalogue KPI has its rule"
+
+
 def value_of(kpi: str, cell: Mapping[str, Component], ctx: Context) -> Value:
     """One KPI of a merged cell (call ``applies`` first)."""
-    c = lambda name: count_of(cell, name)  # noqa: E731
-    rev = _money(c("rev_c"))
-    match kpi:
-        case "calls" | "emails" | "meetings" | "orders" | "cancellations" | "complaints":
-            return _count(c({"cancellations": "cancels"}.get(kpi, kpi)))
-        case "churned_customers":
-            return _count(c("churned"))
-        case "call_connect_rate":
-            return _ratio(c("calls_ok"), c("calls"))
-        case "leads_created":
-            return _count(c("leads"))
-        case "lead_response_seconds":
-            return _ratio(Decimal(c("resp_ms")) / _MS_PER_S, c("resp_n"))
-        case "lead_response_seconds_p90":
-            return _p90(members_of(cell, "resp_sk"))
-        case "leads_waiting":
-            limit = None if ctx.stream_ms is None else ctx.stream_ms - ctx.lead_sla_ms
-            open_leads = members_of(cell, "open_leads")
-            n = sum(k for t, k in open_leads.items() if limit is not None and int(t) <= limit)
-            return _count(n)
-        case "quotes_sent":
-            return _count(c("quotes"))
-        case "quote_value":
-            return _count(_money(c("quote_c")))
-        case "opportunities_opened":
-            return _count(c("opps"))
-        case "revenue":
-            return _count(rev)
-        case "net_revenue":
-            return _count(rev - _money(c("cancel_c")))
-        case "average_deal_size":
-            return _ratio(rev, c("orders"))
-        case "margin":
-            return _count(_money(c("margin_c")))
-        case "margin_ratio":
-            return _ratio(_money(c("margin_c")), _money(c("costed_c")))
-        case "win_rate":
-            return _ratio(c("orders"), c("orders") + c("lost"))
-        case "quote_conversion_rate":
-            return _ratio(c("quoted"), c("quotes"))
-        case "lead_conversion_rate":
-            return _ratio(c("lead_conv"), c("leads"))
-        case "sales_cycle_days":
-            return _ratio(Decimal(c("cyc_ms")) / _MS_PER_DAY, c("cyc_n"))
-        case "sales_cycle_days_p90":
-            return _p90(members_of(cell, "cyc_sk"))
-        case "new_customers":
-            return _count(c("new_cust"))
-        case "revenue_per_rep":
-            return _ratio(rev, distinct_reps(cell))
-        case "target_attainment":
-            return _ratio(rev, None if ctx.target_c is None else _money(ctx.target_c))
-        case "target_pacing":
-            elapsed = _elapsed(ctx)
-            if ctx.target_c is None or elapsed is None:
-                return _ratio(rev, None)
-            return _ratio(rev, _money(ctx.target_c) * elapsed)
-        case "cancelled_revenue":
-            return _count(_money(c("cancel_c")))
-        case "churn_rate":
-            return _ratio(c("churn_n"), ctx.customers_at_start)
-        case "retention_rate":
-            base = ctx.customers_at_start
-            return _ratio(None if base is None else base - c("churn_n"), base)
-        case "repeat_purchase_rate":
-            return _ratio(c("repeat"), c("orders"))
-        case "complaint_ratio":
-            return _ratio(c("complaints"), c("orders"))
-        case "nps":
-            return _ratio(100 * (c("nps_pro") - c("nps_det")), c("nps_n"))
-        case "cac":
-            return _ratio(_money(c("spend_c")), c("new_cust"))
-        case "ltv":
-            costed = c("costed_c")
-            if not costed:
-                return _ratio(None, c("churn_n"))
-            return _ratio(rev * Decimal(c("margin_c")) / Decimal(costed), c("churn_n"))
-    raise KeyError(f"unknown KPI {kpi!r}")
+    rule = RULES.get(kpi)
+    if rule is None:
+        raise KeyError(f"unknown KPI {kpi!r}")
+    return rule(cell, ctx)
+
+
+@cache
+def reported(kind: str, dimension: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The KPIs reported for cells of this kind and dimension, with their inputs."""
+    ctx = Context(kind=kind, dimension=dimension)
+    return tuple((kpi, frozenset(inputs)) for kpi, inputs in INPUTS.items() if applies(kpi, ctx))
 
 
 def values_of(cell: Mapping[str, Component], ctx: Context) -> dict[str, Value]:
     """Every KPI reported for a merged cell."""
-    out: dict[str, Value] = {}
-    for kpi, inputs in INPUTS.items():
-        if applies(kpi, ctx) and any(name in cell for name in inputs):
-            out[kpi] = value_of(kpi, cell, ctx)
-    return out
+    present = cell.keys()
+    return {
+        kpi: value_of(kpi, cell, ctx)
+        for kpi, inputs in reported(ctx.kind, ctx.dimension)
+        if not present.isdisjoint(inputs)
+    }
