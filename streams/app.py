@@ -384,6 +384,7 @@ def build_app(settings: Settings) -> faust.App:
         # cuts: an event routed earlier would carry no watermark (never late).
         await exchange_ready.wait()
         log.info("reference data and cluster watermark ready: counting input events")
+        ingest_guard.watch(stream)
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             positioned = await ingest_guard.admit(event)
@@ -399,6 +400,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.agent(entities_topic, name="entity-stage")
     async def entity_stage(stream: faust.StreamT[Any]) -> None:
         """Dedup, lateness, entity histories and partial cells; acked once flushed."""
+        stage_guard.watch(stream)
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             positioned = await stage_guard.admit(event)
@@ -412,6 +414,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.agent(cells_topic, name="publisher")
     async def publish(stream: faust.StreamT[Any]) -> None:
         """Merge partial cells, close windows, publish to kpi.updates and Redis."""
+        publisher_guard.watch(stream)
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             positioned = await publisher_guard.admit(event)

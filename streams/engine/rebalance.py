@@ -188,6 +188,22 @@ class GuardedStage:
         self.topics = topics  # the stage's input topics (physical names)
         self.guard = OffsetGuard()
         self.unpositioned_since: dict[TP, float] = {}
+        # Whether the stage's stream queue is empty (``watch``): None until its agent runs.
+        self.queue_empty: Callable[[], bool] | None = None
+
+    def watch(self, stream: Any) -> None:
+        """Called by the stage's agent once it reads its stream: a partition is judged
+        silent (``resume_silent``) only while nothing waits in that stream's queue, so a
+        stage that is busy, or not reading yet, does not have its partitions sought back.
+        The queue is that of the clone faust iterates (``aiter(stream.channel)``: one of
+        the subscribers of the topic's root channel), not ``stream.channel``'s own."""
+        channel = stream.channel
+        root = channel._root if channel._root is not None else channel
+
+        def empty() -> bool:
+            return all(subscriber.queue.empty() for subscriber in list(root._subscribers))
+
+        self.queue_empty = empty
 
     async def admit(self, event: Any) -> tuple[int, int] | None:
         """The partition's positioning when the event is to be processed, else None."""
@@ -256,8 +272,11 @@ class GuardedStage:
 
     async def resume_silent(self) -> None:
         """Seek back the partitions that hold unread messages yet hand none
-        (``OffsetGuard.silent``): through ``consumer.seek``, which also resets faust's read
-        offset, so the messages read again are not dropped below it."""
+        (``OffsetGuard.silent``) while the stage's queue is empty (``watch``): through
+        ``consumer.seek``, which also resets faust's read offset, so the messages read again
+        are not dropped below it."""
+        if self.queue_empty is None or not self.queue_empty():
+            return  # the agent is not reading yet, or messages wait for it: not lost
         consumer = self.app.consumer
 
         def highwater(tp: TP) -> int | None:

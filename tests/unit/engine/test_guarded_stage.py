@@ -82,7 +82,8 @@ def test_a_stuck_gap_the_broker_says_is_empty_is_gone_past() -> None:
 def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s_seek() -> None:
     """Offsets 0-2 of the stage's own partition were lost with nothing after them (the
     highwater is 3, nothing handed): once silent for ``silent_s`` it is sought back to 0
-    through ``consumer.seek`` (which resets faust's read offset) and counted as a gap. A
+    through ``consumer.seek`` (which resets faust's read offset) and counted as a gap, once
+    nothing waits in the stage's queue (before, the agent is busy: nothing is lost). A
     partition of another stage's topic, silent too, is left to that stage."""
     other = TP("t.internal.entities", 0)
     consumer, gaps = Consumer(), []
@@ -96,6 +97,14 @@ def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s
         frozenset({PART.topic}),
     )  # type: ignore[arg-type]
     guarded.guard = OffsetGuard(silent_s=0.0)
+    queued = [1]  # messages wait in the stage's stream queue: the agent is busy
+    iterated = SimpleNamespace(queue=SimpleNamespace(empty=lambda: not queued))
+    root = SimpleNamespace(_root=None, _subscribers=[iterated])  # faust's topic channel
+    guarded.watch(SimpleNamespace(channel=SimpleNamespace(_root=root, queue=None)))
+    asyncio.run(guarded.resume_silent())
+    asyncio.run(guarded.resume_silent())
+    assert consumer.seeks == []
+    queued.clear()
     asyncio.run(guarded.resume_silent())  # the clocks start
     assert consumer.seeks == []
     asyncio.run(guarded.resume_silent())
