@@ -122,7 +122,18 @@ def test_a_partition_read_to_its_end_or_handing_messages_is_never_silent() -> No
     for offset, now in ((0, 4.0), (1, 8.0)):
         assert guard.check("tp", offset, positioned["tp"], now) is Verdict.PROCESS
         guard.done("tp", offset, positioned["tp"])
-    assert guard.silent(positioned, {"tp": 2}.get, now=30.0) == []  # read to its end
-    assert guard.silent(positioned, {"tp": 5}.get, now=17.9) == []  # heard 8 s ago
-    assert guard.silent(positioned, {"tp": 5}.get, now=18.0) == [("tp", 2)]
-    assert guard.silent({"tp": (2, 0)}, {"tp": 5}.get, now=40.0) == []  # positioned anew
+    assert guard.silent(positioned, {"tp": 2}.get, now=9.0) == []  # read to its end
+    assert guard.silent(positioned, {"tp": 2}.get, now=300.0) == []  # idle for minutes
+    # A message arrives after five idle minutes: the highwater moves before the stage has
+    # it. Not silent: the clock starts now, and the message comes 3 s later.
+    assert guard.silent(positioned, {"tp": 3}.get, now=301.0) == []
+    assert guard.check("tp", 2, positioned["tp"], 304.0) is Verdict.PROCESS
+    guard.done("tp", 2, positioned["tp"])
+    assert guard.silent(positioned, {"tp": 3}.get, now=320.0) == []
+    # Then two more, handed 8 s apart: silent only 10 s after the last one handed.
+    assert guard.silent(positioned, {"tp": 5}.get, now=330.0) == []
+    assert guard.check("tp", 3, positioned["tp"], 338.0) is Verdict.PROCESS
+    guard.done("tp", 3, positioned["tp"])
+    assert guard.silent(positioned, {"tp": 5}.get, now=347.9) == []
+    assert guard.silent(positioned, {"tp": 5}.get, now=348.0) == [("tp", 4)]
+    assert guard.silent({"tp": (2, 0)}, {"tp": 5}.get, now=400.0) == []  # positioned anew
