@@ -33,9 +33,11 @@ RETRY_S = 3.0
 TRIES = 3
 SILENT_S = 15.0
 """A positioned partition that has held messages at or past its expected offset (its
-highwater above it) for this long, with nothing handed to the stage meanwhile, has lost them with no later message to
-show the gap: faust marks a message read even when a suspended flow kept it from the agent
-(``_drain_messages``), and drops re-reads below that mark. It is sought back (``silent``)."""
+highwater above it) for this long, with nothing handed to the stage meanwhile, has lost
+them with no later message to show the gap: faust 0.15.3 marked a message read even when a
+suspended flow kept it from the agent (``_drain_messages``, now copied with that fixed in
+``streams.engine.rebalance``), and dropped re-reads below that mark. Whatever the cause,
+such a partition is sought back (``silent``)."""
 
 
 class Verdict(Enum):
