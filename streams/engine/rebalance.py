@@ -272,9 +272,12 @@ class GuardedStage:
 
     async def resume_silent(self) -> None:
         """Seek back the partitions that hold unread messages yet hand none
-        (``OffsetGuard.silent``) while the stage's queue is empty (``watch``): through
-        ``consumer.seek``, which also resets faust's read offset, so the messages read again
-        are not dropped below it."""
+        (``OffsetGuard.silent``) while the stage's queue is empty (``watch``), and whose
+        fetch position is past the offset expected: the fetcher handed faust those messages,
+        and none reached the stage, so they were lost on the way (a partition faust's flow
+        control left out of the fetch under a backlog is still at that offset: it waits).
+        Through ``consumer.seek``, which also resets faust's read offset, so the messages
+        read again are not dropped below it."""
         if self.queue_empty is None or not self.queue_empty():
             return  # the agent is not reading yet, or messages wait for it: not lost
         consumer = self.app.consumer
@@ -288,10 +291,19 @@ class GuardedStage:
         mine = {tp: p for tp, p in consumer.positioned.items() if tp.topic in self.topics}
         for key, offset in self.guard.silent(mine, highwater, time.monotonic()):
             tp = cast(TP, key)
+            try:
+                fetched_to = await consumer.position(tp)
+            except Exception:  # revoked meanwhile
+                continue
+            if fetched_to is None or fetched_to <= offset:
+                # The fetcher has not handed faust the messages yet: the partition waits
+                # (faust's flow control took it out of the fetch under a backlog), not lost.
+                continue
             log.warning(
-                "%s: %s/%s holds messages from offset %s but none came for %.0f s (faust "
-                "marked them read while its flow was suspended): seeking back to it",
-                self.stage, tp.topic, tp.partition, offset, self.guard.silent_s,
+                "%s: %s/%s: offsets %s to %s were fetched but none came to the stage for "
+                "%.0f s (lost on their way): seeking back to %s",
+                self.stage, tp.topic, tp.partition, offset, fetched_to - 1,
+                self.guard.silent_s, offset,
             )  # fmt: skip
             self.on_gap(self.stage)
             try:

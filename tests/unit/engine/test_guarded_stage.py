@@ -81,14 +81,22 @@ def test_a_stuck_gap_the_broker_says_is_empty_is_gone_past() -> None:
 
 def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s_seek() -> None:
     """Offsets 0-2 of the stage's own partition were lost with nothing after them (the
-    highwater is 3, nothing handed): once silent for ``silent_s`` it is sought back to 0
-    through ``consumer.seek`` (which resets faust's read offset) and counted as a gap, once
-    nothing waits in the stage's queue (before, the agent is busy: nothing is lost). A
-    partition of another stage's topic, silent too, is left to that stage."""
+    highwater is 3, fetched to 3, nothing handed): once silent for ``silent_s`` it is sought
+    back to 0 through ``consumer.seek`` (which resets faust's read offset) and counted as a
+    gap; not while messages wait in the stage's queue (the agent is busy), nor while the
+    fetcher has not handed faust the messages (faust's flow control left the partition out
+    of the fetch). A partition of another stage's topic, silent too, is left to that
+    stage."""
     other = TP("t.internal.entities", 0)
     consumer, gaps = Consumer(), []
     consumer.positioned[other] = (1, 0)
     consumer.highwater = {PART: 3, other: 5}.get  # type: ignore[attr-defined]
+    fetched_to = {PART: 0, other: 5}  # the fetcher has not handed faust offset 0 yet
+
+    async def position(tp: TP) -> int:
+        return fetched_to[tp]
+
+    consumer.position = position  # type: ignore[attr-defined]
     guarded = GuardedStage(
         SimpleNamespace(consumer=consumer),
         "publisher",
@@ -107,6 +115,9 @@ def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s
     queued.clear()
     asyncio.run(guarded.resume_silent())  # the clocks start
     assert consumer.seeks == []
+    asyncio.run(guarded.resume_silent())  # silent, but not fetched yet: it waits
+    assert consumer.seeks == []
+    fetched_to[PART] = 3  # offsets 0-2 fetched, none handed: lost
     asyncio.run(guarded.resume_silent())
     assert consumer.seeks == [0]
     assert gaps == ["publisher"]
