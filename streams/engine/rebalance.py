@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
+from aiokafka.structs import TopicPartition as AioTP
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -86,6 +87,21 @@ class Consumer(faust_aiokafka.Consumer):
                 await self._seek(tp, start)
                 self.positioned[tp] = (token, start)
         return committed
+
+    def fetch_position(self, tp: TP) -> int | None:
+        """aiokafka's fetch position of ``tp`` (the next offset its fetcher hands faust),
+        read from its subscription state without a call to the consumer thread; None when
+        unknown. ``await self.position(tp)`` runs aiokafka's ``position`` in that thread,
+        which waits for a valid position: during a broker outage it never returned, and the
+        consumer thread, busy with it, never stopped (the worker hung on "Consumer:
+        Stopping..." after its sends expired, in the broker-outage test)."""
+        try:
+            aio = self._thread._ensure_consumer()
+            assignment = aio._subscription.subscription.assignment
+            state = assignment.state_value(AioTP(tp.topic, tp.partition))
+            return None if state is None or not state.has_valid_position else int(state.position)
+        except Exception:  # not started, unsubscribed, revoked meanwhile: unknown
+            return None
 
     async def _drain_messages(self, fetcher: Any) -> None:
         """faust-streaming 0.15.3's fetch loop (``faust.transport.consumer.Consumer.
@@ -291,10 +307,7 @@ class GuardedStage:
         mine = {tp: p for tp, p in consumer.positioned.items() if tp.topic in self.topics}
         for key, offset in self.guard.silent(mine, highwater, time.monotonic()):
             tp = cast(TP, key)
-            try:
-                fetched_to = await consumer.position(tp)
-            except Exception:  # revoked meanwhile
-                continue
+            fetched_to = consumer.fetch_position(tp)  # never a call to the consumer thread
             if fetched_to is None or fetched_to <= offset:
                 # The fetcher has not handed faust the messages yet: the partition waits
                 # (faust's flow control took it out of the fetch under a backlog), not lost.

@@ -93,10 +93,7 @@ def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s
     consumer.highwater = {PART: 3, other: 5}.get  # type: ignore[attr-defined]
     fetched_to = {PART: 0, other: 5}  # the fetcher has not handed faust offset 0 yet
 
-    async def position(tp: TP) -> int:
-        return fetched_to[tp]
-
-    consumer.position = position  # type: ignore[attr-defined]
+    consumer.fetch_position = fetched_to.get  # type: ignore[attr-defined]
     guarded = GuardedStage(
         SimpleNamespace(consumer=consumer),
         "publisher",

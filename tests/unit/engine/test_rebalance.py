@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import faust
+from aiokafka.structs import TopicPartition as AioTP
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -140,3 +141,24 @@ def test_the_fetch_loop_copied_is_the_installed_faust_s() -> None:
         "faust/transport/consumer.py's _drain_messages again, port the change (mark a "
         "message read only once handed) and update DRAIN_SOURCE_SHA256"
     )
+
+
+def test_the_fetch_position_is_read_from_aiokafka_s_state_without_the_consumer_thread() -> None:
+    """``await consumer.position(tp)`` runs in faust's consumer thread and waits for a valid
+    position (forever during a broker outage, and that thread then never stops): the
+    offset guard's net reads the state instead, None when there is no valid one."""
+    states = {
+        AioTP("sales.orders", 0): SimpleNamespace(has_valid_position=True, position=42),
+        AioTP("sales.orders", 1): SimpleNamespace(has_valid_position=False, position=None),
+    }
+    assignment = SimpleNamespace(state_value=states.get)
+    aio = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+    )
+    consumer: Any = object.__new__(Consumer)
+    consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aio)
+    assert consumer.fetch_position(TP("sales.orders", 0)) == 42
+    assert consumer.fetch_position(TP("sales.orders", 1)) is None  # awaiting a reset
+    assert consumer.fetch_position(TP("sales.orders", 2)) is None  # not assigned
+    aio._subscription.subscription = None  # unsubscribed (stopping)
+    assert consumer.fetch_position(TP("sales.orders", 0)) is None
