@@ -294,6 +294,8 @@ class GuardedStage:
         control left out of the fetch under a backlog is still at that offset: it waits).
         Through ``consumer.seek``, which also resets faust's read offset, so the messages
         read again are not dropped below it."""
+        if self.app.should_stop or self.app.consumer.should_stop:
+            return  # stopping (a crash after expired sends): no call to the consumer thread
         if self.queue_empty is None or not self.queue_empty():
             return  # the agent is not reading yet, or messages wait for it: not lost
         consumer = self.app.consumer

@@ -94,13 +94,9 @@ def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s
     fetched_to = {PART: 0, other: 5}  # the fetcher has not handed faust offset 0 yet
 
     consumer.fetch_position = fetched_to.get  # type: ignore[attr-defined]
-    guarded = GuardedStage(
-        SimpleNamespace(consumer=consumer),
-        "publisher",
-        gaps.append,
-        Probe(),
-        frozenset({PART.topic}),
-    )  # type: ignore[arg-type]
+    app = SimpleNamespace(consumer=consumer, should_stop=False)
+    consumer.should_stop = False  # type: ignore[attr-defined]
+    guarded = GuardedStage(app, "publisher", gaps.append, Probe(), frozenset({PART.topic}))  # type: ignore[arg-type]
     guarded.guard = OffsetGuard(silent_s=0.0)
     queued = [1]  # messages wait in the stage's stream queue: the agent is busy
     iterated = SimpleNamespace(queue=SimpleNamespace(empty=lambda: not queued))
@@ -118,3 +114,7 @@ def test_a_silent_partition_of_the_stage_s_topics_is_sought_back_through_faust_s
     asyncio.run(guarded.resume_silent())
     assert consumer.seeks == [0]
     assert gaps == ["publisher"]
+    app.should_stop = True  # a crash after expired sends: no call to the consumer thread
+    asyncio.run(guarded.resume_silent())
+    asyncio.run(guarded.resume_silent())
+    assert consumer.seeks == [0]
