@@ -15,17 +15,13 @@ faust loses messages in other ways too (docs/engine.md, known problems).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from aiokafka.structs import TopicPartition as AioTP
-from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
-from mode import Service
 
 from streams.engine.gap_probe import GapProbe
 from streams.engine.gaps import OffsetGuard, Verdict
@@ -39,12 +35,6 @@ def left_unsought(committed: Mapping[TP, int | None], acked: Callable[[str], boo
     table recovery positions itself) that ``seek_to_committed`` left where they were:
     nothing committed, or 0."""
     return sorted(tp for tp, offset in committed.items() if not offset and acked(tp.topic))
-
-
-DRAIN_SOURCE_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
-"""sha256 of ``inspect.getsource`` of faust's ``Consumer._drain_messages`` that
-:meth:`Consumer._drain_messages` copies (faust-streaming 0.15.3): a test fails when an
-installed faust has another loop, which must then be read again and the change ported."""
 
 
 class Consumer(faust_aiokafka.Consumer):
@@ -88,86 +78,6 @@ class Consumer(faust_aiokafka.Consumer):
                 self.positioned[tp] = (token, start)
         return committed
 
-    def fetch_position(self, tp: TP) -> int | None:
-        """aiokafka's fetch position of ``tp`` (the next offset its fetcher hands faust),
-        read from its subscription state without a call to the consumer thread; None when
-        unknown. ``await self.position(tp)`` runs aiokafka's ``position`` in that thread,
-        which waits for a valid position: during a broker outage it never returned, and the
-        consumer thread, busy with it, never stopped (the worker hung on "Consumer:
-        Stopping..." after its sends expired, in the broker-outage test)."""
-        try:
-            aio = self._thread._ensure_consumer()
-            assignment = aio._subscription.subscription.assignment
-            state = assignment.state_value(AioTP(tp.topic, tp.partition))
-            return None if state is None or not state.has_valid_position else int(state.position)
-        except Exception:  # not started, unsubscribed, revoked meanwhile: unknown
-            return None
-
-    async def _drain_messages(self, fetcher: Any) -> None:
-        """faust-streaming 0.15.3's fetch loop (``faust.transport.consumer.Consumer.
-        _drain_messages``, ``DRAIN_SOURCE_SHA256``), with one change: a message is marked
-        read (faust's read offset, below which a re-read message is dropped) only once it
-        was handed to the agents. faust marks it read also when a suspended flow (a
-        rebalance) won the race and the message was never handed; after the seek back the
-        re-read copies below that mark were dropped, and when they were a partition's last
-        nothing came to show the gap (two workers' stream time held at
-        ``marketing.spend/1`` for good, 1 exactly-once run in 4 under load, 2026-12-04)."""
-        callback = self.callback
-        getmany = self.getmany
-        consumer_should_stop = cast(Service, self)._stopped.is_set
-        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        set_flag = self.diag.set_flag
-        unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        yield_every = 100
-        num_since_yield = 0
-        sleep = asyncio.sleep
-        try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                set_flag(CONSUMER_FETCHING)
-                ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
-                await self.sleep(0)
-                if not self.should_stop:
-                    async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                                await self._add_gap(tp, r_offset + 1, offset)
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
-                            handing = callback(message)
-                            waited = await self.wait_first(handing, self.suspend_flow.wait())
-                            if handing in waited.done:  # the change: handed, not cut off
-                                set_read_offset(tp, offset)
-                        else:
-                            self.log.dev("DROPPED MESSAGE ROFF %r", offset)
-                    unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                self.log.info("Broker stopped consumer, shutting down...")
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                self.log.info("Consumer shutting down for user cancel.")
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
-        finally:
-            unset_flag(CONSUMER_FETCHING)
-
 
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport with :class:`Consumer`; ``on_rewind`` is called for every
@@ -197,29 +107,11 @@ class GuardedStage:
     records it processed."""
 
     def __init__(
-        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe,
-        topics: frozenset[str] = frozenset(),
-    ) -> None:  # fmt: skip
+        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe
+    ) -> None:
         self.app, self.stage, self.on_gap, self.probe = app, stage, on_gap, probe
-        self.topics = topics  # the stage's input topics (physical names)
         self.guard = OffsetGuard()
         self.unpositioned_since: dict[TP, float] = {}
-        # Whether the stage's stream queue is empty (``watch``): None until its agent runs.
-        self.queue_empty: Callable[[], bool] | None = None
-
-    def watch(self, stream: Any) -> None:
-        """Called by the stage's agent once it reads its stream: a partition is judged
-        silent (``resume_silent``) only while nothing waits in that stream's queue, so a
-        stage that is busy, or not reading yet, does not have its partitions sought back.
-        The queue is that of the clone faust iterates (``aiter(stream.channel)``: one of
-        the subscribers of the topic's root channel), not ``stream.channel``'s own."""
-        channel = stream.channel
-        root = channel._root if channel._root is not None else channel
-
-        def empty() -> bool:
-            return all(subscriber.queue.empty() for subscriber in list(root._subscribers))
-
-        self.queue_empty = empty
 
     async def admit(self, event: Any) -> tuple[int, int] | None:
         """The partition's positioning when the event is to be processed, else None."""
@@ -281,46 +173,6 @@ class GuardedStage:
                 "%s: %s/%s offset %s still not here: seeking back to it again",
                 self.stage, tp.topic, tp.partition, offset,
             )  # fmt: skip
-            try:
-                await consumer.seek(tp, offset)
-            except Exception:  # revoked meanwhile: its next owner reads it
-                log.exception("%s: could not seek %s/%s", self.stage, tp.topic, tp.partition)
-
-    async def resume_silent(self) -> None:
-        """Seek back the partitions that hold unread messages yet hand none
-        (``OffsetGuard.silent``) while the stage's queue is empty (``watch``), and whose
-        fetch position is past the offset expected: the fetcher handed faust those messages,
-        and none reached the stage, so they were lost on the way (a partition faust's flow
-        control left out of the fetch under a backlog is still at that offset: it waits).
-        Through ``consumer.seek``, which also resets faust's read offset, so the messages
-        read again are not dropped below it."""
-        if self.app.should_stop or self.app.consumer.should_stop:
-            return  # stopping (a crash after expired sends): no call to the consumer thread
-        if self.queue_empty is None or not self.queue_empty():
-            return  # the agent is not reading yet, or messages wait for it: not lost
-        consumer = self.app.consumer
-
-        def highwater(tp: TP) -> int | None:
-            try:
-                return cast(int | None, consumer.highwater(tp))
-            except Exception:  # revoked meanwhile
-                return None
-
-        mine = {tp: p for tp, p in consumer.positioned.items() if tp.topic in self.topics}
-        for key, offset in self.guard.silent(mine, highwater, time.monotonic()):
-            tp = cast(TP, key)
-            fetched_to = consumer.fetch_position(tp)  # never a call to the consumer thread
-            if fetched_to is None or fetched_to <= offset:
-                # The fetcher has not handed faust the messages yet: the partition waits
-                # (faust's flow control took it out of the fetch under a backlog), not lost.
-                continue
-            log.warning(
-                "%s: %s/%s: offsets %s to %s were fetched but none came to the stage for "
-                "%.0f s (lost on their way): seeking back to %s",
-                self.stage, tp.topic, tp.partition, offset, fetched_to - 1,
-                self.guard.silent_s, offset,
-            )  # fmt: skip
-            self.on_gap(self.stage)
             try:
                 await consumer.seek(tp, offset)
             except Exception:  # revoked meanwhile: its next owner reads it
