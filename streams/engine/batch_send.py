@@ -77,19 +77,19 @@ async def send_records(
     producer = app.producer
     aio = producer._ensure_producer()  # faust's aiokafka producer (NotReady when stopping)
     custom = producer.partitioner
-    if custom is None or custom is DefaultPartitioner or isinstance(custom, DefaultPartitioner):
-        partitioner = None  # Kafka's: ``kafka_partition``
-    else:
-        partitioner = custom
+    kafkas = (
+        custom is None or custom is DefaultPartitioner or isinstance(custom, DefaultPartitioner)
+    )
     try:
         every = sorted(await aio.partitions_for(topic))
+        if kafkas:
+            pick = lambda key: kafka_partition(key, every)  # noqa: E731
+        else:
+            pick = lambda key: custom(key, every, every)  # noqa: E731
         batches: dict[int, Any] = {}
         futures: list[asyncio.Future[Any]] = []
         for key, value in records:
-            if partitioner is None:
-                partition = kafka_partition(key, every)
-            else:
-                partition = partitioner(key, every, every)
+            partition = pick(key)
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = aio.create_batch()

@@ -20,7 +20,6 @@ from streams.kpi.windows import LIVE
 
 CALENDAR = ("day", "week", "month", "quarter")
 TARGET_KINDS = ("month", "quarter")
-_HUNDRED = Decimal(100)
 _MS_PER_S = Decimal(1000)
 _MS_PER_DAY = Decimal(86_400_000)
 
@@ -194,7 +193,6 @@ def _ratio_of(num: str, den: str) -> Callable[[Mapping[str, Component], Context]
     return lambda cell, ctx: _ratio(count_of(cell, num), count_of(cell, den))
 
 
-_c = count_of
 # KPI id -> its value from a merged cell and its context (docs/kpi-definitions.md)
 RULES: dict[str, Callable[[Mapping[str, Component], Context], Value]] = {
     "calls": _counted("calls"),
@@ -203,7 +201,7 @@ RULES: dict[str, Callable[[Mapping[str, Component], Context], Value]] = {
     "meetings": _counted("meetings"),
     "leads_created": _counted("leads"),
     "lead_response_seconds": lambda cell, ctx: _ratio(
-        Decimal(_c(cell, "resp_ms")) / _MS_PER_S, _c(cell, "resp_n")
+        Decimal(count_of(cell, "resp_ms")) / _MS_PER_S, count_of(cell, "resp_n")
     ),
     "lead_response_seconds_p90": lambda cell, ctx: _p90(members_of(cell, "resp_sk")),
     "leads_waiting": _leads_waiting,
@@ -212,17 +210,19 @@ RULES: dict[str, Callable[[Mapping[str, Component], Context], Value]] = {
     "opportunities_opened": _counted("opps"),
     "orders": _counted("orders"),
     "revenue": lambda cell, ctx: _count(_rev(cell)),
-    "net_revenue": lambda cell, ctx: _count(_rev(cell) - _money(_c(cell, "cancel_c"))),
-    "average_deal_size": lambda cell, ctx: _ratio(_rev(cell), _c(cell, "orders")),
+    "net_revenue": lambda cell, ctx: _count(_rev(cell) - _money(count_of(cell, "cancel_c"))),
+    "average_deal_size": lambda cell, ctx: _ratio(_rev(cell), count_of(cell, "orders")),
     "margin": _money_counted("margin_c"),
     "margin_ratio": lambda cell, ctx: _ratio(
-        _money(_c(cell, "margin_c")), _money(_c(cell, "costed_c"))
+        _money(count_of(cell, "margin_c")), _money(count_of(cell, "costed_c"))
     ),
-    "win_rate": lambda cell, ctx: _ratio(_c(cell, "orders"), _c(cell, "orders") + _c(cell, "lost")),
+    "win_rate": lambda cell, ctx: _ratio(
+        count_of(cell, "orders"), count_of(cell, "orders") + count_of(cell, "lost")
+    ),
     "quote_conversion_rate": _ratio_of("quoted", "quotes"),
     "lead_conversion_rate": _ratio_of("lead_conv", "leads"),
     "sales_cycle_days": lambda cell, ctx: _ratio(
-        Decimal(_c(cell, "cyc_ms")) / _MS_PER_DAY, _c(cell, "cyc_n")
+        Decimal(count_of(cell, "cyc_ms")) / _MS_PER_DAY, count_of(cell, "cyc_n")
     ),
     "sales_cycle_days_p90": lambda cell, ctx: _p90(members_of(cell, "cyc_sk")),
     "new_customers": _counted("new_cust"),
@@ -234,15 +234,15 @@ RULES: dict[str, Callable[[Mapping[str, Component], Context], Value]] = {
     "cancellations": _counted("cancels"),
     "cancelled_revenue": _money_counted("cancel_c"),
     "churned_customers": _counted("churned"),
-    "churn_rate": lambda cell, ctx: _ratio(_c(cell, "churn_n"), ctx.customers_at_start),
+    "churn_rate": lambda cell, ctx: _ratio(count_of(cell, "churn_n"), ctx.customers_at_start),
     "retention_rate": _retention_rate,
     "repeat_purchase_rate": _ratio_of("repeat", "orders"),
     "complaints": _counted("complaints"),
     "complaint_ratio": _ratio_of("complaints", "orders"),
     "nps": lambda cell, ctx: _ratio(
-        100 * (_c(cell, "nps_pro") - _c(cell, "nps_det")), _c(cell, "nps_n")
+        100 * (count_of(cell, "nps_pro") - count_of(cell, "nps_det")), count_of(cell, "nps_n")
     ),
-    "cac": lambda cell, ctx: _ratio(_money(_c(cell, "spend_c")), _c(cell, "new_cust")),
+    "cac": lambda cell, ctx: _ratio(_money(count_of(cell, "spend_c")), count_of(cell, "new_cust")),
     "ltv": _ltv,
 }
 assert RULES.keys() == KPIS.keys(), "every catalogue KPI has its rule"
