@@ -10,7 +10,8 @@ they are never read. Here such a partition goes back to its earliest offset, whi
 what ``auto_offset_reset="earliest"`` would have given it; what it re-reads is
 deduplicated downstream (offset marks and event ids). The consumer also records where it
 positioned each partition, from which each stage's guard expects every offset in order:
-faust loses messages in other ways too (docs/engine.md, known problems).
+faust loses messages in other ways too: its fetch path around a rebalance is mended in
+``streams.engine.fetch_loop`` (docs/engine.md, known problems).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, cast
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams.engine.fetch_loop import HandedOnlyFetch
 from streams.engine.gap_probe import GapProbe
 from streams.engine.gaps import OffsetGuard, Verdict
 from streams.observability.metrics import PipelineStats
@@ -37,9 +39,10 @@ def left_unsought(committed: Mapping[TP, int | None], acked: Callable[[str], boo
     return sorted(tp for tp, offset in committed.items() if not offset and acked(tp.topic))
 
 
-class Consumer(faust_aiokafka.Consumer):
+class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
     """faust's aiokafka consumer; ``seek_to_committed`` also seeks partitions with nothing
-    committed (module docstring), and ``positioned`` says where each partition of an agent's
+    committed (module docstring), its fetch path hands every message fetched
+    (``HandedOnlyFetch``), and ``positioned`` says where each partition of an agent's
     topic was sought after the last rebalance: (a number per positioning, the offset), for
     the stages' offset guards (``streams.engine.gaps``)."""
 

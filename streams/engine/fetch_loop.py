@@ -1,0 +1,218 @@
+"""faust-streaming 0.15.3's fetch path (``faust/transport/consumer.py``), copied with two
+changes so that no message fetched from aiokafka is lost on its way to the agents.
+
+faust hands messages to the agents in two loops: ``getmany`` takes a batch from
+aiokafka's fetcher (whose position then moves past the batch) and yields it message by
+message; ``_drain_messages`` hands each to the agents' streams. Around a rebalance both
+let messages go:
+
+1. ``getmany`` stops yielding when the flow is suspended or the consumer generation
+   changes, and skips the messages of a partition that is paused meanwhile; what it did
+   not yield is dropped while aiokafka's position stays past it. When no seek follows
+   (faust seeks to the committed offsets only in some of these paths), those messages are
+   never read, and when they were a partition's last nothing comes to show the gap (the
+   stages' offset guards see gaps only when a later offset arrives). Here the fetcher is
+   sought back to the first message not yielded, when its position is still right after
+   the batch (no seek has moved it since): :func:`left_behind` says which.
+2. ``_drain_messages`` marks a message read (faust's read offset, below which a message
+   read again is dropped) even when a suspended flow won the race and the message was
+   never handed; after the seek back, the copies read again were dropped. Here a message
+   is marked read only once handed.
+
+Each copy carries the sha256 of the faust source it copies; a unit test fails when the
+installed faust's differs, and names what to port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.types import TP
+from mode import Service
+
+log = logging.getLogger(__name__)
+
+DRAIN_SOURCE_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
+"""sha256 of ``inspect.getsource`` of faust's ``Consumer._drain_messages`` (0.15.3)."""
+
+GETMANY_SOURCE_SHA256 = "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e"
+"""sha256 of ``inspect.getsource`` of faust's ``Consumer.getmany`` (0.15.3)."""
+
+
+def left_behind(
+    dropped: Mapping[TP, int], fetched_to: Mapping[TP, int], position: Mapping[TP, int | None]
+) -> dict[TP, int]:
+    """The partitions to seek back, and where: those with messages fetched but not
+    yielded (``dropped``: the first such offset) whose fetcher ``position`` is still right
+    after the batch (``fetched_to``: the batch's last offset). Elsewhere a seek (a
+    rebalance's, to the committed offsets) or a reassignment has moved the position since,
+    at or below those messages (they were never handed, so never committed): they are
+    read again without help; a partition with no valid position is being reset."""
+    return {
+        tp: first
+        for tp, first in dropped.items()
+        if position.get(tp) is not None and position.get(tp) == fetched_to[tp] + 1
+    }
+
+
+def _last_offsets(records: Mapping[TP, list[Any]]) -> dict[TP, int]:
+    return {tp: batch[-1].offset for tp, batch in records.items() if batch}
+
+
+def _first_per_partition(rest: Iterable[tuple[TP, Any]], into: dict[TP, int]) -> None:
+    for tp, record in rest:
+        into.setdefault(tp, record.offset)
+
+
+class HandedOnlyFetch:
+    """Mixin for faust's aiokafka ``Consumer`` (``streams.engine.rebalance.Consumer``):
+    faust's ``getmany`` and ``_drain_messages`` with the two changes of the module
+    docstring. ``refetched`` counts the partitions sought back by change 1."""
+
+    refetched = 0
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
+        """faust's ``getmany`` (``GETMANY_SOURCE_SHA256``); what it does not yield of a
+        batch is fetched again (:meth:`_refetch`)."""
+        this = cast(Any, self)
+        records, active_partitions = await this._wait_next_records(timeout)
+        generation_id = this.app.consumer_generation_id
+        if records is None or this.should_stop:
+            return
+
+        records_it: Iterator[tuple[TP, Any]] = this.scheduler.iterate(records)
+        to_message = this._to_message  # localize
+        dropped: dict[TP, int] = {}  # the change: first offset not yielded, per partition
+        if this.flow_active:
+            for tp, record in records_it:
+                if not this.flow_active:
+                    dropped.setdefault(tp, record.offset)
+                    break
+                new_generation_id = this.app.consumer_generation_id
+                if new_generation_id != generation_id:
+                    this.log.dev(
+                        "Generation id changed from %r to %r. Cancelling getmany.",
+                        generation_id,
+                        new_generation_id,
+                    )
+                    dropped.setdefault(tp, record.offset)
+                    break
+                if (
+                    active_partitions is None
+                    or tp in active_partitions
+                    or tp in this._buffered_partitions
+                ):
+                    highwater_mark = this.highwater(tp)
+                    this.app.monitor.track_tp_end_offset(tp, highwater_mark)
+                    # convert timestamp to seconds from int milliseconds.
+                    yield tp, to_message(tp, record)
+                else:
+                    dropped.setdefault(tp, record.offset)
+            _first_per_partition(records_it, dropped)  # what a break left
+            if dropped:
+                await self._refetch(dropped, _last_offsets(records))
+        else:
+            this.log.dev("getmany called while flow not active. Seek back to committed offsets.")
+            try:
+                await this.perform_seek()
+            except Exception as ex:
+                this.log.warning(f"exception performing seek when flow not active {ex}")
+
+    async def _refetch(self, dropped: dict[TP, int], fetched_to: dict[TP, int]) -> None:
+        """Seek the fetcher back to the messages of ``dropped`` (:func:`left_behind`), in
+        faust's consumer thread, where aiokafka's positions change: no seek or fetch runs
+        between the check and the seek."""
+        thread = cast(Any, self)._thread
+
+        def seek_back() -> dict[TP, int]:
+            aio = thread._ensure_consumer()
+            subscription = aio._subscription.subscription
+            assignment = subscription.assignment if subscription is not None else None
+            if assignment is None:
+                return {}
+            position: dict[TP, int | None] = {}
+            for tp in dropped:
+                state = assignment.state_value(tp)
+                valid = state is not None and state.has_valid_position
+                position[tp] = int(state.position) if valid else None
+            sought = left_behind(dropped, fetched_to, position)
+            for tp, offset in sought.items():
+                aio.seek(tp, offset)
+            return sought
+
+        try:
+            sought: dict[TP, int] = await thread.call_thread(seek_back)
+        except Exception:  # stopping, or unsubscribed meanwhile: nothing is ours to read
+            log.exception("could not seek back the messages faust dropped: %s", dropped)
+            return
+        for tp, offset in sorted(sought.items()):
+            self.refetched += 1
+            log.info(
+                "%s/%s: offsets %s to %s were fetched but not handed (a rebalance or a "
+                "pause cut the batch): fetching them again",
+                tp.topic, tp.partition, offset, fetched_to[tp],
+            )  # fmt: skip
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (a loop)
+        """faust's ``_drain_messages`` (``DRAIN_SOURCE_SHA256``), marking a message read
+        only once it was handed (module docstring, change 2)."""
+        this = cast(Any, self)
+        callback = this.callback
+        getmany = this.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        get_read_offset = this._read_offset.__getitem__
+        set_read_offset = this._read_offset.__setitem__
+        set_flag = this.diag.set_flag
+        unset_flag = this.diag.unset_flag
+        commit_every = this._commit_every
+        acks_enabled_for = this.app.topics.acks_enabled_for
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
+                await this.sleep(0)
+                if not this.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await this._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and this._n_acked >= commit_every:
+                                this._n_acked = 0
+                                await this.commit()
+                            handing = callback(message)
+                            waited = await this.wait_first(handing, this.suspend_flow.wait())
+                            if handing in waited.done:  # the change: handed, not cut off
+                                set_read_offset(tp, offset)
+                        else:
+                            this.log.dev("DROPPED MESSAGE ROFF %r", offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except this.consumer_stopped_errors:
+            if this.transport.app.should_stop:
+                this.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if this.transport.app.should_stop:
+                this.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            this.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)

@@ -1,0 +1,229 @@
+"""faust's fetch path, mended: every message fetched from aiokafka reaches the agents,
+also when a rebalance or a pause cuts a batch (streams/engine/fetch_loop.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+from collections import defaultdict
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+import pytest
+from faust.transport import consumer as faust_consumer
+from faust.transport.utils import DefaultSchedulingStrategy
+from faust.types import TP
+
+from streams.engine.fetch_loop import DRAIN_SOURCE_SHA256, GETMANY_SOURCE_SHA256, left_behind
+from streams.engine.rebalance import Consumer
+
+SPEND, ORDERS = TP("marketing.spend", 1), TP("sales.orders", 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "digest"),
+    [("_drain_messages", DRAIN_SOURCE_SHA256), ("getmany", GETMANY_SOURCE_SHA256)],
+)
+def test_the_loops_copied_are_the_installed_faust_s(name: str, digest: str) -> None:
+    source = inspect.getsource(getattr(faust_consumer.Consumer, name))
+    assert hashlib.sha256(source.encode()).hexdigest() == digest, (
+        f"faust-streaming {faust.__version__} has another Consumer.{name} than the one "
+        "streams/engine/fetch_loop.py copies (0.15.3): read faust/transport/consumer.py "
+        "again, port the change (module docstring) and update the digest"
+    )
+
+
+def test_left_behind_only_where_the_position_is_still_after_the_batch() -> None:
+    dropped = {SPEND: 1, ORDERS: 40, TP("sales.orders", 1): 5}
+    fetched_to = {SPEND: 2, ORDERS: 44, TP("sales.orders", 1): 9}
+    position = {
+        SPEND: 3,  # right after the batch: nothing moved it, the messages are lost
+        ORDERS: 38,  # a rebalance's seek to the committed offset: they are read again
+        TP("sales.orders", 1): None,  # being reset (a reassignment): read again
+    }
+    assert left_behind(dropped, fetched_to, position) == {SPEND: 1}
+
+
+def _record(offset: int) -> Any:
+    return SimpleNamespace(offset=offset)
+
+
+def _getmany_consumer(
+    records: dict[TP, list[Any]], positions: dict[TP, int], on_yield: Callable[[Any], None]
+) -> tuple[Any, list[tuple[TP, int]]]:
+    """A Consumer with no broker: its fetch returns ``records`` once, aiokafka's positions
+    are ``positions``; ``on_yield`` runs for every message yielded (to stage a rebalance)."""
+    seeks: list[tuple[TP, int]] = []
+    consumer: Any = object.__new__(Consumer)
+    consumer.flow_active = True
+    consumer._stopped, consumer._crashed = asyncio.Event(), asyncio.Event()  # should_stop
+    consumer._buffered_partitions = set()
+    consumer.app = SimpleNamespace(
+        consumer_generation_id=1, monitor=SimpleNamespace(track_tp_end_offset=lambda tp, o: 0)
+    )
+    consumer.scheduler = DefaultSchedulingStrategy()
+    consumer.highwater = lambda tp: 100
+    consumer.log = SimpleNamespace(dev=lambda *args: None, warning=lambda *args: None)
+
+    def to_message(tp: TP, record: Any) -> Any:
+        on_yield(record)
+        return record
+
+    consumer._to_message = to_message
+
+    async def wait_next_records(timeout: float) -> Any:  # noqa: ASYNC109 (faust's signature)
+        return records, set(records)
+
+    consumer._wait_next_records = wait_next_records
+    states = {
+        tp: SimpleNamespace(has_valid_position=True, position=offset)
+        for tp, offset in positions.items()
+    }
+
+    def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+        states[tp].position = offset
+
+    assignment = SimpleNamespace(state_value=states.get)
+    aio = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)),
+        seek=seek,
+    )
+
+    async def call_thread(fun: Callable[[], Any]) -> Any:
+        return fun()
+
+    consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aio, call_thread=call_thread)
+    return consumer, seeks
+
+
+def _first_of(hooks: list[Callable[[Any], None]]) -> Callable[[Any], None]:
+    return lambda record: hooks[0](record)
+
+
+async def _yielded(consumer: Any, getmany: Any) -> list[tuple[TP, int]]:
+    return [(tp, message.offset) async for tp, message in getmany(consumer, timeout=1.0)]
+
+
+@pytest.mark.parametrize("cut", ["flow suspended", "generation changed"])
+async def test_a_batch_cut_by_a_rebalance_is_fetched_again(cut: str) -> None:
+    """A batch of two partitions is cut after 2 messages: faust's getmany drops the rest
+    with aiokafka's positions past them (nothing reads them again); here the fetcher is
+    sought back to the first message not yielded of each partition."""
+    records = {SPEND: [_record(0), _record(1), _record(2)], ORDERS: [_record(7), _record(8)]}
+    positions = {SPEND: 3, ORDERS: 9}  # aiokafka moved past what it handed faust
+
+    def staged(consumer: Any) -> Callable[[Any], None]:
+        seen = 0
+
+        def on_yield(record: Any) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == 2:  # a rebalance starts while the agents take the second message
+                if cut == "flow suspended":
+                    consumer.flow_active = False
+                else:
+                    consumer.app.consumer_generation_id = 2
+
+        return on_yield
+
+    for getmany, expected_seeks in [
+        (faust_consumer.Consumer.getmany, []),  # faust's: offsets 1-2 and 8 are lost
+        (Consumer.getmany, [(SPEND, 1), (ORDERS, 8)]),
+    ]:
+        hooks: list[Callable[[Any], None]] = []
+        consumer, seeks = _getmany_consumer(records, dict(positions), _first_of(hooks))
+        hooks.append(staged(consumer))
+        # Round robin between topics: spend 0, orders 7, then the cut.
+        assert await _yielded(consumer, getmany) == [(SPEND, 0), (ORDERS, 7)]
+        assert sorted(seeks) == expected_seeks, getmany
+
+
+async def test_a_partition_paused_meanwhile_is_fetched_again_unless_sought_already() -> None:
+    """Messages of a partition no longer active (paused by a rebalance) are skipped. Where
+    the rebalance already sought the partition back (its position moved), nothing more is
+    done; where nothing moved it, it is sought back to its first skipped message."""
+    records = {SPEND: [_record(4), _record(5)], ORDERS: [_record(10), _record(11)]}
+    consumer, seeks = _getmany_consumer(records, {SPEND: 6, ORDERS: 3}, lambda record: None)
+
+    async def wait_next_records(timeout: float) -> Any:  # noqa: ASYNC109
+        return records, set()  # both paused once fetched
+
+    consumer._wait_next_records = wait_next_records
+    assert await _yielded(consumer, Consumer.getmany) == []
+    assert seeks == [(SPEND, 4)]  # ORDERS is at 3: a seek to its committed offset ran
+    assert consumer.refetched == 1
+
+
+async def test_a_whole_batch_yielded_seeks_nothing() -> None:
+    records = {SPEND: [_record(0), _record(1)], ORDERS: [_record(7)]}
+    consumer, seeks = _getmany_consumer(records, {SPEND: 2, ORDERS: 8}, lambda record: None)
+    yielded = await _yielded(consumer, Consumer.getmany)
+    assert yielded == [(SPEND, 0), (ORDERS, 7), (SPEND, 1)]
+    assert seeks == []
+
+
+def _drain_consumer(batches: list[list[int]]) -> tuple[Any, Any]:
+    """A Consumer with no broker whose ``getmany`` hands ``batches`` of offsets of
+    ``marketing.spend/1``, one batch per call; its callback hands a message at once while
+    the flow is active. Handing offset 1 the first time, it meets a rebalance: the flow is
+    suspended and faust's seek back to 0 resets the read offset (both done by the rebalance
+    while the loop waits on the full stream queue), and the message is never handed."""
+    consumer: Any = object.__new__(Consumer)
+    consumer._loop = asyncio.get_running_loop()
+    consumer._stopped, consumer._crashed = asyncio.Event(), asyncio.Event()
+    consumer._read_offset = defaultdict(lambda: None)
+    consumer.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
+    consumer._commit_every = None
+    consumer.log = SimpleNamespace(dev=lambda *args: None)
+    topics = type("Topics", (), {"acks_enabled_for": staticmethod(lambda topic: True)})
+    consumer.app = type("App", (), {"topics": topics()})()
+    consumer.suspend_flow = asyncio.Event()
+    consumer.handed = []
+    fetcher: Any = type("Fetcher", (), {})()
+    fetcher._stopped = asyncio.Event()
+    calls = iter(range(len(batches) + 1))
+    rebalanced = False
+
+    async def getmany(timeout: float) -> Any:  # noqa: ASYNC109 (faust's signature)
+        call = next(calls)
+        if call == len(batches):
+            fetcher._stopped.set()
+            return
+        consumer.suspend_flow.clear()  # the rebalance is over: the flow resumes
+        for offset in batches[call]:
+            yield SPEND, SimpleNamespace(offset=offset, topic="t", key=None, value=None)
+
+    async def callback(message: Any) -> None:
+        nonlocal rebalanced
+        if message.offset == 1 and not rebalanced:
+            rebalanced = True
+            consumer.suspend_flow.set()  # stop_flow
+            consumer._read_offset[SPEND] = None  # seek back to 0
+        if consumer.suspend_flow.is_set():
+            await asyncio.Event().wait()  # the stream queue stays full: cut off
+        consumer.handed.append(message.offset)
+
+    async def no_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    consumer.getmany, consumer.callback, consumer.sleep = getmany, callback, no_sleep
+    return consumer, fetcher
+
+
+async def test_a_message_cut_off_by_a_suspended_flow_is_not_marked_read() -> None:
+    """Offsets 0-2 are fetched, 0 is handed, then a rebalance cuts 1 and 2 off and seeks
+    the partition back to 0: the fetcher reads 0-2 again, and all are handed. faust's own
+    loop marked 1 and 2 read though never handed (``set_read_offset`` after
+    ``wait_first`` whoever won), so it dropped the re-read 0 and 1 below that mark."""
+    for drain, handed in [
+        (faust_consumer.Consumer._drain_messages, [0, 2]),
+        (Consumer._drain_messages, [0, 0, 1, 2]),
+    ]:
+        consumer, fetcher = _drain_consumer([[0, 1, 2], [0, 1, 2]])
+        await asyncio.wait_for(drain(consumer, fetcher), 5)
+        assert consumer.handed == handed, drain
+    assert consumer._read_offset[SPEND] == 2
