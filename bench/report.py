@@ -7,6 +7,26 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+LOGS_KEPT = 10
+"""Runs whose worker and replay logs are kept (``bench/results/logs/<start>/``)."""
+
+
+def run_logs(started_at: str, results: Path = RESULTS, kept: int = LOGS_KEPT) -> Path:
+    """A new folder for this run's logs, named for its start (UTC, sortable), the
+    ``kept`` latest runs' folders kept: a run that stalled can be read after the next."""
+    root = results / "logs"
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / started_at.replace(":", "")
+    n = 1
+    while folder.exists():  # two runs started in one second
+        n += 1
+        folder = root / f"{started_at.replace(':', '')}-{n}"
+    folder.mkdir()
+    for old in sorted(p for p in root.iterdir() if p.is_dir())[:-kept]:
+        for path in old.iterdir():
+            path.unlink()
+        old.rmdir()
+    return folder
 
 
 def _num(value: float | None, unit: str = "", digits: int = 0) -> str:

@@ -115,8 +115,7 @@ async def throughput(record: StackRecord, size: int, args: argparse.Namespace) -
     out["bare"] = {"events": count, "seconds": round(seconds, 3), "events_per_s": bare_rate}
     say(f"  {count:,} in {seconds:.2f} s: {bare_rate:,.0f} events/s")
 
-    log = report.RESULTS / f"worker-{size}.log"
-    log.unlink(missing_ok=True)
+    log = args.logs / f"worker-{size}.log"
     out["worker_log"] = str(log)
     say(f"[{size:,} events] full pipeline: a fresh worker (log {log}) ...")
     worker = Worker(settings, log)
@@ -154,8 +153,7 @@ async def throughput(record: StackRecord, size: int, args: argparse.Namespace) -
 
 async def latency_part(record: StackRecord, args: argparse.Namespace) -> dict[str, Any]:
     settings = fresh_settings(record)
-    log = report.RESULTS / "worker-latency.log"
-    log.unlink(missing_ok=True)
+    log = args.logs / "worker-latency.log"
     await ensure_topics(settings)
     say(f"[latency] a fresh worker (log {log}) ...")
     worker = Worker(settings, log)
@@ -191,10 +189,8 @@ async def latency_part(record: StackRecord, args: argparse.Namespace) -> dict[st
 
 async def crm_part(record: StackRecord, args: argparse.Namespace) -> dict[str, Any]:
     settings = crm.crm_settings(fresh_settings(record))
-    log = report.RESULTS / "worker-crm.log"
-    replay_log = report.RESULTS / "replay-crm.log"
-    for path in (log, replay_log):
-        path.unlink(missing_ok=True)
+    log = args.logs / "worker-crm.log"
+    replay_log = args.logs / "replay-crm.log"
     say(f"[crm] salespulse replay {crm.EXPORT} (log {replay_log}) ...")
     replay_s = await asyncio.to_thread(crm.replay, settings, replay_log, args.timeout)
     say(f"  replayed in {replay_s:.1f} s; a fresh worker (log {log}, retention_calendar_s "
@@ -237,8 +233,12 @@ async def guarded(name: str, part: Callable[[], Awaitable[dict[str, Any]]]) -> d
 
 
 async def measure(record: StackRecord, args: argparse.Namespace) -> dict[str, Any]:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    args.logs = report.run_logs(started_at)
+    say(f"worker and replay logs: {args.logs} (the {report.LOGS_KEPT} latest runs kept)")
     result: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": started_at,
+        "logs": str(args.logs),
         "host": platform.node(),
         "python": platform.python_version(),
         "options": {
