@@ -13,7 +13,8 @@ let messages go:
    never read, and when they were a partition's last nothing comes to show the gap (the
    stages' offset guards see gaps only when a later offset arrives). Here the fetcher is
    sought back to the first message not yielded, when its position is still right after
-   the batch (no seek has moved it since): :func:`left_behind` says which.
+   the batch (no seek has moved it since): :func:`left_behind` says which. It seeks
+   directly, as faust's own ``seek`` does.
 2. ``_drain_messages`` marks a message read (faust's read offset, below which a message
    read again is dropped) even when a suspended flow won the race and the message was
    never handed; after the seek back, the copies read again were dropped. Here a message
@@ -114,7 +115,7 @@ class HandedOnlyFetch:
                     dropped.setdefault(tp, record.offset)
             _first_per_partition(records_it, dropped)  # what a break left
             if dropped:
-                await self._refetch(dropped, _last_offsets(records))
+                self._refetch(dropped, _last_offsets(records))
         else:
             this.log.dev("getmany called while flow not active. Seek back to committed offsets.")
             try:
@@ -122,40 +123,33 @@ class HandedOnlyFetch:
             except Exception as ex:
                 this.log.warning(f"exception performing seek when flow not active {ex}")
 
-    async def _refetch(self, dropped: dict[TP, int], fetched_to: dict[TP, int]) -> None:
-        """Seek the fetcher back to the messages of ``dropped`` (:func:`left_behind`), in
-        faust's consumer thread, where aiokafka's positions change: no seek or fetch runs
-        between the check and the seek."""
-        thread = cast(Any, self)._thread
-
-        def seek_back() -> dict[TP, int]:
-            aio = thread._ensure_consumer()
+    def _refetch(self, dropped: dict[TP, int], fetched_to: dict[TP, int]) -> None:
+        """Seek the fetcher back to the messages of ``dropped`` (:func:`left_behind`).
+        Called directly, as faust's own ``seek`` calls aiokafka's (never through the
+        consumer thread's queue, whose calls can wait on the broker: the fetch loop must
+        not wait behind them)."""
+        try:
+            aio = cast(Any, self)._thread._ensure_consumer()
             subscription = aio._subscription.subscription
             assignment = subscription.assignment if subscription is not None else None
             if assignment is None:
-                return {}
+                return  # unsubscribed (stopping): nothing is ours to read
             position: dict[TP, int | None] = {}
             for tp in dropped:
                 state = assignment.state_value(tp)
                 valid = state is not None and state.has_valid_position
                 position[tp] = int(state.position) if valid else None
             sought = left_behind(dropped, fetched_to, position)
-            for tp, offset in sought.items():
+            for tp, offset in sorted(sought.items()):
                 aio.seek(tp, offset)
-            return sought
-
-        try:
-            sought: dict[TP, int] = await thread.call_thread(seek_back)
-        except Exception:  # stopping, or unsubscribed meanwhile: nothing is ours to read
+                self.refetched += 1
+                log.info(
+                    "%s/%s: offsets %s to %s were fetched but not handed (a rebalance or a "
+                    "pause cut the batch): fetching them again",
+                    tp.topic, tp.partition, offset, fetched_to[tp],
+                )  # fmt: skip
+        except Exception:  # revoked or stopping meanwhile: its next owner reads it
             log.exception("could not seek back the messages faust dropped: %s", dropped)
-            return
-        for tp, offset in sorted(sought.items()):
-            self.refetched += 1
-            log.info(
-                "%s/%s: offsets %s to %s were fetched but not handed (a rebalance or a "
-                "pause cut the batch): fetching them again",
-                tp.topic, tp.partition, offset, fetched_to[tp],
-            )  # fmt: skip
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover (a loop)
         """faust's ``_drain_messages`` (``DRAIN_SOURCE_SHA256``), marking a message read

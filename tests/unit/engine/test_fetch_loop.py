@@ -93,10 +93,7 @@ def _getmany_consumer(
         seek=seek,
     )
 
-    async def call_thread(fun: Callable[[], Any]) -> Any:
-        return fun()
-
-    consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aio, call_thread=call_thread)
+    consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aio)
     return consumer, seeks
 
 
