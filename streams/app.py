@@ -231,6 +231,7 @@ def build_app(settings: Settings) -> faust.App:
         failures=StageFailures("entity-stage", send_deadletter(stage_sends), stats.stage_errors),
         read_source=probe.value_at,
         cache_size=settings.table_cache_keys,
+        entity_horizon_ms=int(settings.entity_horizon_s * 1000),
     )
     publisher = Publisher(
         cells=table("published-cells", publisher_sends),

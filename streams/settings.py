@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     retention_calendar_s: float = Field(
         default=3 * 366 * 86_400, gt=0, description="weeks to quarters"
     )
+    entity_horizon_s: float = Field(
+        default=3 * 366 * 86_400,
+        gt=0,
+        description="an entity (lead, account, opportunity) with no event for this long, in "
+        "event time, is forgotten: its summary is swept, and a later event starts it afresh",
+    )
     engine_flush_interval_s: float = Field(default=0.5, gt=0, le=60)
     stream_buffer_messages: int = Field(
         default=256,

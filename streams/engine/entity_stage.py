@@ -14,7 +14,10 @@ table value carrying the position mark of the last item applied to it:
   can still be applied, and the table holds the ids of the longest retention (3 years of
   event time by default), no more;
 - ``entities[role:key]``: the entity's summary: the items of its history that can still
-  change its numbers, and those that may be redelivered (``streams.kpi.summaries``);
+  change its numbers, and those that may be redelivered (``streams.kpi.summaries``), and
+  the event time of its latest event (``l``). An entity with no event for the horizon
+  (``entity_horizon_ms``, ``SALESPULSE_ENTITY_HORIZON_S``, about 3 years of event time by
+  default) is swept (:func:`idle_entity`): a later event for it starts it afresh;
 - ``cells[p|cell]``: this partition's partial sum of the cell;
 - ``stream-time[p]``: the partition's stream time: the largest ingest watermark received
   (``streams.engine.watermark``), moved to wall time when the partition is idle (``t``, the
@@ -80,6 +83,17 @@ MARK_MOVED_S = 1.0  # and at most this often while it moves
 LateCopy = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers for sales.late
 
 
+def idle_entity(entity: Any, event_now: int, horizon_ms: int) -> bool:
+    """Whether an entity's summary (``entities`` value) had no event for ``horizon_ms`` at
+    event time ``event_now``: its latest event's time (``l``; a summary written before
+    ``l`` was kept: its latest item's), the summary's items being only those that can
+    still change its numbers, often old ones."""
+    latest = entity.get("l")
+    if latest is None:
+        latest = max((int(item["t"]) for item in entity.get("h", ())), default=None)
+    return latest is not None and event_now - latest > horizon_ms
+
+
 class EntityStage:
     def __init__(
         self,
@@ -104,12 +118,15 @@ class EntityStage:
         failures: StageFailures,
         read_source: Callable[[str, int, int], Awaitable[bytes | None]],
         cache_size: int = 0,
+        entity_horizon_ms: int = 3 * 366 * 86_400_000,
     ) -> None:
         self.seen, self.entities = WriteBack(seen, cache_size), WriteBack(entities, cache_size)
         self.cells, self.stream_time = WriteBack(cells, cache_size), WriteBack(stream_time)
         self.tables = (self.seen, self.entities, self.cells, self.stream_time)
         self.seen_sweep = Sweep(self.seen, self._forgettable)
         self.cells_sweep = Sweep(self.cells, self._cell_gone)
+        self.entity_horizon_ms = entity_horizon_ms
+        self.entities_sweep = Sweep(self.entities, self._entity_idle)
         self.cells_topic, self.late_topic = cells_topic, late_topic
         self.windows, self.graces, self.retention = windows, graces, retention
         self.idle_close_s = idle_close_s
@@ -343,6 +360,7 @@ class EntityStage:
         self.pending_items = 0  # a flush threshold, not a count that must be exact
         self.seen_sweep.forget(partitions)
         self.cells_sweep.forget(partitions)
+        self.entities_sweep.forget(partitions)
         self.failures.revoke(partitions)
         for p in partitions:
             self.dirty.pop(p, None)
@@ -363,6 +381,9 @@ class EntityStage:
             return False
         return len(self.windows.late_kinds(at_ms, event_now, self.retention)) == len(CELL_KINDS)
 
+    def _entity_idle(self, name: str, entity: Any, event_now: int) -> bool:
+        return idle_entity(entity, event_now, self.entity_horizon_ms)
+
     def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
         name = f"{role}:{key}"
         entity = self.entities.get(p, name) or {"h": [], "m": -1}
@@ -373,7 +394,9 @@ class EntityStage:
             # (streams.kpi.summaries); what may be redelivered is kept.
             committed = self.committed(p)
             keep_from = None if committed is None else position(committed, 0)
-            self.entities.set(p, name, {"h": summarize(role, history, keep_from), "m": o})
+            latest = max(int(item["t"]), entity.get("l", -1))
+            summary = summarize(role, history, keep_from)
+            self.entities.set(p, name, {"h": summary, "m": o, "l": latest})
         before = [i for i in history if i["o"] < o]
         upto = [i for i in history if i["o"] <= o]
         return diff(
@@ -449,11 +472,13 @@ class EntityStage:
                         for chunk in cell_chunks(cells):
                             message = {"p": p, "cells": chunk, "ts": oldest}
                             partials.append((target.encode(), orjson.dumps(message)))
-                # Expired seen ids and partial cells, a few per flush, of the partitions
-                # this flush writes.
+                # Expired seen ids, partial cells and idle entities, a few per flush, of the
+                # partitions this flush writes.
                 for p in {event.message.partition for _, event in pending}:
-                    self.stats.seen_purged += self.seen_sweep.step(p, self.event_ms(p))
-                    self.stats.cells_purged += self.cells_sweep.step(p, self.event_ms(p))
+                    event_now = self.event_ms(p)
+                    self.stats.seen_purged += self.seen_sweep.step(p, event_now)
+                    self.stats.cells_purged += self.cells_sweep.step(p, event_now)
+                    self.stats.entities_purged += self.entities_sweep.step(p, event_now)
                 changelog = write_all(self.tables, (event for _, event in pending))
                 await changelog.send(self.sends)
                 for target_key, partial in partials:

@@ -80,6 +80,7 @@ class PipelineStats:
     stage_errors: Counter[str] = field(default_factory=lambda: _zeros(APPLYING_STAGES))
     seen_purged: int = 0  # seen event ids swept, past the retention of all their windows
     cells_purged: int = 0  # entity-stage partial cells swept, past their window's retention
+    entities_purged: int = 0  # entity summaries swept, no event for the entity horizon
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
     gaps_sought: Counter[str] = field(default_factory=lambda: _zeros(STAGES))  # stage
     last_event_timestamp: float | None = None
@@ -177,6 +178,12 @@ class PipelineCollector(Collector):
             "Partial cells removed from the entity stage's table: their window is past its "
             "retention, removed from the read model, and takes no event.",
             value=self._stats.cells_purged,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "salespulse_entity_summaries_purged",
+            "Entity summaries removed from the entity stage's table: no event for the entity "
+            "in the horizon (SALESPULSE_ENTITY_HORIZON_S, event time).",
+            value=self._stats.entities_purged,
         )  # fmt: skip
         yield _by_label(
             "salespulse_offset_gaps_sought",

@@ -189,17 +189,20 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
     tmp_path: Path, settings: Settings
 ) -> None:
     """Dedup covers what can still be applied, no more: once every window of an order is past
-    its retention (a day here), its id is swept, and so are its partial cells; a copy of it then is expired, not a
+    its retention (a day here), its id is swept, and so are its partial cells and, no event for
+    its account in the entity horizon (a day), the account's summary; a copy of it then is expired, not a
     duplicate, and changes no KPI."""
 
     day = 86_400.0
     short = {"retention_minute_s": 3600.0, "retention_day_s": day, "retention_calendar_s": day}
+    short["entity_horizon_s"] = day
     settings = settings.model_copy(update=short)
     asyncio.run(ensure_topics(settings))
     zone = settings.zone
     january = datetime(2025, 1, 15, 10, 0, tzinfo=zone)
     may = datetime(2025, 5, 20, 10, 0, tzinfo=zone)  # Q1 ended + a day of retention: past
-    old = orjson.dumps(order("rep-s", "10.00", january))
+    # acct-jan orders in January only: its summary goes a day of event time after that
+    old = orjson.dumps(order("rep-s", "10.00", january, account_id="acct-jan"))
     client = sync_redis_client(settings)
     january_day = int(datetime(2025, 1, 15, tzinfo=zone).timestamp())
     with running_worker(settings, tmp_path / "worker.log"):
@@ -207,6 +210,7 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
         eventually(lambda: revenue(settings, january) == {"rep-s": Decimal("10.00")})
         assert worker_metric(settings, "salespulse_seen_ids_purged_total") == 0
         assert worker_metric(settings, "salespulse_partial_cells_purged_total") == 0
+        assert worker_metric(settings, "salespulse_entity_summaries_purged_total") == 0
         # Orders in May, on several accounts (every input partition): event time moves on.
         for n in range(8):
             may_order = order("rep-s", "1.00", may + timedelta(minutes=n), account_id=f"acct-{n}")
@@ -220,6 +224,8 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
         # and the entity stage's partial cells of them: at least the five windows of the
         # global cell (the rep, team, region and product cells too)
         eventually(lambda: worker_metric(settings, "salespulse_partial_cells_purged_total") >= 5)
+        # and acct-jan's summary: no event for it in the entity horizon (a day of event time)
+        eventually(lambda: worker_metric(settings, "salespulse_entity_summaries_purged_total") >= 1)
         expired_before = worker_metric(
             settings, "salespulse_expired_events_total", kind="quarter", role="event"
         )
