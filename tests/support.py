@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -100,9 +101,29 @@ def running_worker(
         try:
             yield process
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- worker log ({log}):\n{log_tail(log, 40)}") from exc
+            tail = log_tail(log, 40)
+            dump_tasks(process, log)
+            raise AssertionError(
+                f"{exc}\n--- worker log ({log}; what each task waited on is at its end):\n{tail}"
+            ) from exc
     finally:
         process.stop()
+
+
+def dump_tasks(process: ProcessRecord, log: Path, wait_s: float = 3.0) -> None:
+    """Have a worker that a test found wrong write to its log the stack of every thread and
+    asyncio task (mode's worker does on SIGUSR1), so a stall shows what it waited on."""
+    if not process.alive():
+        return
+    size = log.stat().st_size if log.exists() else 0
+    try:
+        os.kill(process.pid, signal.SIGUSR1)
+    except OSError:
+        return
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and (log.stat().st_size if log.exists() else 0) == size:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the dump is written in one go, a little at a time
 
 
 def metric(text: bytes | str, name: str, **labels: str) -> float:
