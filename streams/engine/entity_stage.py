@@ -66,7 +66,7 @@ from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.rep_sets import routing_target
 from streams.kpi.summaries import summarize
-from streams.kpi.windows import CELL_KINDS, CellWindows, Graces, Retention
+from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows, Graces, Retention
 from streams.observability.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class EntityStage:
         self.seen_sweep = Sweep(self.seen, self._forgettable)
         self.cells_sweep = Sweep(self.cells, self._cell_gone)
         self.entity_horizon_ms = entity_horizon_ms
-        self.entities_sweep = Sweep(self.entities, self._entity_idle)
+        self.entities_sweep = Sweep(self.entities, self._entity_idle, self._forget_entity)
         self.cells_topic, self.late_topic = cells_topic, late_topic
         self.windows, self.graces, self.retention = windows, graces, retention
         self.idle_close_s = idle_close_s
@@ -384,6 +384,28 @@ class EntityStage:
     def _entity_idle(self, name: str, entity: Any, event_now: int) -> bool:
         return idle_entity(entity, event_now, self.entity_horizon_ms)
 
+    def _forget_entity(self, p: int, name: str, entity: Any) -> None:
+        """An entity swept (idle for the horizon): a lead still waiting for its first touch
+        leaves the live cells (``open_leads``, what ``leads_waiting`` counts), as a lead
+        never seen; the windows it counted in keep their values. Written with the sweep's
+        deletion, in the same flush, and sent with it (the cell is dirty)."""
+        role = name.split(":", 1)[0]
+        if role != "lead":
+            return  # only leads are in the live cells
+        delta = contribution(role, list(entity.get("h", ())), self.windows)
+        dirty = self.dirty.setdefault(p, set())
+        for cell, components in delta.items():
+            if split_cell_key(cell)[0] != LIVE:
+                continue
+            key = f"{p}|{cell}"
+            current = self.cells.get(p, key)
+            if current is None:
+                continue
+            merged = dict(current["c"])
+            add_cell(merged, components, -1)
+            self.cells.set(p, key, {"c": merged, "m": current["m"]})
+            dirty.add(cell)
+
     def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
         name = f"{role}:{key}"
         entity = self.entities.get(p, name) or {"h": [], "m": -1}
@@ -438,6 +460,14 @@ class EntityStage:
             # Reads every partition's keys: faust would look only in the store of the event
             # being processed when the flush runs from an agent (streams.engine.writeback).
             with outside_events():
+                # Expired seen ids, partial cells and idle entities, a few per flush, of the
+                # partitions this flush writes; first, as a lead forgotten leaves the live
+                # cells, which this flush sends.
+                for p in {event.message.partition for _, event in self.pending}:
+                    event_now = self.event_ms(p)
+                    self.stats.seen_purged += self.seen_sweep.step(p, event_now)
+                    self.stats.cells_purged += self.cells_sweep.step(p, event_now)
+                    self.stats.entities_purged += self.entities_sweep.step(p, event_now)
                 pending, self.pending = self.pending, []
                 self.pending_items = 0
                 dirty, self.dirty = self.dirty, {}
@@ -472,13 +502,6 @@ class EntityStage:
                         for chunk in cell_chunks(cells):
                             message = {"p": p, "cells": chunk, "ts": oldest}
                             partials.append((target.encode(), orjson.dumps(message)))
-                # Expired seen ids, partial cells and idle entities, a few per flush, of the
-                # partitions this flush writes.
-                for p in {event.message.partition for _, event in pending}:
-                    event_now = self.event_ms(p)
-                    self.stats.seen_purged += self.seen_sweep.step(p, event_now)
-                    self.stats.cells_purged += self.cells_sweep.step(p, event_now)
-                    self.stats.entities_purged += self.entities_sweep.step(p, event_now)
                 changelog = write_all(self.tables, (event for _, event in pending))
                 await changelog.send(self.sends)
                 for target_key, partial in partials:

@@ -39,10 +39,13 @@ class _Pass:
 
 @dataclass
 class Sweep:
-    """Deletes the keys of ``writeback``'s table for which ``expired(key, value, now_ms)``."""
+    """Deletes the keys of ``writeback``'s table for which ``expired(key, value, now_ms)``;
+    ``on_expired(partition, key, value)`` is called for each first (what else must go with it
+    is written in the same flush)."""
 
     writeback: WriteBack
     expired: Callable[[str, Any, int], bool]
+    on_expired: Callable[[int, str, Any], None] | None = None
     budget: int = 500
     repass_ms: int = 86_400_000
     passes: dict[int, _Pass] = field(default_factory=dict)
@@ -89,6 +92,8 @@ class Sweep:
             # a write of this flush is the latest value; else the store's (written through)
             value = pending[key] if key in pending else orjson.loads(raw_value)
             if value is not None and self.expired(key, value, now_ms):
+                if self.on_expired is not None:
+                    self.on_expired(partition, key, value)
                 self.writeback.delete(partition, key)
                 deleted += 1
         if not it.valid():

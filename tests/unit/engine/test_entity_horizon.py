@@ -44,6 +44,17 @@ def db(tmp_path: Path) -> Iterator[Any]:
     opened.close()
 
 
+def table_on(db: Any) -> Any:
+    """A table of partition 0 on ``db`` (a RocksDB store, as faust opens it), as the
+    stage and the sweep read it."""
+
+    def get(key: str) -> Any:
+        raw = db.get(orjson.dumps(key))
+        return None if raw is None else orjson.loads(raw)
+
+    return SimpleNamespace(data=SimpleNamespace(_dbs={0: db}), get=get)
+
+
 def order(n: int, at_ms: int, o: int) -> dict[str, Any]:
     return {
         "t": at_ms, "o": o, "id": f"o{n}", "x": "order.placed", "late": [],
@@ -57,9 +68,8 @@ def test_an_account_ordering_again_is_kept_and_swept_a_horizon_after_its_last_or
     """Its second order is a repeat purchase, left out of its summary (only the first order
     can still change its numbers): the summary's items are a year old when it orders, yet
     it is kept until a horizon after that second order."""
-    table = SimpleNamespace(data=SimpleNamespace(_dbs={0: db}), get=lambda key: None)
     stage = EntityStage.__new__(EntityStage)  # only what entity summaries use
-    stage.entities = WriteBack(table)
+    stage.entities = WriteBack(table_on(db))
     stage.windows = CellWindows(ZoneInfo("Europe/Paris"))
     stage.committed = lambda p: 1_000  # both orders committed: none redelivered
     stage.entity_horizon_ms = HORIZON
@@ -87,3 +97,64 @@ def test_an_account_ordering_again_is_kept_and_swept_a_horizon_after_its_last_or
     assert sweep.step(0, second + HORIZON + DAY) == 1
     flush()
     assert orjson.dumps("account:acct-1") not in db
+
+
+def lead_item(n: int, event_type: str, at_ms: int, o: int) -> dict[str, Any]:
+    return {
+        "t": at_ms, "o": o, "id": f"l{n}", "x": event_type, "late": [],
+        "p": [["global", "all"], ["rep", "ana"]],
+    }  # fmt: skip
+
+
+def test_a_lead_forgotten_while_waiting_leaves_the_live_cells(db: Any, tmp_path: Path) -> None:
+    """Two leads wait; one is then touched. Past the horizon both are swept: the one still
+    waiting leaves ``open_leads`` of the live cells (leads_waiting), in the flush that
+    deletes it, and the live cells are sent again; the windows keep their values."""
+    options = rocksdict.Options(raw_mode=True)
+    options.create_if_missing(True)
+    cells_db = rocksdict.Rdict(str(tmp_path / "cells"), options=options)
+    try:
+        stage = EntityStage.__new__(EntityStage)
+        stage.entities, stage.cells = WriteBack(table_on(db)), WriteBack(table_on(cells_db))
+        stage.windows = CellWindows(ZoneInfo("Europe/Paris"))
+        stage.committed = lambda p: 1_000
+        stage.entity_horizon_ms = HORIZON
+        stage.dirty = {}
+        sweep = Sweep(stage.entities, stage._entity_idle, stage._forget_entity)
+
+        def apply(role: str, key: str, item: dict[str, Any]) -> None:
+            staged: dict[str, Any] = {}
+            stage._stage_cells(
+                0, item["o"], stage._entity_delta(0, role, key, item, item["o"]), staged
+            )
+            stage._write_cells(0, staged)
+
+        def flush() -> None:
+            for writeback, store in ((stage.entities, db), (stage.cells, cells_db)):
+                for key, value in writeback.dirty.pop(0, {}).items():
+                    if value is None:
+                        store.delete(orjson.dumps(key))
+                    else:
+                        store.put(orjson.dumps(key), orjson.dumps(value))
+
+        apply("lead", "lead-1", lead_item(1, "lead.created", T0, 10))
+        apply("lead", "lead-2", lead_item(2, "lead.created", T0 + DAY, 11))
+        apply("lead", "lead-2", lead_item(3, "call.logged", T0 + 2 * DAY, 12))
+        flush()
+        live = "0|live|0|global|all"
+        assert orjson.loads(cells_db[orjson.dumps(live)])["c"] == {"open_leads": {str(T0): 1}}
+        stage.dirty = {}
+
+        assert sweep.step(0, T0 + 2 * DAY + HORIZON + 1) == 2  # both leads idle
+        assert stage.dirty == {0: {"live|0|global|all", "live|0|rep|ana"}}
+        flush()
+        # empty, its mark unchanged (the last item applied to it: lead-2's touch)
+        assert orjson.loads(cells_db[orjson.dumps(live)]) == {"c": {}, "m": 12}
+        # lead-2's response time stays in its day's cells
+        response = [
+            orjson.loads(value)["c"] for key, value in cells_db.items()
+            if orjson.loads(key).startswith("0|day|") and "resp_n" in orjson.loads(value)["c"]
+        ]  # fmt: skip
+        assert [cell["resp_n"] for cell in response] == [1, 1]  # global and rep
+    finally:
+        cells_db.close()
