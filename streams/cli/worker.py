@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import Any
 
 import faust
 
 from streams.app import build_app
+from streams.cli import stop_deadline
 from streams.connections.redis import RedisUnreachable, check_redis
 from streams.engine.delivery import rebuild_if_stale
 from streams.observability.log_repeats import RepeatFilter, limit_repeats
@@ -27,7 +29,8 @@ class Worker(faust.Worker):
     """Faust's worker, which also says at start where the web server listens and whether it
     needs a token (``streams.serving.web_access.announce``), once logging is set up, and
     ``warnings`` about its setting; its log holds back repeated warnings and errors
-    (``streams.observability.log_repeats``: a broker outage made thousands a second)."""
+    (``streams.observability.log_repeats``: a broker outage made thousands a second).
+    Once it begins to stop, it exits within ``stop_deadline.STOP_DEADLINE_S``."""
 
     def __init__(
         self, app: faust.App, settings: Settings, warnings: list[str], **options: Any
@@ -36,6 +39,7 @@ class Worker(faust.Worker):
         self._settings = settings
         self._warnings = warnings
         self.repeat_filters: list[RepeatFilter] = []
+        self.stop_deadline: threading.Timer | None = None
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
@@ -49,6 +53,12 @@ class Worker(faust.Worker):
         """Log the summaries of held-back repeats that are due (``everything``: all)."""
         for repeat_filter in self.repeat_filters:
             repeat_filter.flush(everything=everything)
+
+    async def on_stop(self) -> None:
+        """Called as the worker begins to stop (a signal, or a crash): the deadline starts."""
+        if self.stop_deadline is None:
+            self.stop_deadline = stop_deadline.arm()
+        await super().on_stop()
 
     async def on_first_start(self) -> None:
         await super().on_first_start()  # sets up logging
@@ -85,6 +95,8 @@ def run_worker(settings: Settings) -> None:
     try:
         worker.execute_from_commandline()
     finally:
+        if worker.stop_deadline is not None:
+            worker.stop_deadline.cancel()
         worker.flush_repeats(everything=True)
         if target is not None:
             with contextlib.suppress(OSError):
