@@ -69,10 +69,15 @@ def _first_per_partition(rest: Iterable[tuple[TP, Any]], into: dict[TP, int]) ->
         into.setdefault(tp, record.offset)
 
 
+def _nothing() -> None:
+    return None
+
+
 class HandedOnlyFetch:
     """Mixin for faust's aiokafka ``Consumer`` (``streams.engine.rebalance.Consumer``):
     faust's ``getmany`` and ``_drain_messages`` with the two changes of the module
-    docstring. ``refetched`` counts the partitions sought back by change 1."""
+    docstring. ``refetched`` counts the partitions sought back by change 1, each also
+    reported to the transport's ``on_refetch`` when it has one (a metric)."""
 
     refetched = 0
 
@@ -143,6 +148,7 @@ class HandedOnlyFetch:
             for tp, offset in sorted(sought.items()):
                 aio.seek(tp, offset)
                 self.refetched += 1
+                getattr(getattr(self, "transport", None), "on_refetch", _nothing)()
                 log.info(
                     "%s/%s: offsets %s to %s were fetched but not handed (a rebalance or a "
                     "pause cut the batch): fetching them again",

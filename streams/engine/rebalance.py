@@ -84,15 +84,17 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
 
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport with :class:`Consumer`; ``on_rewind`` is called for every
-    partition sent back past what the fetcher had read."""
+    partition sent back past what the fetcher had read, ``on_refetch`` for every partition
+    sought back to records fetched but not handed (``streams.engine.fetch_loop``)."""
 
     Consumer = Consumer
     on_rewind: Callable[[], None] = staticmethod(lambda: None)
+    on_refetch: Callable[[], None] = staticmethod(lambda: None)
 
 
 def install(app: Any, stats: PipelineStats) -> None:
-    """Give ``app`` this transport (before anything has created faust's own); rewinds are
-    counted in ``stats``."""
+    """Give ``app`` this transport (before anything has created faust's own); rewinds and
+    refetches are counted in ``stats``."""
     if app._transport is not None:
         raise RuntimeError("install the transport before the app creates its own")
     transport = Transport(app.conf.broker_consumer, app)
@@ -100,7 +102,11 @@ def install(app: Any, stats: PipelineStats) -> None:
     def rewound() -> None:
         stats.rebalance_rewinds += 1
 
+    def refetched() -> None:
+        stats.refetches += 1
+
     transport.on_rewind = rewound
+    transport.on_refetch = refetched
     app.transport = transport
 
 

@@ -82,6 +82,7 @@ class PipelineStats:
     cells_purged: int = 0  # entity-stage partial cells swept, past their window's retention
     entities_purged: int = 0  # entity summaries swept, no event for the entity horizon
     rebalance_rewinds: int = 0  # partitions with nothing committed sent back after a rebalance
+    refetches: int = 0  # partitions sought back to records faust fetched but did not hand
     gaps_sought: Counter[str] = field(default_factory=lambda: _zeros(STAGES))  # stage
     last_event_timestamp: float | None = None
     latency: Histogram = field(default_factory=Histogram)  # input in Kafka -> published
@@ -195,6 +196,12 @@ class PipelineCollector(Collector):
             "Partitions with nothing committed sent back to their earliest offset after a "
             "rebalance, past which faust had fetched (what it dropped is read again).",
             value=self._stats.rebalance_rewinds,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "salespulse_fetch_refetches",
+            "Partitions sought back to records faust fetched but did not hand to the agents (a "
+            "rebalance or a pause cut the batch): read again, not lost.",
+            value=self._stats.refetches,
         )  # fmt: skip
         if self._assigned is not None:
             yield GaugeMetricFamily(

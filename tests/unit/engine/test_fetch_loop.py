@@ -150,9 +150,12 @@ async def test_a_partition_paused_meanwhile_is_fetched_again_unless_sought_alrea
         return records, set()  # both paused once fetched
 
     consumer._wait_next_records = wait_next_records
+    reported: list[int] = []
+    consumer.transport = SimpleNamespace(on_refetch=lambda: reported.append(1))
     assert await _yielded(consumer, Consumer.getmany) == []
     assert seeks == [(SPEND, 4)]  # ORDERS is at 3: a seek to its committed offset ran
     assert consumer.refetched == 1
+    assert reported == [1]  # salespulse_fetch_refetches_total
 
 
 async def test_a_whole_batch_yielded_seeks_nothing() -> None:
