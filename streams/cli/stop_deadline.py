@@ -11,11 +11,13 @@ its local tables are rebuilt from their changelogs (``streams.engine.delivery``)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
+from typing import TextIO
 
 from mode.utils.logging import cry
 
@@ -25,13 +27,31 @@ STOP_DEADLINE_S = 30.0
 """A worker stops in a few seconds; one still stopping after this is stuck."""
 
 
+def dump_stacks(loop: asyncio.AbstractEventLoop | None, file: TextIO) -> None:
+    """Every thread's stack (mode's ``cry``), then the stack of every task of ``loop``, the
+    worker's event loop: ``cry`` lists only the tasks of the thread it runs in, and the
+    deadline runs in its own."""
+    cry(file=file)
+    if loop is None:
+        return
+    tasks = asyncio.all_tasks(loop)
+    print(f"TASKS OF THE WORKER'S EVENT LOOP ({len(tasks)})", file=file)
+    for task in tasks:
+        print(f"  {task!r}", file=file)
+        task.print_stack(limit=12, file=file)
+
+
 def arm(
     deadline_s: float = STOP_DEADLINE_S,
     exit_now: Callable[[int], object] = os._exit,
-    dump: Callable[[], None] = lambda: cry(file=sys.stderr),
+    dump: Callable[[], None] | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> threading.Timer:
     """Start the deadline (a daemon thread: it never holds a process that exits); ``cancel``
-    it if the stop ends in time."""
+    it if the stop ends in time. ``dump`` writes what the worker waits on (by default
+    :func:`dump_stacks` of ``loop`` to stderr, the worker's log)."""
+    if dump is None:
+        dump = lambda: dump_stacks(loop, sys.stderr)  # noqa: E731
 
     def expired() -> None:
         log.critical(

@@ -57,7 +57,7 @@ class Worker(faust.Worker):
     async def on_stop(self) -> None:
         """Called as the worker begins to stop (a signal, or a crash): the deadline starts."""
         if self.stop_deadline is None:
-            self.stop_deadline = stop_deadline.arm()
+            self.stop_deadline = stop_deadline.arm(loop=self.loop)
         await super().on_stop()
 
     async def on_first_start(self) -> None:

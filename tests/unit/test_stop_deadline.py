@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 import threading
 
@@ -34,3 +36,22 @@ def test_a_stop_in_time_cancels_it() -> None:
     timer.join(1)
     assert not timer.is_alive()
     assert calls == []
+
+
+async def test_the_dump_lists_the_tasks_of_the_worker_s_loop() -> None:
+    """The deadline runs in its own thread: the tasks it lists are those of the worker's
+    loop, each with where it waits."""
+
+    async def waiting_on_a_commit() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(waiting_on_a_commit(), name="stuck-commit")
+    await asyncio.sleep(0)
+    out = io.StringIO()
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(stop_deadline.dump_stacks, loop, out)
+    task.cancel()
+    text = out.getvalue()
+    assert "TASKS OF THE WORKER'S EVENT LOOP" in text
+    assert "stuck-commit" in text
+    assert "waiting_on_a_commit" in text
