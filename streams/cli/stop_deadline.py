@@ -1,8 +1,8 @@
 """A worker that has begun to stop exits within a deadline, whatever faust waits on.
 
-After a crash in a long broker outage (its sends expired), faust's consumer thread can die
-with a call pending (a commit of acked offsets): faust's consumer then waits on it forever
-while stopping, and the worker never exits, so its supervisor (compose's ``restart:
+After a crash in a long broker outage (its sends expired), faust's Kafka thread can die
+while faust's consumer, stopping, still waits on it (the call was not identified; most
+likely its commit of acked offsets): the worker never exits, so its supervisor (compose's ``restart:
 unless-stopped``, systemd, Kubernetes) never starts it again. Past the deadline the worker
 writes every thread's and task's stack to its log (what it waited on), then exits with
 status 1. What it did not commit is read again by the next worker, as after a kill -9, and
@@ -55,9 +55,9 @@ def arm(
 
     def expired() -> None:
         log.critical(
-            "the worker did not stop within %.0f s (faust's consumer waits on a call its "
-            "Kafka thread will never answer, after a broker outage): exiting with status 1, "
-            "what it waited on follows; its next start reads again what it did not commit",
+            "the worker did not stop within %.0f s: exiting with status 1; what it waited "
+            "on follows (after a broker outage, faust's consumer may wait on its dead Kafka "
+            "thread); its next start reads again what it did not commit",
             deadline_s,
         )
         try:
