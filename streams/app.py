@@ -351,9 +351,13 @@ def build_app(settings: Settings) -> faust.App:
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
 
-    ingest_guard = GuardedStage(app, "ingest", gap_sought, probe)
-    stage_guard = GuardedStage(app, "entity-stage", gap_sought, probe)
-    publisher_guard = GuardedStage(app, "publisher", gap_sought, probe)
+    ingest_guard = GuardedStage(app, "ingest", gap_sought, probe, frozenset(logical))
+    stage_guard = GuardedStage(
+        app, "entity-stage", gap_sought, probe, frozenset({settings.topic("internal.entities")})
+    )
+    publisher_guard = GuardedStage(
+        app, "publisher", gap_sought, probe, frozenset({settings.topic("internal.cells")})
+    )
 
     @app.task
     async def gap_probe() -> None:
@@ -368,6 +372,7 @@ def build_app(settings: Settings) -> faust.App:
     async def retry_gaps() -> None:
         for guarded in (ingest_guard, stage_guard, publisher_guard):
             await guarded.retry()
+            await guarded.resume_silent()
 
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
@@ -380,6 +385,7 @@ def build_app(settings: Settings) -> faust.App:
         # cuts: an event routed earlier would carry no watermark (never late).
         await exchange_ready.wait()
         log.info("reference data and cluster watermark ready: counting input events")
+        ingest_guard.watch(stream)
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             positioned = await ingest_guard.admit(event)
@@ -395,6 +401,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.agent(entities_topic, name="entity-stage")
     async def entity_stage(stream: faust.StreamT[Any]) -> None:
         """Dedup, lateness, entity histories and partial cells; acked once flushed."""
+        stage_guard.watch(stream)
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             positioned = await stage_guard.admit(event)
@@ -408,6 +415,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.agent(cells_topic, name="publisher")
     async def publish(stream: faust.StreamT[Any]) -> None:
         """Merge partial cells, close windows, publish to kpi.updates and Redis."""
+        publisher_guard.watch(stream)
         manual = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
             positioned = await publisher_guard.admit(event)

@@ -73,6 +73,17 @@ def _nothing() -> None:
     return None
 
 
+def _log_below(below: dict[TP, list[int]]) -> None:
+    """Say which messages of a batch the drain dropped as already handed (below faust's
+    read offset), then forget them."""
+    for tp, (first, last, read) in sorted(below.items()):
+        log.info(
+            "%s/%s offsets %s to %s fetched again were not handed: below the read offset %s",
+            tp.topic, tp.partition, first, last, read,
+        )  # fmt: skip
+    below.clear()
+
+
 class HandedOnlyFetch:
     """Mixin for faust's aiokafka ``Consumer`` (``streams.engine.rebalance.Consumer``):
     faust's ``getmany`` and ``_drain_messages`` with the two changes of the module
@@ -93,10 +104,12 @@ class HandedOnlyFetch:
         records_it: Iterator[tuple[TP, Any]] = this.scheduler.iterate(records)
         to_message = this._to_message  # localize
         dropped: dict[TP, int] = {}  # the change: first offset not yielded, per partition
+        why: dict[TP, str] = {}  # and why, for the log
         if this.flow_active:
             for tp, record in records_it:
                 if not this.flow_active:
                     dropped.setdefault(tp, record.offset)
+                    why.setdefault(tp, "the flow was suspended")
                     break
                 new_generation_id = this.app.consumer_generation_id
                 if new_generation_id != generation_id:
@@ -106,6 +119,7 @@ class HandedOnlyFetch:
                         new_generation_id,
                     )
                     dropped.setdefault(tp, record.offset)
+                    why.setdefault(tp, "the generation changed")
                     break
                 if (
                     active_partitions is None
@@ -118,9 +132,10 @@ class HandedOnlyFetch:
                     yield tp, to_message(tp, record)
                 else:
                     dropped.setdefault(tp, record.offset)
+                    why.setdefault(tp, "not fetched now (paused, or its stream queue full)")
             _first_per_partition(records_it, dropped)  # what a break left
             if dropped:
-                self._refetch(dropped, _last_offsets(records))
+                self._refetch(dropped, _last_offsets(records), why)
         else:
             this.log.dev("getmany called while flow not active. Seek back to committed offsets.")
             try:
@@ -128,7 +143,9 @@ class HandedOnlyFetch:
             except Exception as ex:
                 this.log.warning(f"exception performing seek when flow not active {ex}")
 
-    def _refetch(self, dropped: dict[TP, int], fetched_to: dict[TP, int]) -> None:
+    def _refetch(
+        self, dropped: dict[TP, int], fetched_to: dict[TP, int], why: Mapping[TP, str] = {}
+    ) -> None:
         """Seek the fetcher back to the messages of ``dropped`` (:func:`left_behind`).
         Called directly, as faust's own ``seek`` calls aiokafka's (never through the
         consumer thread's queue, whose calls can wait on the broker: the fetch loop must
@@ -145,14 +162,22 @@ class HandedOnlyFetch:
                 valid = state is not None and state.has_valid_position
                 position[tp] = int(state.position) if valid else None
             sought = left_behind(dropped, fetched_to, position)
+            for tp in sorted(set(dropped) - set(sought)):
+                log.info(
+                    "%s/%s: offsets %s to %s were fetched but not handed (%s), and a seek has "
+                    "moved the fetcher since (to %s): read again from there",
+                    tp.topic, tp.partition, dropped[tp], fetched_to[tp],
+                    why.get(tp, "a rebalance cut the batch"), position.get(tp),
+                )  # fmt: skip
             for tp, offset in sorted(sought.items()):
                 aio.seek(tp, offset)
                 self.refetched += 1
                 getattr(getattr(self, "transport", None), "on_refetch", _nothing)()
                 log.info(
-                    "%s/%s: offsets %s to %s were fetched but not handed (a rebalance or a "
-                    "pause cut the batch): fetching them again",
+                    "%s/%s: offsets %s to %s were fetched but not handed (%s): fetching them "
+                    "again",
                     tp.topic, tp.partition, offset, fetched_to[tp],
+                    why.get(tp, "a rebalance cut the batch"),
                 )  # fmt: skip
         except Exception:  # revoked or stopping meanwhile: its next owner reads it
             log.exception("could not seek back the messages faust dropped: %s", dropped)
@@ -174,6 +199,7 @@ class HandedOnlyFetch:
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
+        below: dict[TP, list[int]] = {}  # diagnosis: per batch, [first, last, read offset]
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -199,7 +225,13 @@ class HandedOnlyFetch:
                             if handing in waited.done:  # the change: handed, not cut off
                                 set_read_offset(tp, offset)
                         else:
-                            this.log.dev("DROPPED MESSAGE ROFF %r", offset)
+                            dropped = below.get(tp)
+                            if dropped is None:
+                                below[tp] = [offset, offset, r_offset]
+                            else:
+                                dropped[1] = offset
+                    if below:
+                        _log_below(below)
                     unset_flag(CONSUMER_FETCHING)
         except this.consumer_stopped_errors:
             if this.transport.app.should_stop:

@@ -19,18 +19,27 @@ handed offset 4 has lost 3. So each stage asks its :class:`OffsetGuard` first:
   ``retry_s``, on a timer too (the message awaited may be the partition's last); once it
   has been sought ``tries`` times in vain the guard says ``STUCK``: the stage asks the broker
   again and goes past the gap only if it holds no message; otherwise it logs an error and
-  seeks back again. Never past offsets that hold messages: they would be lost.
+  seeks back again. Never past offsets that hold messages: they would be lost;
+- a partition whose last messages were lost shows no gap (no later offset arrives): one
+  that has held fetched messages from its expected offset on for ``SILENT_S`` with none
+  handed is sought back too (``silent``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 RETRY_S = 3.0
 TRIES = 3
+SILENT_S = 15.0
+"""A positioned partition that has held messages at or past its expected offset (its
+highwater above it) for this long, fetched but none handed to the stage meanwhile, has lost
+them with no later message to show the gap (faust's fetch path around a rebalance:
+``streams.engine.fetch_loop``; docs/engine.md, known problems). Whatever the cause, such a
+partition is sought back (``silent``)."""
 
 
 class Verdict(Enum):
@@ -54,6 +63,11 @@ class OffsetGuard:
     # partition -> (positioning it belongs to, last offset processed since)
     last: dict[Hashable, tuple[int, int]] = field(default_factory=dict)
     seeking: dict[Hashable, _Seeking] = field(default_factory=dict)
+    silent_s: float = SILENT_S
+    # partition -> (positioning, when a message of it was last handed)
+    heard: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
+    # partition -> (positioning, since when ``silent`` has seen it hold unread messages)
+    unread: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
 
     def expected(self, tp: Hashable, positioned: tuple[int, int] | None) -> int | None:
         """The next offset of ``tp`` to process; ``positioned`` is (which positioning, the
@@ -72,6 +86,8 @@ class OffsetGuard:
         expected = self.expected(tp, positioned)
         if expected is None:
             return Verdict.SKIP
+        assert positioned is not None
+        self.heard[tp] = (positioned[0], now)
         if offset <= expected:
             self.seeking.pop(tp, None)
             return Verdict.PROCESS
@@ -102,6 +118,43 @@ class OffsetGuard:
             elif now - seeking.at >= self.retry_s:
                 seeking.at, seeking.tries = now, seeking.tries + 1
                 out.append((tp, seeking.offset))
+        return out
+
+    def silent(
+        self,
+        positioned: dict[Any, tuple[int, int]],
+        highwater: Callable[[Any], int | None],
+        now: float,
+    ) -> list[tuple[Hashable, int]]:
+        """The positioned partitions that have held messages from their expected offset on
+        (``highwater(tp)`` above it) for ``silent_s``, seen on every call since, and handed
+        none meanwhile, with the offset to seek back to (``SILENT_S``). Asked on a timer;
+        the clock starts when a call first sees the partition hold unread messages (an idle
+        partition that just received one is not silent), or at the last message handed,
+        whichever is later, and again after each seek. A partition with a gap already being
+        sought is left to ``due``."""
+        out = []
+        for tp in list(self.unread):
+            if tp not in positioned:
+                del self.unread[tp]  # revoked
+        for tp in list(self.heard):
+            if tp not in positioned:
+                del self.heard[tp]
+        for tp, where in positioned.items():
+            expected = self.expected(tp, where)
+            end = highwater(tp)
+            if expected is None or end is None or expected >= end or tp in self.seeking:
+                self.unread.pop(tp, None)  # read to its end (or not ours to judge now)
+                continue
+            since = self.unread.get(tp)
+            if since is None or since[0] != where[0]:
+                self.unread[tp] = (where[0], now)  # unread messages seen: the clock starts
+                continue
+            heard = self.heard.get(tp)
+            last = since[1] if heard is None or heard[0] != where[0] else max(since[1], heard[1])
+            if now - last >= self.silent_s:
+                self.unread[tp] = (where[0], now)
+                out.append((tp, expected))
         return out
 
     def done(self, tp: Hashable, offset: int, positioned: tuple[int, int] | None) -> None:

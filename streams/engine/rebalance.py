@@ -78,8 +78,24 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
                         tp.topic, tp.partition, position, start,
                     )  # fmt: skip
                 await self._seek(tp, start)
+                # As faust's ``seek`` does: what the fetcher reads again from ``start`` is not
+                # dropped below the read offset of messages handed before this seek (faust
+                # resets it only once every partition is sought, while its fetch loop runs).
+                self._read_offset[tp] = start or None
                 self.positioned[tp] = (token, start)
         return committed
+
+    def fetch_position(self, tp: TP) -> int | None:
+        """aiokafka's fetch position of ``tp`` (the next offset its fetcher hands faust),
+        read from its subscription state without a call to the consumer thread (whose
+        calls can wait on the broker); None when unknown."""
+        try:
+            aio = self._thread._ensure_consumer()
+            assignment = aio._subscription.subscription.assignment
+            state = assignment.state_value(tp)
+            return None if state is None or not state.has_valid_position else int(state.position)
+        except Exception:  # not started, unsubscribed, revoked meanwhile: unknown
+            return None
 
 
 class Transport(faust_aiokafka.Transport):
@@ -116,11 +132,29 @@ class GuardedStage:
     records it processed."""
 
     def __init__(
-        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe
-    ) -> None:
+        self, app: Any, stage: str, on_gap: Callable[[str], None], probe: GapProbe,
+        topics: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
         self.app, self.stage, self.on_gap, self.probe = app, stage, on_gap, probe
+        self.topics = topics  # the stage's input topics (physical names)
         self.guard = OffsetGuard()
         self.unpositioned_since: dict[TP, float] = {}
+        # Whether the stage's stream queue is empty (``watch``): None until its agent runs.
+        self.queue_empty: Callable[[], bool] | None = None
+
+    def watch(self, stream: Any) -> None:
+        """Called by the stage's agent once it reads its stream: a partition is judged
+        silent (``resume_silent``) only while nothing waits in that stream's queue, so a
+        stage that is busy, or not reading yet, does not have its partitions sought back.
+        The queue is that of the clone faust iterates (``aiter(stream.channel)``: one of
+        the subscribers of the topic's root channel), not ``stream.channel``'s own."""
+        channel = stream.channel
+        root = channel._root if channel._root is not None else channel
+
+        def empty() -> bool:
+            return all(subscriber.queue.empty() for subscriber in list(root._subscribers))
+
+        self.queue_empty = empty
 
     async def admit(self, event: Any) -> tuple[int, int] | None:
         """The partition's positioning when the event is to be processed, else None."""
@@ -130,10 +164,17 @@ class GuardedStage:
         positioned = consumer.positioned.get(tp)
         now = time.monotonic()
         verdict = self.guard.check(tp, message.offset, positioned, now)
-        if verdict is Verdict.PROCESS:
+        if positioned is not None:
             self.unpositioned_since.pop(tp, None)
+        if verdict is Verdict.PROCESS:
             return positioned
         if positioned is None:  # before faust's seek after a rebalance: read again after it
+            if tp not in self.unpositioned_since:
+                log.info(
+                    "%s: %s/%s offset %s and what follows until faust positions it are "
+                    "read again: not positioned since the rebalance",
+                    self.stage, tp.topic, tp.partition, message.offset,
+                )  # fmt: skip
             since = self.unpositioned_since.setdefault(tp, now)
             if now - since > 30:
                 self.unpositioned_since[tp] = now
@@ -182,6 +223,46 @@ class GuardedStage:
                 "%s: %s/%s offset %s still not here: seeking back to it again",
                 self.stage, tp.topic, tp.partition, offset,
             )  # fmt: skip
+            try:
+                await consumer.seek(tp, offset)
+            except Exception:  # revoked meanwhile: its next owner reads it
+                log.exception("%s: could not seek %s/%s", self.stage, tp.topic, tp.partition)
+
+    async def resume_silent(self) -> None:
+        """Seek back the partitions that hold unread messages yet hand none
+        (``OffsetGuard.silent``) while the stage's queue is empty (``watch``), and whose
+        fetch position is past the offset expected: the fetcher handed faust those messages,
+        and none reached the stage, so they were lost on the way (a partition faust's flow
+        control left out of the fetch under a backlog is still at that offset: it waits).
+        Through ``consumer.seek``, which also resets faust's read offset, so the messages
+        read again are not dropped below it."""
+        if self.app.should_stop or self.app.consumer.should_stop:
+            return  # stopping (a crash after expired sends): no call to the consumer thread
+        if self.queue_empty is None or not self.queue_empty():
+            return  # the agent is not reading yet, or messages wait for it: not lost
+        consumer = self.app.consumer
+
+        def highwater(tp: TP) -> int | None:
+            try:
+                return cast(int | None, consumer.highwater(tp))
+            except Exception:  # revoked meanwhile
+                return None
+
+        mine = {tp: p for tp, p in consumer.positioned.items() if tp.topic in self.topics}
+        for key, offset in self.guard.silent(mine, highwater, time.monotonic()):
+            tp = cast(TP, key)
+            fetched_to = consumer.fetch_position(tp)  # never a call to the consumer thread
+            if fetched_to is None or fetched_to <= offset:
+                # The fetcher has not handed faust the messages yet: the partition waits
+                # (faust's flow control took it out of the fetch under a backlog), not lost.
+                continue
+            log.warning(
+                "%s: %s/%s: offsets %s to %s were fetched but none came to the stage for "
+                "%.0f s (lost on their way): seeking back to %s",
+                self.stage, tp.topic, tp.partition, offset, fetched_to - 1,
+                self.guard.silent_s, offset,
+            )  # fmt: skip
+            self.on_gap(self.stage)
             try:
                 await consumer.seek(tp, offset)
             except Exception:  # revoked meanwhile: its next owner reads it

@@ -99,3 +99,41 @@ def test_a_gap_the_broker_says_is_empty_is_accepted_at_once() -> None:
     guard.done(TP, 9, positioned)
     assert guard.due({TP: positioned}, now=10.0) == []  # no seek back on the timer
     assert guard.check(TP, 10, positioned, now=10.0) is Verdict.PROCESS
+
+
+def test_a_partition_whose_last_messages_were_lost_is_sought_back_once_silent() -> None:
+    """faust marked offsets 0-2 read while its flow was suspended and never handed them;
+    nothing later comes to show the gap. Positioned at 0 with a highwater of 3, silent for
+    ``silent_s``: sought back to 0, then again only after another ``silent_s``."""
+    guard = OffsetGuard(silent_s=10.0)
+    positioned = {"tp": (1, 0)}
+    ends = {"tp": 3}
+    assert guard.silent(positioned, ends.get, now=0.0) == []  # its clock starts here
+    assert guard.silent(positioned, ends.get, now=9.9) == []
+    assert guard.silent(positioned, ends.get, now=10.0) == [("tp", 0)]
+    assert guard.silent(positioned, ends.get, now=15.0) == []
+    assert guard.silent(positioned, ends.get, now=20.0) == [("tp", 0)]
+
+
+def test_a_partition_read_to_its_end_or_handing_messages_is_never_silent() -> None:
+    guard = OffsetGuard(silent_s=10.0)
+    positioned = {"tp": (1, 0)}
+    guard.silent(positioned, {"tp": 2}.get, now=0.0)
+    for offset, now in ((0, 4.0), (1, 8.0)):
+        assert guard.check("tp", offset, positioned["tp"], now) is Verdict.PROCESS
+        guard.done("tp", offset, positioned["tp"])
+    assert guard.silent(positioned, {"tp": 2}.get, now=9.0) == []  # read to its end
+    assert guard.silent(positioned, {"tp": 2}.get, now=300.0) == []  # idle for minutes
+    # A message arrives after five idle minutes: the highwater moves before the stage has
+    # it. Not silent: the clock starts now, and the message comes 3 s later.
+    assert guard.silent(positioned, {"tp": 3}.get, now=301.0) == []
+    assert guard.check("tp", 2, positioned["tp"], 304.0) is Verdict.PROCESS
+    guard.done("tp", 2, positioned["tp"])
+    assert guard.silent(positioned, {"tp": 3}.get, now=320.0) == []
+    # Then two more, handed 8 s apart: silent only 10 s after the last one handed.
+    assert guard.silent(positioned, {"tp": 5}.get, now=330.0) == []
+    assert guard.check("tp", 3, positioned["tp"], 338.0) is Verdict.PROCESS
+    guard.done("tp", 3, positioned["tp"])
+    assert guard.silent(positioned, {"tp": 5}.get, now=347.9) == []
+    assert guard.silent(positioned, {"tp": 5}.get, now=348.0) == [("tp", 4)]
+    assert guard.silent({"tp": (2, 0)}, {"tp": 5}.get, now=400.0) == []  # positioned anew

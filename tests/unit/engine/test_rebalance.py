@@ -39,6 +39,9 @@ async def test_seek_to_committed_sends_them_back_to_their_earliest_offset(
     monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", faust_seek_to_committed)
     consumer: Any = object.__new__(Consumer)  # no broker: only the seek logic
     consumer.positioned, consumer.positionings = {}, 0
+    # Offsets up to 11 of sales.orders/0 were handed before the seek (and dropped by the
+    # stages: not positioned yet); faust's read offset would drop their re-reads.
+    consumer._read_offset = {TP("sales.orders", 0): 11}
     topics = type("Topics", (), {"acks_enabled_for": staticmethod(ACKED.__contains__)})
     consumer.app = type("App", (), {"topics": topics()})()
 
@@ -61,3 +64,5 @@ async def test_seek_to_committed_sends_them_back_to_their_earliest_offset(
     assert rewinds == [1]  # the fetcher was past the start: salespulse_rebalance_rewinds_total
     # Where each was positioned, for the stages' offset guards.
     assert consumer.positioned == {TP("sales.orders", 0): (1, 3), TP("sales.orders", 1): (1, 7)}
+    # Read again from 3: the read offset is reset with the seek, as faust's ``seek`` does.
+    assert consumer._read_offset == {TP("sales.orders", 0): 3}
