@@ -1,4 +1,4 @@
-"""faust-streaming 0.15.3's fetch path (``faust/transport/consumer.py``), copied with two
+"""faust-streaming 0.15.3's fetch path (``faust/transport/consumer.py``), copied with three
 changes so that no message fetched from aiokafka is lost on its way to the agents.
 
 faust hands messages to the agents in two loops: ``getmany`` takes a batch from
@@ -19,6 +19,13 @@ let messages go:
    read again is dropped) even when a suspended flow won the race and the message was
    never handed; after the seek back, the copies read again were dropped. Here a message
    is marked read only once handed.
+3. A seek (the offset guards', the rebalance rewind's) repositions aiokafka's fetcher, but
+   ``getmany`` went on yielding what a batch fetched before it still held of that
+   partition, past the offset sought: those raised faust's read offset again, so the copies
+   the fetcher then read from the seek point were dropped below it, and the guard waited 3
+   s to seek again. Here a partition sought (``sought``, called with the seek) since its
+   batch was fetched has the rest of that batch skipped: as after a seek in any Kafka
+   consumer, what comes next comes from the offset sought.
 
 Each copy carries the sha256 of the faust source it copies; a unit test fails when the
 installed faust's differs, and names what to port.
@@ -86,11 +93,17 @@ def _log_below(below: dict[TP, list[int]]) -> None:
 
 class HandedOnlyFetch:
     """Mixin for faust's aiokafka ``Consumer`` (``streams.engine.rebalance.Consumer``):
-    faust's ``getmany`` and ``_drain_messages`` with the two changes of the module
+    faust's ``getmany`` and ``_drain_messages`` with the changes of the module
     docstring. ``refetched`` counts the partitions sought back by change 1, each also
     reported to the transport's ``on_refetch`` when it has one (a metric)."""
 
     refetched = 0
+
+    def sought(self, tp: TP) -> None:
+        """Record a seek of ``tp``, made at once (no await between this and the seek): what
+        of ``tp`` a batch fetched before it still holds is not handed (change 3)."""
+        seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
+        seeks[tp] = seeks.get(tp, 0) + 1
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
         """faust's ``getmany`` (``GETMANY_SOURCE_SHA256``); what it does not yield of a
@@ -103,6 +116,11 @@ class HandedOnlyFetch:
 
         records_it: Iterator[tuple[TP, Any]] = this.scheduler.iterate(records)
         to_message = this._to_message  # localize
+        # The change (3): a partition sought since this batch was fetched has its records
+        # here skipped: its fetcher reads again from where it was sought.
+        seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
+        seeks_at_fetch = dict(seeks)
+        stale: dict[TP, list[int]] = {}
         dropped: dict[TP, int] = {}  # the change: first offset not yielded, per partition
         why: dict[TP, str] = {}  # and why, for the log
         if this.flow_active:
@@ -121,6 +139,13 @@ class HandedOnlyFetch:
                     dropped.setdefault(tp, record.offset)
                     why.setdefault(tp, "the generation changed")
                     break
+                if seeks and seeks.get(tp) != seeks_at_fetch.get(tp):
+                    span = stale.get(tp)
+                    if span is None:
+                        stale[tp] = [record.offset, record.offset]
+                    else:
+                        span[1] = record.offset
+                    continue
                 if (
                     active_partitions is None
                     or tp in active_partitions
@@ -134,6 +159,13 @@ class HandedOnlyFetch:
                     dropped.setdefault(tp, record.offset)
                     why.setdefault(tp, "not fetched now (paused, or its stream queue full)")
             _first_per_partition(records_it, dropped)  # what a break left
+            for tp, (first, last) in sorted(stale.items()):
+                dropped.pop(tp, None)  # sought since: read again from there without help
+                log.info(
+                    "%s/%s offsets %s to %s, fetched before a seek of the partition, were not "
+                    "handed: it is read again from where it was sought",
+                    tp.topic, tp.partition, first, last,
+                )  # fmt: skip
             if dropped:
                 self._refetch(dropped, _last_offsets(records), why)
         else:

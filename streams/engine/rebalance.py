@@ -51,6 +51,12 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
         self.positioned: dict[TP, tuple[int, int]] = {}
         self.positionings = 0
 
+    async def _seek(self, partition: TP, offset: int) -> None:
+        """Every seek of faust's (``seek``) and of the rewind below: the fetch loop skips
+        what a batch fetched before it holds of ``partition`` (``HandedOnlyFetch.sought``)."""
+        self.sought(partition)
+        await super()._seek(partition, offset)
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self.positioned.pop(tp, None)

@@ -166,6 +166,36 @@ async def test_a_whole_batch_yielded_seeks_nothing() -> None:
     assert seeks == []
 
 
+async def test_what_a_batch_holds_of_a_partition_sought_meanwhile_is_not_handed() -> None:
+    """While the agents take the batch's first message, a stage's guard seeks
+    ``marketing.spend/1`` back to 0 (``Consumer._seek``). faust's getmany goes on handing
+    offsets 1-2 fetched before the seek (they raise its read offset, and the copies read
+    again from 0 are dropped below it); here they are skipped, the other partition is
+    handed whole, and nothing is fetched again on top of the seek."""
+    records = {SPEND: [_record(0), _record(1), _record(2)], ORDERS: [_record(7), _record(8)]}
+    for getmany, expected in [
+        (faust_consumer.Consumer.getmany, [(SPEND, 0), (ORDERS, 7), (SPEND, 1), (ORDERS, 8),
+                                           (SPEND, 2)]),
+        (Consumer.getmany, [(SPEND, 0), (ORDERS, 7), (ORDERS, 8)]),
+    ]:  # fmt: skip
+        hooks: list[Callable[[Any], None]] = []
+        consumer, seeks = _getmany_consumer(records, {SPEND: 3, ORDERS: 9}, _first_of(hooks))
+        consumer._thread.seek = lambda tp, offset, into=seeks: into.append((tp, offset))
+        guard_seeks: list[Any] = []
+
+        def on_yield(record: Any, consumer: Any = consumer, done: list[Any] = guard_seeks) -> None:
+            if not done:  # the guard's seek, made while the first message is handed
+                done.append(asyncio.ensure_future(consumer._seek(SPEND, 0)))
+
+        hooks.append(on_yield)
+        yielded = []
+        async for tp, message in getmany(consumer, timeout=1.0):
+            yielded.append((tp, message.offset))
+            await asyncio.sleep(0)  # the agents take it: the seek runs
+        assert yielded == expected, getmany
+        assert seeks == [(SPEND, 0)]  # the guard's seek only: no refetch on top of it
+
+
 def _drain_consumer(batches: list[list[int]]) -> tuple[Any, Any]:
     """A Consumer with no broker whose ``getmany`` hands ``batches`` of offsets of
     ``marketing.spend/1``, one batch per call; its callback hands a message at once while
