@@ -11,7 +11,7 @@ Flow (docs/engine.md)::
     -> internal.cells (key dimension|key) -> publisher (merge partials, close windows;
        streams.engine.publisher) -> kpi.updates + Redis read model
   The watermark is the cluster's: every worker publishes cuts of its input partitions to
-  internal.progress and reads everyone's (streams.engine.watermark, streams.engine.progress).
+  internal.progress and reads everyone's (streams.engine.watermark: clock.py, exchange.py).
   /api/kpis (streams.serving.api) answers from Redis, /metrics from in-memory counters.
 """
 
@@ -34,7 +34,6 @@ from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.contracts.enriched import EnrichedEvent
-from streams.engine.batch_send import send_records
 from streams.engine.delivery import (
     Delivery,
     SendFailed,
@@ -44,15 +43,15 @@ from streams.engine.delivery import (
 )
 from streams.engine.entity_stage import EntityStage
 from streams.engine.failures import Send, StageFailures
-from streams.engine.faust_app import SalesApp
-from streams.engine.gap_probe import GapProbe
+from streams.engine.faust.app import SalesApp
+from streams.engine.faust.batch_send import send_records
+from streams.engine.faust.gap_probe import GapProbe
+from streams.engine.faust.rebalance import GuardedStage
+from streams.engine.faust.rebalance import install as install_transport
 from streams.engine.outbox import Outbox
-from streams.engine.progress import ProgressExchange
 from streams.engine.publisher import Publisher
-from streams.engine.rebalance import GuardedStage
-from streams.engine.rebalance import install as install_transport
 from streams.engine.routing import partition_of, roles
-from streams.engine.watermark import (
+from streams.engine.watermark.clock import (
     ClusterView,
     ClusterWatermark,
     Progress,
@@ -61,6 +60,7 @@ from streams.engine.watermark import (
     combine,
     merge,
 )
+from streams.engine.watermark.exchange import ProgressExchange
 from streams.ingest.enrich import dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
@@ -157,7 +157,7 @@ def build_app(settings: Settings) -> faust.App:
         future_s=settings.future_tolerance_s,
     )  # fmt: skip
     stats = PipelineStats()
-    # What faust drops in a rebalance is read again (streams.engine.rebalance).
+    # What faust drops in a rebalance is read again (streams.engine.faust.rebalance).
     install_transport(app, stats)
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
@@ -237,7 +237,7 @@ def build_app(settings: Settings) -> faust.App:
         cells=table("published-cells", publisher_sends),
         base=table("customer-base", publisher_sends),
         marks=table("publisher-stream-time", publisher_sends),
-        # Straight to aiokafka, in batches (streams.engine.batch_send): faust's Topic.send
+        # Straight to aiokafka, in batches (streams.engine.faust.batch_send): faust's Topic.send
         # machinery per record, then aiokafka's, were most of what publishing cost.
         send_updates=lambda records: send_records(app, updates_topic.get_topic_name(), records),
         read_model=read_model,
@@ -347,7 +347,7 @@ def build_app(settings: Settings) -> faust.App:
         )
         view_moved(message.topic, message.partition)
 
-    # Each stage processes every offset of its partitions in order (streams.engine.gaps).
+    # Each stage processes every offset of its partitions in order (streams.engine.faust.gaps).
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
 
@@ -390,7 +390,7 @@ def build_app(settings: Settings) -> faust.App:
         async for event in manual.events():
             positioned = await ingest_guard.admit(event)
             if positioned is None:
-                continue  # read again (streams.engine.gaps)
+                continue  # read again (streams.engine.faust.gaps)
             await route(event)
             ingest_guard.done(event, positioned)
             # Acked (by the flush) only once every message it caused has been sent.
@@ -519,7 +519,7 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task
     async def watermark_exchange() -> None:
-        """The cluster watermark, one tick every flush interval (streams.engine.watermark)."""
+        """The cluster watermark, one tick every flush interval (streams.engine.watermark.clock)."""
         await exchange.start()
         ticks = 0
         try:

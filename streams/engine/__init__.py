@@ -1,1 +1,2 @@
-"""The KPI engine's Faust glue: routing, the entity stage, the publisher (docs/engine.md)."""
+"""The KPI engine: routing, the entity stage, the publisher, their write-back and delivery;
+the faust glue in ``faust/``, the watermark in ``watermark/`` (docs/engine.md)."""

@@ -136,7 +136,7 @@ class Sends:
             self.delivery.fail(self.stage, 1, len(self.futures) + 1, exc)
 
     async def send_all(self, sending: Awaitable[list[asyncio.Future[Any]]]) -> None:
-        """``send``, for a call that sends many (``streams.engine.batch_send``)."""
+        """``send``, for a call that sends many (``streams.engine.faust.batch_send``)."""
         try:
             self.futures.extend(await sending)
         except (KafkaError, ProducerSendError) as exc:

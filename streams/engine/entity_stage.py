@@ -20,7 +20,7 @@ table value carrying the position mark of the last item applied to it:
   default) is swept (:func:`idle_entity`): a later event for it starts it afresh;
 - ``cells[p|cell]``: this partition's partial sum of the cell;
 - ``stream-time[p]``: the partition's stream time: the largest ingest watermark received
-  (``streams.engine.watermark``), moved to wall time when the partition is idle (``t``, the
+  (``streams.engine.watermark.clock``), moved to wall time when the partition is idle (``t``, the
   clock windows close on), and that largest watermark alone (``e``, event time: what
   retention is measured in; wall time never moves it, so an idle floor deletes nothing).
 

@@ -126,7 +126,7 @@ class Publisher:
         self.cells = Deferred(cells, cache_size)
         self.base, self.marks = Deferred(base, cache_size), Deferred(marks)
         self.tables = (self.cells, self.base, self.marks)
-        # kpi.updates records (key, value) -> their send futures (streams.engine.batch_send)
+        # kpi.updates records (key, value) -> their send futures (streams.engine.faust.batch_send)
         self.send_updates = send_updates
         self.read_model = read_model
         self.reference = reference

@@ -1,4 +1,4 @@
-"""streams.engine.batch_send on a real broker: records sent as batches land on the partition
+"""streams.engine.faust.batch_send on a real broker: records sent as batches land on the partition
 ``AIOKafkaProducer.send`` picks for their key, in order within a partition, every one of
 them, and their futures say so."""
 
@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.connections.kafka import kafka_options
-from streams.engine.batch_send import send_records
+from streams.engine.faust.batch_send import send_records
 from streams.settings import Settings
 
 PARTITIONS = 4

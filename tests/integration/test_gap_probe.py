@@ -8,7 +8,7 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 
 from streams.connections.kafka import kafka_options
-from streams.engine.gap_probe import GapProbe
+from streams.engine.faust.gap_probe import GapProbe
 from streams.settings import Settings
 from tests.kafka_tools import create_topic
 

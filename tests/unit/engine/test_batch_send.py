@@ -7,7 +7,7 @@ import random
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from streams.engine.batch_send import kafka_partition, murmur2
+from streams.engine.faust.batch_send import kafka_partition, murmur2
 
 
 def _keys() -> list[bytes]:

@@ -1,5 +1,5 @@
 """faust's fetch path, mended: every message fetched from aiokafka reaches the agents,
-also when a rebalance or a pause cuts a batch (streams/engine/fetch_loop.py)."""
+also when a rebalance or a pause cuts a batch (streams/engine/faust/fetch_loop.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 
-from streams.engine.fetch_loop import DRAIN_SOURCE_SHA256, GETMANY_SOURCE_SHA256, left_behind
-from streams.engine.rebalance import Consumer
+from streams.engine.faust.fetch_loop import DRAIN_SOURCE_SHA256, GETMANY_SOURCE_SHA256, left_behind
+from streams.engine.faust.rebalance import Consumer
 
 SPEND, ORDERS = TP("marketing.spend", 1), TP("sales.orders", 0)
 
@@ -31,7 +31,7 @@ def test_the_loops_copied_are_the_installed_faust_s(name: str, digest: str) -> N
     source = inspect.getsource(getattr(faust_consumer.Consumer, name))
     assert hashlib.sha256(source.encode()).hexdigest() == digest, (
         f"faust-streaming {faust.__version__} has another Consumer.{name} than the one "
-        "streams/engine/fetch_loop.py copies (0.15.3): read faust/transport/consumer.py "
+        "streams/engine/faust/fetch_loop.py copies (0.15.3): read faust/transport/consumer.py "
         "again, port the change (module docstring) and update the digest"
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.engine.gaps import OffsetGuard, Verdict
+from streams.engine.faust.gaps import OffsetGuard, Verdict
 
 TP = ("sales.quotes", 1)
 
@@ -48,7 +48,7 @@ def test_a_seek_undone_by_messages_already_fetched_is_repeated_then_the_broker_a
     assert guard.check(TP, 9, positioned, now=2.9) is Verdict.SKIP
     assert guard.check(TP, 9, positioned, now=3.1) is Verdict.SEEK  # second try
     # Offsets 1-8 never come (a transactional producer's markers, say): the stage asks the
-    # broker again (streams.engine.rebalance.GuardedStage), then seeks again or goes on.
+    # broker again (streams.engine.faust.rebalance.GuardedStage), then seeks again or goes on.
     assert guard.check(TP, 9, positioned, now=6.2) is Verdict.STUCK
     assert guard.check(TP, 9, positioned, now=6.3) is Verdict.SEEK  # sought back again
     guard.accept(TP)  # the broker said offsets 1-8 hold no message

@@ -1,4 +1,4 @@
-"""GuardedStage (streams.engine.rebalance): what a stage does with the guard's verdicts. A
+"""GuardedStage (streams.engine.faust.rebalance): what a stage does with the guard's verdicts. A
 gap sought back in vain is gone past only on the broker's word that it holds no message:
 never because the seeks did not bring its messages in time (they would be lost)."""
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.engine.gaps import OffsetGuard
-from streams.engine.rebalance import GuardedStage
+from streams.engine.faust.gaps import OffsetGuard
+from streams.engine.faust.rebalance import GuardedStage
 
 PART = TP("t.internal.cells", 0)
 
@@ -130,10 +130,10 @@ def test_each_rebalance_s_first_unpositioned_drop_is_logged_and_its_clock_starts
     "not positioned for 30 s" clock is forgotten, so a later rebalance starts it afresh
     (it used to run on from the first rebalance, and warned at once)."""
     clock = [0.0]
-    monkeypatch.setattr("streams.engine.rebalance.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("streams.engine.faust.rebalance.time.monotonic", lambda: clock[0])
     guarded, consumer, _ = stage(Probe(False))  # the gap at offset 3 holds messages
     del consumer.positioned[PART]
-    with caplog.at_level("INFO", logger="streams.engine.rebalance"):
+    with caplog.at_level("INFO", logger="streams.engine.faust.rebalance"):
         assert admit(guarded, 0) is None
         assert admit(guarded, 1) is None  # the same rebalance: not logged again
         clock[0] = 5.0

@@ -7,7 +7,7 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams.engine.rebalance import Consumer, left_unsought
+from streams.engine.faust.rebalance import Consumer, left_unsought
 
 ACKED = {"sales.orders", "internal.entities"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.engine.watermark import (
+from streams.engine.watermark.clock import (
     ClusterView,
     ClusterWatermark,
     Progress,

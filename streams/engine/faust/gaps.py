@@ -8,12 +8,12 @@ handed offset 4 has lost 3. So each stage asks its :class:`OffsetGuard` first:
 
 - nothing of a partition is processed before faust has positioned it after a rebalance
   (it seeks every partition to its committed offset, or, here, to its earliest one when
-  nothing is committed: ``streams.engine.rebalance``); what came earlier is read again;
+  nothing is committed: ``streams.engine.faust.rebalance``); what came earlier is read again;
 - the next offset expected is the one after the last processed since then, or where the
   partition was positioned; an older one is a redelivery (processed again: every stage is
   idempotent), a newer one is a gap: the stage seeks the partition back to the expected
   offset and skips messages until it comes;
-- unless the broker says the gap holds no message (``streams.engine.gap_probe``: a
+- unless the broker says the gap holds no message (``streams.engine.faust.gap_probe``: a
   transactional producer's commit markers, compaction), then the stage goes on at once;
 - a seek can be undone by messages faust had already fetched, so it is repeated every
   ``retry_s``, on a timer too (the message awaited may be the partition's last); once it
@@ -38,7 +38,7 @@ SILENT_S = 15.0
 """A positioned partition that has held messages at or past its expected offset (its
 highwater above it) for this long, fetched but none handed to the stage meanwhile, has lost
 them with no later message to show the gap (faust's fetch path around a rebalance:
-``streams.engine.fetch_loop``; docs/engine.md, known problems). Whatever the cause, such a
+``streams.engine.faust.fetch_loop``; docs/engine.md, known problems). Whatever the cause, such a
 partition is sought back (``silent``)."""
 
 

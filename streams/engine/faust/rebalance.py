@@ -1,5 +1,5 @@
 """Faust's Kafka transport, with the seek after a rebalance made to lose nothing, and the
-stages' offset guards over it (``GuardedStage``, glue for ``streams.engine.gaps``).
+stages' offset guards over it (``GuardedStage``, glue for ``streams.engine.faust.gaps``).
 
 When a rebalance suspends the flow, faust-streaming 0.15 drops what is in flight to its
 agents (queued in their streams, or waiting to be queued) and then seeks every partition
@@ -11,7 +11,7 @@ what ``auto_offset_reset="earliest"`` would have given it; what it re-reads is
 deduplicated downstream (offset marks and event ids). The consumer also records where it
 positioned each partition, from which each stage's guard expects every offset in order:
 faust loses messages in other ways too: its fetch path around a rebalance is mended in
-``streams.engine.fetch_loop`` (docs/engine.md, known problems).
+``streams.engine.faust.fetch_loop`` (docs/engine.md, known problems).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, cast
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from streams.engine.fetch_loop import HandedOnlyFetch
-from streams.engine.gap_probe import GapProbe
-from streams.engine.gaps import OffsetGuard, Verdict
+from streams.engine.faust.fetch_loop import HandedOnlyFetch
+from streams.engine.faust.gap_probe import GapProbe
+from streams.engine.faust.gaps import OffsetGuard, Verdict
 from streams.observability.metrics import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
     committed (module docstring), its fetch path hands every message fetched
     (``HandedOnlyFetch``), and ``positioned`` says where each partition of an agent's
     topic was sought after the last rebalance: (a number per positioning, the offset), for
-    the stages' offset guards (``streams.engine.gaps``)."""
+    the stages' offset guards (``streams.engine.faust.gaps``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,7 +107,7 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport with :class:`Consumer`; ``on_rewind`` is called for every
     partition sent back past what the fetcher had read, ``on_refetch`` for every partition
-    sought back to records fetched but not handed (``streams.engine.fetch_loop``)."""
+    sought back to records fetched but not handed (``streams.engine.faust.fetch_loop``)."""
 
     Consumer = Consumer
     on_rewind: Callable[[], None] = staticmethod(lambda: None)
@@ -133,7 +133,7 @@ def install(app: Any, stats: PipelineStats) -> None:
 
 
 class GuardedStage:
-    """A stage's offset guard over faust's consumer (``streams.engine.gaps``): ``admit``
+    """A stage's offset guard over faust's consumer (``streams.engine.faust.gaps``): ``admit``
     says whether to process an event (seeking its partition back over a gap), ``done``
     records it processed."""
 

@@ -92,7 +92,7 @@ def _log_below(below: dict[TP, list[int]]) -> None:
 
 
 class HandedOnlyFetch:
-    """Mixin for faust's aiokafka ``Consumer`` (``streams.engine.rebalance.Consumer``):
+    """Mixin for faust's aiokafka ``Consumer`` (``streams.engine.faust.rebalance.Consumer``):
     faust's ``getmany`` and ``_drain_messages`` with the changes of the module
     docstring. ``refetched`` counts the partitions sought back by change 1, each also
     reported to the transport's ``on_refetch`` when it has one (a metric)."""

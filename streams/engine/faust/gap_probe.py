@@ -4,7 +4,7 @@ A stage handed offset 9 when it expected 4 has lost messages, unless offsets 4-8
 none: a transactional producer's commit markers and compaction leave offsets unused. One
 plain consumer (no group) per worker reads the first record at or after the expected
 offset: if it is the one the stage was handed, the gap is empty and the stage goes on at
-once; otherwise the partition is sought back (``streams.engine.gaps``). The same reader
+once; otherwise the partition is sought back (``streams.engine.faust.gaps``). The same reader
 reads back the original bytes of an input message a stage failed to apply
 (``streams.engine.failures``).
 """

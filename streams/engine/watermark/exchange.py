@@ -1,6 +1,6 @@
 """The progress exchange: every worker's cuts of its input partitions, read by every worker.
 
-Cuts (``streams.engine.watermark.Progress``) go to the compacted ``internal.progress`` topic,
+Cuts (``streams.engine.watermark.clock.Progress``) go to the compacted ``internal.progress`` topic,
 keyed ``topic/partition``, through the app's producer; each worker reads every partition of
 it with a plain consumer outside the group (like the reference data) and asks the broker for
 the end offsets of every input partition. Glue only: the rules are in the watermark module.
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.engine.watermark import Progress, Source
+from streams.engine.watermark.clock import Progress, Source
 
 log = logging.getLogger(__name__)
 
