@@ -76,6 +76,12 @@ def _first_per_partition(rest: Iterable[tuple[TP, Any]], into: dict[TP, int]) ->
         into.setdefault(tp, record.offset)
 
 
+def _position_in(assignment: Any, tp: TP) -> int | None:
+    """The fetch position of ``tp`` in aiokafka's ``assignment``, None when not valid."""
+    state = assignment.state_value(tp)
+    return int(state.position) if state is not None and state.has_valid_position else None
+
+
 def _nothing() -> None:
     return None
 
@@ -175,6 +181,21 @@ class HandedOnlyFetch:
             except Exception as ex:
                 this.log.warning(f"exception performing seek when flow not active {ex}")
 
+    def _assignment(self) -> Any | None:
+        """aiokafka's assignment (its subscription state), read without a call to the
+        consumer thread (whose calls can wait on the broker); None when unsubscribed."""
+        subscription = cast(Any, self)._thread._ensure_consumer()._subscription.subscription
+        return subscription.assignment if subscription is not None else None
+
+    def fetch_position(self, tp: TP) -> int | None:
+        """aiokafka's fetch position of ``tp`` (the next offset its fetcher hands faust);
+        None when unknown."""
+        try:
+            assignment = self._assignment()
+            return None if assignment is None else _position_in(assignment, tp)
+        except Exception:  # not started, unsubscribed, revoked meanwhile: unknown
+            return None
+
     def _refetch(
         self, dropped: dict[TP, int], fetched_to: dict[TP, int], why: Mapping[TP, str] = {}
     ) -> None:
@@ -184,15 +205,10 @@ class HandedOnlyFetch:
         not wait behind them)."""
         try:
             aio = cast(Any, self)._thread._ensure_consumer()
-            subscription = aio._subscription.subscription
-            assignment = subscription.assignment if subscription is not None else None
+            assignment = self._assignment()
             if assignment is None:
                 return  # unsubscribed (stopping): nothing is ours to read
-            position: dict[TP, int | None] = {}
-            for tp in dropped:
-                state = assignment.state_value(tp)
-                valid = state is not None and state.has_valid_position
-                position[tp] = int(state.position) if valid else None
+            position = {tp: _position_in(assignment, tp) for tp in dropped}
             sought = left_behind(dropped, fetched_to, position)
             for tp in sorted(set(dropped) - set(sought)):
                 log.info(

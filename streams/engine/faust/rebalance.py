@@ -83,25 +83,12 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
                         "back to its earliest offset %s (what faust dropped is read again)",
                         tp.topic, tp.partition, position, start,
                     )  # fmt: skip
-                await self._seek(tp, start)
-                # As faust's ``seek`` does: what the fetcher reads again from ``start`` is not
-                # dropped below the read offset of messages handed before this seek (faust
-                # resets it only once every partition is sought, while its fetch loop runs).
-                self._read_offset[tp] = start or None
+                # faust's ``seek``, which resets the read offset with it: what the fetcher
+                # reads again from ``start`` is not dropped below the read offset of messages
+                # handed before (faust resets it only once every partition is sought).
+                await self.seek(tp, start)
                 self.positioned[tp] = (token, start)
         return committed
-
-    def fetch_position(self, tp: TP) -> int | None:
-        """aiokafka's fetch position of ``tp`` (the next offset its fetcher hands faust),
-        read from its subscription state without a call to the consumer thread (whose
-        calls can wait on the broker); None when unknown."""
-        try:
-            aio = self._thread._ensure_consumer()
-            assignment = aio._subscription.subscription.assignment
-            state = assignment.state_value(tp)
-            return None if state is None or not state.has_valid_position else int(state.position)
-        except Exception:  # not started, unsubscribed, revoked meanwhile: unknown
-            return None
 
 
 class Transport(faust_aiokafka.Transport):

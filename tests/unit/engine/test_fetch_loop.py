@@ -257,3 +257,17 @@ async def test_a_message_cut_off_by_a_suspended_flow_is_not_marked_read() -> Non
         await asyncio.wait_for(drain(consumer, fetcher), 5)
         assert consumer.handed == handed, drain
     assert consumer._read_offset[SPEND] == 2
+
+
+def test_the_fetch_position_is_read_from_aiokafka_s_subscription_state() -> None:
+    """What the offset guards' net compares with the offset a stage expects
+    (``GuardedStage.resume_silent``): aiokafka's position, None where it is not valid, not
+    assigned, or unsubscribed."""
+    consumer, _ = _getmany_consumer({}, {SPEND: 3}, lambda record: None)
+    assert consumer.fetch_position(SPEND) == 3
+    assert consumer.fetch_position(ORDERS) is None  # not assigned
+    aio = consumer._thread._ensure_consumer()
+    aio._subscription.subscription.assignment.state_value(SPEND).has_valid_position = False
+    assert consumer.fetch_position(SPEND) is None  # being reset
+    aio._subscription.subscription = None
+    assert consumer.fetch_position(SPEND) is None  # unsubscribed: stopping

@@ -39,6 +39,7 @@ async def test_seek_to_committed_sends_them_back_to_their_earliest_offset(
     monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", faust_seek_to_committed)
     consumer: Any = object.__new__(Consumer)  # no broker: only the seek logic
     consumer.positioned, consumer.positionings = {}, 0
+    consumer.log = type("Log", (), {"dev": staticmethod(lambda *args: None)})()
     # Offsets up to 11 of sales.orders/0 were handed before the seek (and dropped by the
     # stages: not positioned yet); faust's read offset would drop their re-reads.
     consumer._read_offset = {TP("sales.orders", 0): 11}
