@@ -1,8 +1,14 @@
-"""Produce -> Redis latency: ``order.placed`` events at a steady rate, each watched in Redis.
+"""Produce -> Redis latency: ``order.placed`` events at a steady rate, watched in Redis.
 
-Event ``i`` names rep ``bench-lat-<i>`` (not in the reference data: counted under its raw id)
-and happens now; it is visible when the field ``bench-lat-<i>`` appears in the hash
-``<prefix>kpi:revenue:day:<local midnight, Unix s>:rep``.
+The events come from a floor of ``reps`` reps (default ``REPS``, the simulator floor's size):
+event ``i`` is rep ``bench-lat-<i mod reps>``'s, for 100.00 EUR, and happens now. Each rep
+has one account, the Kafka key, so a rep's orders are in one partition, in the order sent.
+Event ``i``, the ``k``-th order of its rep, is visible once the rep's revenue in the hash
+``<prefix>kpi:revenue:day:<local midnight, Unix s>:rep`` reaches ``k`` x 100.00: what a
+wallboard shows includes it (revenue only grows here).
+
+Until 2026-12-05 every event had a rep of its own (30,000 reps in a 30 s run), so every event
+opened new cells in every window and dimension of a rep: a load no sales floor makes.
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import orjson
 
@@ -21,7 +29,8 @@ from streams.connections.redis import redis_client
 from streams.settings import Settings
 
 POLL_S = 0.005
-POLL_FIELDS = 1000  # oldest fields asked per poll: a backlog must not make polling the load
+REPS = 40  # the simulator floor's reps (streams.simulator)
+AMOUNT = Decimal("100.00")
 
 
 @dataclass
@@ -42,8 +51,11 @@ def day_key(settings: Settings, at: datetime) -> str:
     return f"{settings.redis_prefix}kpi:revenue:day:{int(midnight.timestamp())}:rep"
 
 
-def order_event(i: int, at: datetime, rep: str | None = None) -> tuple[bytes, bytes]:
-    account = f"bench-acct-{i % 16}"
+def rep_of(i: int, reps: int) -> str:
+    return f"bench-lat-{i % reps}"
+
+
+def order_event(i: int, at: datetime, rep: str, account: str) -> tuple[bytes, bytes]:
     payload = {
         "event_id": str(uuid.uuid4()),
         "type": "order.placed",
@@ -52,8 +64,8 @@ def order_event(i: int, at: datetime, rep: str | None = None) -> tuple[bytes, by
         "schema_version": 1,
         "order_id": f"bench-order-{i}",
         "account_id": account,
-        "rep_id": rep or f"bench-lat-{i}",
-        "amount": "100.00",
+        "rep_id": rep,
+        "amount": str(AMOUNT),
         "currency": "EUR",
     }
     return account.encode(), orjson.dumps(payload)
@@ -66,7 +78,7 @@ async def probe(settings: Settings, check_alive: Callable[[], None], limit_s: fl
     await kafka.start()
     try:
         now = datetime.now(settings.zone)
-        key, value = order_event(0, now, rep="bench-probe")
+        key, value = order_event(0, now, rep="bench-probe", account="bench-acct-probe")
         started = time.monotonic()
         await (await kafka.send(settings.topic("sales.orders"), value, key=key))
         while not await client.hexists(day_key(settings, now), "bench-probe"):
@@ -80,6 +92,43 @@ async def probe(settings: Settings, check_alive: Callable[[], None], limit_s: fl
         await client.aclose()
 
 
+def counted(raw: bytes | None) -> int:
+    """How many orders of ``AMOUNT`` a rep's published revenue holds."""
+    if raw is None:
+        return 0
+    value = orjson.loads(raw)["value"]
+    return 0 if value is None else int(Decimal(value) / AMOUNT)
+
+
+class Waiting:
+    """The orders sent and not seen yet: hash key -> rep -> (k, send time), oldest first."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, dict[str, deque[tuple[int, float]]]] = {}
+        self.sent: dict[tuple[str, str], int] = {}
+
+    def add(self, day: str, rep: str, at: float) -> None:
+        k = self.sent[(day, rep)] = self.sent.get((day, rep), 0) + 1
+        self.orders.setdefault(day, {}).setdefault(rep, deque()).append((k, at))
+
+    def to_ask(self) -> list[tuple[str, list[str]]]:
+        out = []
+        for day, by_rep in self.orders.items():
+            if names := [rep for rep, queue in by_rep.items() if queue]:
+                out.append((day, names))
+        return out
+
+    def seen(self, day: str, rep: str, raw: bytes | None, now: float) -> list[float]:
+        """The latencies (ms) of the orders ``raw``, the rep's published revenue, includes."""
+        queue, have, out = self.orders[day][rep], counted(raw), []
+        while queue and queue[0][0] <= have:
+            out.append((now - queue.popleft()[1]) * 1000)
+        return out
+
+    def missing(self) -> int:
+        return sum(len(queue) for by_rep in self.orders.values() for queue in by_rep.values())
+
+
 async def measure(
     settings: Settings,
     rate: float,
@@ -87,10 +136,11 @@ async def measure(
     say: Callable[[str], None],
     check_alive: Callable[[], None],
     drain_timeout: float = 60.0,
+    reps: int = REPS,
 ) -> Latencies:
     total = max(1, round(rate * seconds))
     topic = settings.topic("sales.orders")
-    waiting: dict[str, dict[str, float]] = {}  # hash key -> field -> send time (monotonic)
+    waiting = Waiting()
     seen_ms: list[float] = []
     done_sending = asyncio.Event()
     client = redis_client(settings)
@@ -106,8 +156,9 @@ async def measure(
             if delay > 0:
                 await asyncio.sleep(delay)
             now = datetime.now(settings.zone)
-            key, value = order_event(i, now)
-            waiting.setdefault(day_key(settings, now), {})[f"bench-lat-{i}"] = time.monotonic()
+            rep = rep_of(i, reps)
+            key, value = order_event(i, now, rep=rep, account=f"bench-acct-{i % reps}")
+            waiting.add(day_key(settings, now), rep, time.monotonic())
             await kafka.send(topic, value, key=key)  # delivery not awaited: keep the pace
             if time.monotonic() >= next_say:
                 next_say = time.monotonic() + 5.0
@@ -119,17 +170,16 @@ async def measure(
     async def watch() -> None:
         drain_deadline: float | None = None
         while True:
-            pending = [(k, list(fields)[:POLL_FIELDS]) for k, fields in waiting.items() if fields]
+            pending = waiting.to_ask()
             if pending:
                 pipe = client.pipeline(transaction=False)
-                for key, fields in pending:
-                    pipe.hmget(key, fields)
+                for day, names in pending:
+                    pipe.hmget(day, names)
                 replies = await pipe.execute()
                 now = time.monotonic()
-                for (key, fields), values in zip(pending, replies, strict=True):
-                    for name, value in zip(fields, values, strict=True):
-                        if value is not None:
-                            seen_ms.append((now - waiting[key].pop(name)) * 1000)
+                for (day, names), values in zip(pending, replies, strict=True):
+                    for rep, raw in zip(names, values, strict=True):
+                        seen_ms.extend(waiting.seen(day, rep, raw, now))
             elif done_sending.is_set():
                 return
             if done_sending.is_set():
@@ -149,5 +199,4 @@ async def measure(
     finally:
         await kafka.stop()
         await client.aclose()
-    missing = sum(len(fields) for fields in waiting.values())
-    return Latencies(sent=total, seen_ms=seen_ms, missing=missing)
+    return Latencies(sent=total, seen_ms=seen_ms, missing=waiting.missing())

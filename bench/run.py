@@ -63,6 +63,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-seconds", type=float, default=30.0, help="0 skips latency (default 30)"
     )
+    parser.add_argument(
+        "--latency-reps", type=int, default=latency.REPS,
+        help=f"reps the latency orders are spread over (default {latency.REPS})",
+    )  # fmt: skip
     parser.add_argument("--skip-crm", action="store_true", help="skip the CRM replay")
     parser.add_argument(
         "--quiet-s", type=float, default=2.0,
@@ -166,17 +170,21 @@ async def latency_part(record: StackRecord, args: argparse.Namespace) -> dict[st
         except TimeoutError as exc:
             raise worker.fail(str(exc)) from exc
         say(f"  probe seen in Redis after {probe:.2f} s")
-        say(f"[latency] order.placed at {args.latency_rate:g}/s for {args.latency_seconds:g} s ...")
+        say(
+            f"[latency] order.placed at {args.latency_rate:g}/s for {args.latency_seconds:g} s, "
+            f"{args.latency_reps} reps ..."
+        )
         drain_timeout = 60.0
         lat = await latency.measure(
             settings, args.latency_rate, args.latency_seconds, say, worker.check_alive,
-            drain_timeout=drain_timeout,
+            drain_timeout=drain_timeout, reps=args.latency_reps,
         )  # fmt: skip
         worker.check_alive()
         return {
             "worker_log": str(log), "probe_seconds": round(probe, 3),
             "rate": args.latency_rate, "seconds": args.latency_seconds,
-            "sent": lat.sent, "seen": len(lat.seen_ms), "missing": lat.missing,
+            "reps": args.latency_reps, "sent": lat.sent, "seen": len(lat.seen_ms),
+            "missing": lat.missing,
             "drain_timeout_s": drain_timeout,
             "p50_ms": summary.percentile(lat.seen_ms, lat.missing, 0.50),
             "p99_ms": summary.percentile(lat.seen_ms, lat.missing, 0.99),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.latency import REPS as LATENCY_REPS
+
 SIZES = {20_000: "20k", 200_000: "200k"}
 LATENCY_RATE = 1000.0
 KEYS = (
@@ -87,6 +89,11 @@ def build(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, st
     elif lat["rate"] != LATENCY_RATE:
         for key in ("latency_p50_ms_1000", "latency_p99_ms_1000"):
             missing[key] = f"latency measured at {lat['rate']:g} events/s, not {LATENCY_RATE:g}"
+    elif lat.get("reps") != LATENCY_REPS:
+        for key in ("latency_p50_ms_1000", "latency_p99_ms_1000"):
+            missing[key] = (
+                f"latency measured over {lat.get('reps')} reps, not {LATENCY_REPS} (a floor's)"
+            )
     else:
         for name, key in (("p50_ms", "latency_p50_ms_1000"), ("p99_ms", "latency_p99_ms_1000")):
             summary[key] = _round(lat.get(name), 1)

@@ -17,10 +17,12 @@ def run(rate: float, bare: float, rss: float | None = 300.0, scrape: float = 12.
     }
 
 
-def latency(rate: float = 1000.0, seen: list[float] | None = None, missing: int = 0) -> dict:
+def latency(
+    rate: float = 1000.0, seen: list[float] | None = None, missing: int = 0, reps: int = 40
+) -> dict:
     seen = [float(i) for i in range(1, 101)] if seen is None else seen
     return {
-        "rate": rate, "sent": len(seen) + missing, "missing": missing, "drain_timeout_s": 60.0,
+        "rate": rate, "reps": reps, "sent": len(seen) + missing, "missing": missing, "drain_timeout_s": 60.0,
         "p50_ms": summary.percentile(seen, missing, 0.5),
         "p99_ms": summary.percentile(seen, missing, 0.99),
     }  # fmt: skip
@@ -70,6 +72,14 @@ def test_a_quick_run_leaves_the_sizes_it_did_not_measure_null_with_a_reason() ->
     assert missing["metrics_scrape_ms"] == "the 200,000-event run was not run"
     assert "50 events/s" in missing["latency_p99_ms_1000"]
     assert missing["crm_replay_seconds"] == "the CRM replay skipped: --skip-crm"
+
+
+def test_latency_over_another_floor_size_is_null_with_a_reason() -> None:
+    result = full()
+    result["latency"] = latency(reps=30_000)  # a rep per event: no floor is like that
+    got, missing = summary.build(result)
+    assert got["latency_p99_ms_1000"] is None
+    assert missing["latency_p99_ms_1000"] == "latency measured over 30000 reps, not 40 (a floor's)"
 
 
 def test_a_failed_part_is_null_with_its_error_and_the_others_stand() -> None:
