@@ -62,10 +62,10 @@ from streams.engine.writeback import (
     outside_events,
     write_all,
 )
-from streams.kpi.cells import Cells, add_cell, diff, split_cell_key
+from streams.kpi.cells import Cells, add_cell, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.rep_sets import routing_target
-from streams.kpi.summaries import summarize
+from streams.kpi.summaries import delta_of, summarize
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows, Graces, Retention
 from streams.observability.metrics import PipelineStats
 
@@ -419,11 +419,7 @@ class EntityStage:
             latest = max(int(item["t"]), entity.get("l", -1))
             summary = summarize(role, history, keep_from)
             self.entities.set(p, name, {"h": summary, "m": o, "l": latest})
-        before = [i for i in history if i["o"] < o]
-        upto = [i for i in history if i["o"] <= o]
-        return diff(
-            contribution(role, upto, self.windows), contribution(role, before, self.windows)
-        )
+        return delta_of(role, history, o, self.windows)
 
     def _stage_cells(self, p: int, o: int, delta: Cells, staged: StagedCells) -> None:
         """Add an item's delta to what its message adds to each cell: the cells table is

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.kpi.facts import TOUCHES, Item, first_of
-from streams.kpi.windows import CELL_KINDS, LIVE
+from streams.kpi.cells import Cells, diff
+from streams.kpi.facts import TOUCHES, Item, contribution, first_of
+from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows
 
 
 def _of(items: list[Item], kind: str) -> Callable[[str], list[Item]]:
@@ -78,19 +79,42 @@ _KNOWN = {
 }
 
 
+def _needed(role: str, items: list[Item]) -> set[int]:
+    """The ids of the items of ``items`` some cell kind needs (``_NEEDS``)."""
+    needs = _NEEDS[role]
+    kinds: tuple[str, ...] = (*CELL_KINDS, LIVE) if role == "lead" else CELL_KINDS
+    if not any(item["late"] for item in items):
+        kinds = kinds[:1]  # nothing late for any kind: every kind keeps the same items
+    return {id(item) for kind in kinds for item in needs(items, kind)}
+
+
 def summarize(role: str, history: list[Item], keep_from: int | None) -> list[Item]:
     """The items of ``history`` that can still change the entity's contribution, and those
     at or past offset ``keep_from`` (None: keep everything), in their order."""
-    needs = _NEEDS.get(role)
-    if needs is None or keep_from is None:
+    if role not in _NEEDS or keep_from is None:
         return history
-    kinds = (*CELL_KINDS, LIVE) if role == "lead" else CELL_KINDS
     # Judged among the items that cannot come again only: a message redelivered recomputes
     # its delta from the items before it, which must be the ones it had the first time.
-    settled = [item for item in history if item["o"] < keep_from]
-    needed = {id(item) for kind in kinds for item in needs(settled, kind)}
+    needed = _needed(role, [item for item in history if item["o"] < keep_from])
     return [
         item
         for item in history
         if id(item) in needed or item["o"] >= keep_from or item["x"] not in _KNOWN[role]
     ]
+
+
+def essential(role: str, items: list[Item]) -> list[Item]:
+    """The items of ``items`` that can still change the entity's contribution, judged among
+    all of them: a delta over these is the delta over all of ``items``."""
+    if role not in _NEEDS:
+        return items
+    needed = _needed(role, items)
+    return [item for item in items if id(item) in needed or item["x"] not in _KNOWN[role]]
+
+
+def delta_of(role: str, history: list[Item], o: int, windows: CellWindows) -> Cells:
+    """What the items at position ``o`` of an entity's ``history`` add to its cells, given
+    the items before it by position (out of order in event time or not)."""
+    before = essential(role, [item for item in history if item["o"] < o])
+    new = [item for item in history if item["o"] == o]
+    return diff(contribution(role, before + new, windows), contribution(role, before, windows))

@@ -3,7 +3,8 @@
 Random entities (events of every type the role sees, out of order, with ties, late for
 random window kinds) are applied one message at a time twice: once keeping the whole
 history, once keeping only the summary. Every delta must be the same, and so must a
-redelivered message's.
+redelivered message's; and so must the stage's ``delta_of``, which computes it over the
+essential items before the message only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from streams.kpi.cells import Cells, add_cell, diff
 from streams.kpi.facts import Item, contribution
-from streams.kpi.summaries import summarize
+from streams.kpi.summaries import delta_of, summarize
 from streams.kpi.windows import CELL_KINDS, CellWindows
 
 WINDOWS = CellWindows(ZoneInfo("Europe/Paris"))
@@ -70,12 +71,17 @@ def check(role: str, arrivals: list[Item], commits: list[int]) -> list[Item]:
         full.append(item)
         summary = [*summary, item]
         assert delta(role, summary, o) == delta(role, full, o), f"offset {o}"
+        # The stage's way: over the essential items before it, however many are kept.
+        assert delta_of(role, full, o, WINDOWS) == delta(role, full, o), f"offset {o}"
+        assert delta_of(role, summary, o, WINDOWS) == delta(role, full, o), f"offset {o}"
         for key, cell in delta(role, summary, o).items():
             add_cell(total.setdefault(key, {}), cell)
         keep_from = max(keep_from, min(o + 1, commits[o % len(commits)]))  # never goes back
         summary = summarize(role, summary, keep_from)
         for redelivered in (i for i in summary if i["o"] >= keep_from):  # may come again
             assert delta(role, summary, redelivered["o"]) == delta(role, full, redelivered["o"])
+            got = delta_of(role, summary, redelivered["o"], WINDOWS)
+            assert got == delta(role, full, redelivered["o"])
     expected = contribution(role, full, WINDOWS)
     assert {k: v for k, v in total.items() if v} == expected
     return summarize(role, summary, len(arrivals))
