@@ -34,6 +34,7 @@ from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.contracts.enriched import EnrichedEvent
+from streams.engine.cadence import Cadence
 from streams.engine.delivery import (
     Delivery,
     SendFailed,
@@ -457,14 +458,28 @@ def build_app(settings: Settings) -> faust.App:
         for source, event in pending:
             await source.ack(event)
 
-    @app.timer(interval=settings.engine_flush_interval_s)
+    # Each stage flushes once its input is drained, else on the clock (streams.engine.cadence).
+    cadences = [Cadence(settings.engine_flush_interval_s) for _ in range(3)]
+    flushes = [
+        (cadences[0], flush_ingest, lambda: bool(ingest_pending), ingest_guard),
+        (cadences[1], stage.flush, lambda: bool(stage.pending), stage_guard),
+        (cadences[2], publisher.flush, lambda: bool(publisher.pending), publisher_guard),
+    ]
+
+    @app.task
     async def flush() -> None:
-        try:
-            await flush_ingest()
-            await stage.flush()
-            await publisher.flush()
-        except NotReady:  # stopping: what was not flushed is not acked, so redelivered
-            log.info("flush skipped: the producer is stopping")
+        """The stages' flushes, in the order of the pipeline, each when due (a loop, not
+        ``app.timer``: a flush longer than the 50 ms tick is no "overlapping" warning)."""
+        while not app.should_stop:
+            await asyncio.sleep(cadences[0].tick_s)
+            try:
+                for cadence, stage_flush, waiting, guarded in flushes:
+                    drained = guarded.queue_empty is not None and guarded.queue_empty()
+                    if cadence.due(time.monotonic(), waiting(), drained):
+                        cadence.flushed(time.monotonic())
+                        await stage_flush()
+            except NotReady:  # stopping: what was not flushed is not acked, so redelivered
+                log.info("flush skipped: the producer is stopping")
 
     entities_name, cells_name = (
         settings.topic("internal.entities"),
