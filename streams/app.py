@@ -70,11 +70,11 @@ from streams.kpi.facts import item_of
 from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.observability.kpi_gauges import KpiCollector
 from streams.observability.metrics import PipelineCollector, PipelineStats
-from streams.serving.api import register_api
 from streams.serving.read_model import ReadModel
 from streams.serving.readiness import RedisCheck, WorkerState, register_health
 from streams.serving.tv import register_tv
 from streams.serving.web_access import Access, bind_host, middleware
+from streams.serving.web_api import register_api
 from streams.settings import Settings
 from streams.topics import INPUT_TOPICS, INTERNAL_TOPICS
 

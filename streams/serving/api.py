@@ -1,5 +1,6 @@
-"""The KPI query API: ``GET /api/kpis``, ``GET /api/kpis/{kpi}`` and (``streams.serving.history``)
-``GET /api/kpis/{kpi}/history``, answered from Redis.
+"""The KPI query API's answers, from Redis: the catalogue (``GET /api/kpis``) and a KPI's values
+(``GET /api/kpis/{kpi}``); the history (``GET /api/kpis/{kpi}/history``) builds on this module
+in ``streams.serving.history``, and the routes are in ``streams.serving.web_api``.
 
 Every worker answers the same, since the values come from the shared read model
 (``streams.serving.read_model``). Calendar windows are read as published; rolling windows (15m, 1h,
@@ -9,13 +10,11 @@ Every worker answers the same, since the values come from the shared read model
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import faust
 import orjson
 import redis.asyncio as aioredis
 
@@ -226,34 +225,3 @@ async def _rolling_reps(
             if key is None or k == key:
                 add_cell(members.setdefault(k, {}), orjson.loads(raw)["c"])
     return {k: rep_sets.active(cell) for k, cell in members.items()}
-
-
-def register_api(app: faust.App, settings: Settings, client: aioredis.Redis) -> None:
-    """Add the API views to the worker's web server."""
-    from streams.serving.history import history  # it builds on this module
-
-    @app.page("/api/kpis")
-    async def list_kpis(web: Any, request: Any) -> Any:
-        return web.json({"currency": settings.currency, "kpis": catalogue(settings.currency)})
-
-    async def answer(web: Any, asked: Awaitable[dict[str, Any]]) -> Any:
-        try:
-            return web.json(await asked)
-        except QueryError as exc:  # a bad query: 400, naming what is valid
-            return web.json({"error": str(exc)}, status=400)
-
-    @app.page("/api/kpis/{kpi}")
-    async def get_kpi(web: Any, request: Any, kpi: str) -> Any:
-        params = request.query
-        return await answer(web, query(
-            client, settings, kpi, params.get("window"), params.get("at"), params.get("by"),
-            params.get("key"),
-        ))  # fmt: skip
-
-    @app.page("/api/kpis/{kpi}/history")
-    async def get_history(web: Any, request: Any, kpi: str) -> Any:
-        params = request.query
-        return await answer(web, history(
-            client, settings, kpi, params.get("window"), params.get("from"), params.get("to"),
-            params.get("by"), params.get("key"),
-        ))  # fmt: skip
