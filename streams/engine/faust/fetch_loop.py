@@ -50,6 +50,9 @@ DRAIN_SOURCE_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704
 GETMANY_SOURCE_SHA256 = "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e"
 """sha256 of ``inspect.getsource`` of faust's ``Consumer.getmany`` (0.15.3)."""
 
+THREAD_GETMANY_SOURCE_SHA256 = "26fc5fc9f3b667e104f9657dbc49da3b3b6620d40cc9856761cbaf4da2172557"
+"""sha256 of ``inspect.getsource`` of faust's ``AIOKafkaConsumerThread.getmany`` (0.15.3)."""
+
 
 def left_behind(
     dropped: Mapping[TP, int], fetched_to: Mapping[TP, int], position: Mapping[TP, int | None]
@@ -111,6 +114,44 @@ class HandedOnlyFetch:
         seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
         seeks[tp] = seeks.get(tp, 0) + 1
 
+    def seek_in_thread(self, tp: TP, offset: int) -> None:
+        """Seek aiokafka's fetcher in faust's consumer thread, where aiokafka runs. Called
+        from the event loop's thread, aiokafka's ``seek`` deleted the fetcher's buffered
+        records of ``tp`` while the consumer thread iterated them (``KeyError`` in
+        ``Fetcher.fetched_records``: the fetcher crashed, and the worker with it). The seek
+        is counted there too (``sought``), in order with the batches that thread fetches
+        (``_getmany``). Not awaited: it runs at the thread's next turn."""
+        thread = cast(Any, self)._thread
+        loop = getattr(thread, "thread_loop", None)
+
+        def seek() -> None:
+            self.sought(tp)
+            thread.seek(tp, offset)
+
+        if loop is None or loop.is_closed() or not loop.is_running():
+            seek()  # no consumer thread running (stopped, or a unit test): nothing races it
+        else:
+            loop.call_soon_threadsafe(seek)
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109
+        """faust's ``_getmany`` (``AIOKafkaConsumerThread.getmany``,
+        ``THREAD_GETMANY_SOURCE_SHA256``), noting in the consumer thread, as the batch is
+        fetched, how many seeks of each partition were made before it (``fetched_seeks``):
+        a seek made after it makes the rest of the batch's records of its partition stale."""
+        thread = cast(Any, self)._thread
+        consumer = thread._ensure_consumer()
+        seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
+
+        async def fetch() -> Any:
+            records = await thread._fetch_records(
+                consumer, active_partitions, timeout=timeout,
+                max_records=consumer._max_poll_records,
+            )  # fmt: skip
+            self.__dict__["fetched_seeks"] = dict(seeks)
+            return records
+
+        return await thread.call_thread(fetch)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
         """faust's ``getmany`` (``GETMANY_SOURCE_SHA256``); what it does not yield of a
         batch is fetched again (:meth:`_refetch`)."""
@@ -125,7 +166,8 @@ class HandedOnlyFetch:
         # The change (3): a partition sought since this batch was fetched has its records
         # here skipped: its fetcher reads again from where it was sought.
         seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
-        seeks_at_fetch = dict(seeks)
+        fetched_seeks = self.__dict__.pop("fetched_seeks", None)  # counted as it was fetched
+        seeks_at_fetch = dict(seeks) if fetched_seeks is None else fetched_seeks
         stale: dict[TP, list[int]] = {}
         dropped: dict[TP, int] = {}  # the change: first offset not yielded, per partition
         why: dict[TP, str] = {}  # and why, for the log
@@ -199,12 +241,10 @@ class HandedOnlyFetch:
     def _refetch(
         self, dropped: dict[TP, int], fetched_to: dict[TP, int], why: Mapping[TP, str] = {}
     ) -> None:
-        """Seek the fetcher back to the messages of ``dropped`` (:func:`left_behind`).
-        Called directly, as faust's own ``seek`` calls aiokafka's (never through the
-        consumer thread's queue, whose calls can wait on the broker: the fetch loop must
-        not wait behind them)."""
+        """Seek the fetcher back to the messages of ``dropped`` (:func:`left_behind`), in the
+        consumer thread (``seek_in_thread``: never through that thread's queue, whose calls
+        can wait on the broker: the fetch loop must not wait behind them)."""
         try:
-            aio = cast(Any, self)._thread._ensure_consumer()
             assignment = self._assignment()
             if assignment is None:
                 return  # unsubscribed (stopping): nothing is ours to read
@@ -218,7 +258,7 @@ class HandedOnlyFetch:
                     why.get(tp, "a rebalance cut the batch"), position.get(tp),
                 )  # fmt: skip
             for tp, offset in sorted(sought.items()):
-                aio.seek(tp, offset)
+                self.seek_in_thread(tp, offset)
                 self.refetched += 1
                 getattr(getattr(self, "transport", None), "on_refetch", _nothing)()
                 log.info(
@@ -244,6 +284,7 @@ class HandedOnlyFetch:
         unset_flag = this.diag.unset_flag
         commit_every = this._commit_every
         acks_enabled_for = this.app.topics.acks_enabled_for
+        seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -268,9 +309,13 @@ class HandedOnlyFetch:
                             if commit_every is not None and this._n_acked >= commit_every:
                                 this._n_acked = 0
                                 await this.commit()
+                            seeks_before = seeks.get(tp)
                             handing = callback(message)
                             waited = await this.wait_first(handing, this.suspend_flow.wait())
-                            if handing in waited.done:  # the change: handed, not cut off
+                            # The change: marked read once handed, not cut off, and only if
+                            # no seek of its partition came meanwhile (the copies read again
+                            # from the seek must not be dropped below it).
+                            if handing in waited.done and seeks.get(tp) == seeks_before:
                                 set_read_offset(tp, offset)
                         else:
                             dropped = below.get(tp)

@@ -54,8 +54,7 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
     async def _seek(self, partition: TP, offset: int) -> None:
         """Every seek of faust's (``seek``) and of the rewind below: the fetch loop skips
         what a batch fetched before it holds of ``partition`` (``HandedOnlyFetch.sought``)."""
-        self.sought(partition)
-        await super()._seek(partition, offset)
+        self.seek_in_thread(partition, offset)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -14,23 +15,33 @@ from typing import Any
 import faust
 import pytest
 from faust.transport import consumer as faust_consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 
-from streams.engine.faust.fetch_loop import DRAIN_SOURCE_SHA256, GETMANY_SOURCE_SHA256, left_behind
+from streams.engine.faust.fetch_loop import (
+    DRAIN_SOURCE_SHA256,
+    GETMANY_SOURCE_SHA256,
+    THREAD_GETMANY_SOURCE_SHA256,
+    left_behind,
+)
 from streams.engine.faust.rebalance import Consumer
 
 SPEND, ORDERS = TP("marketing.spend", 1), TP("sales.orders", 0)
 
 
 @pytest.mark.parametrize(
-    ("name", "digest"),
-    [("_drain_messages", DRAIN_SOURCE_SHA256), ("getmany", GETMANY_SOURCE_SHA256)],
+    ("owner", "name", "digest"),
+    [
+        (faust_consumer.Consumer, "_drain_messages", DRAIN_SOURCE_SHA256),
+        (faust_consumer.Consumer, "getmany", GETMANY_SOURCE_SHA256),
+        (AIOKafkaConsumerThread, "getmany", THREAD_GETMANY_SOURCE_SHA256),
+    ],
 )
-def test_the_loops_copied_are_the_installed_faust_s(name: str, digest: str) -> None:
-    source = inspect.getsource(getattr(faust_consumer.Consumer, name))
+def test_the_loops_copied_are_the_installed_faust_s(owner: Any, name: str, digest: str) -> None:
+    source = inspect.getsource(getattr(owner, name))
     assert hashlib.sha256(source.encode()).hexdigest() == digest, (
-        f"faust-streaming {faust.__version__} has another Consumer.{name} than the one "
+        f"faust-streaming {faust.__version__} has another {owner.__name__}.{name} than the one "
         "streams/engine/faust/fetch_loop.py copies (0.15.3): read faust/transport/consumer.py "
         "again, port the change (module docstring) and update the digest"
     )
@@ -93,7 +104,8 @@ def _getmany_consumer(
         seek=seek,
     )
 
-    consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aio)
+    # faust's consumer thread: its seek is aiokafka's (no thread loop here: done at once)
+    consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aio, seek=seek)
     return consumer, seeks
 
 
@@ -271,3 +283,52 @@ def test_the_fetch_position_is_read_from_aiokafka_s_subscription_state() -> None
     assert consumer.fetch_position(SPEND) is None  # being reset
     aio._subscription.subscription = None
     assert consumer.fetch_position(SPEND) is None  # unsubscribed: stopping
+
+
+def test_a_seek_runs_in_the_consumer_thread_and_is_counted_there() -> None:
+    """aiokafka runs in faust's consumer thread: its ``seek`` called from the event loop's
+    thread deleted buffered records the consumer thread was iterating (a ``KeyError`` in
+    ``fetched_records`` crashed the worker). The seek, and its count, run in that thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        consumer: Any = object.__new__(Consumer)
+        ran: list[tuple[TP, int, int | None, int | None]] = []
+        done = threading.Event()
+
+        def seek(tp: TP, offset: int) -> None:
+            ran.append((tp, offset, threading.get_ident(), consumer.__dict__["seeks"].get(tp)))
+            done.set()
+
+        consumer._thread = SimpleNamespace(thread_loop=loop, seek=seek)
+        consumer.seek_in_thread(SPEND, 4)
+        assert done.wait(5)
+        assert ran == [(SPEND, 4, thread.ident, 1)]  # counted there, before aiokafka seeks
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+async def test_a_batch_notes_the_seeks_made_before_the_consumer_thread_fetched_it() -> None:
+    """A seek that runs in the consumer thread right after a batch was fetched, while the
+    batch travels to the fetch loop, makes the batch's records of its partition stale: the
+    batch's count of seeks is taken in that thread, as it is fetched."""
+    consumer: Any = object.__new__(Consumer)
+    consumer.__dict__["seeks"] = {SPEND: 2}
+    aio = SimpleNamespace(_max_poll_records=10)
+
+    async def fetch_records(aio: Any, partitions: Any, **limits: Any) -> Any:
+        return {SPEND: [_record(5)]}
+
+    async def call_thread(fetch: Any) -> Any:
+        records = await fetch()
+        consumer.__dict__["seeks"][SPEND] = 3  # the thread's next turn: a guard's seek
+        return records
+
+    consumer._thread = SimpleNamespace(
+        _ensure_consumer=lambda: aio, _fetch_records=fetch_records, call_thread=call_thread
+    )
+    assert await consumer._getmany({SPEND}, 1.0) == {SPEND: [_record(5)]}
+    assert consumer.__dict__["fetched_seeks"] == {SPEND: 2}
