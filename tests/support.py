@@ -175,9 +175,9 @@ def eventually(check, timeout: float = 60.0, interval: float = 0.25):  # type: i
 
 def revenue_by_rep(settings: Settings, day: date) -> dict[str, Decimal]:
     """Published revenue per rep of a business day (Redis ``kpi:revenue:day:<start>:rep``)."""
-    from streams.serving.read_model import revenue_values
+    import orjson
 
     start = int(datetime.combine(day, datetime.min.time(), settings.zone).timestamp())
     client = sync_redis_client(settings)
     raw = client.hgetall(f"{settings.redis_prefix}kpi:revenue:day:{start}:rep")
-    return revenue_values(raw)  # a null revenue (other counts of the cell came first): left out
+    return {k.decode(): Decimal(orjson.loads(v)["value"]) for k, v in raw.items()}

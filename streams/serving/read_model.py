@@ -226,15 +226,7 @@ def _by_field(
 async def read_revenue_day(
     client: aioredis.Redis, prefix: str, day: date, zone: ZoneInfo
 ) -> dict[str, Decimal]:
-    """Revenue per rep of a business day, as published (the demo's ticker). A rep whose
-    revenue is null is left out: its cell holds other counts (a new customer, counted from
-    another entity partition) and none of its orders yet."""
+    """Revenue per rep of a business day, as published (the demo's ticker)."""
     start = int(datetime.combine(day, datetime.min.time(), zone).timestamp())
     raw = await client.hgetall(f"{prefix}kpi:revenue:day:{start}:rep")
-    return revenue_values(raw)
-
-
-def revenue_values(raw: Mapping[Any, Any]) -> dict[str, Decimal]:
-    """``{rep: revenue}`` of a read-model hash's fields, the null ones left out."""
-    values = {as_text(k): orjson.loads(v)["value"] for k, v in raw.items()}
-    return {k: Decimal(v) for k, v in values.items() if v is not None}
+    return {as_text(k): Decimal(orjson.loads(v)["value"]) for k, v in raw.items()}

@@ -4,14 +4,12 @@ pipeline: the staging logic alone; tests/integration reads the real Redis)."""
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 
-import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streams.kpi.values import Context
-from streams.serving.read_model import ReadModel, revenue_values
+from streams.serving.read_model import ReadModel
 
 CELL = "minute|1795512000|global|all"
 TEXTS = {"calls": ["3", "3", None]}
@@ -147,14 +145,3 @@ def test_a_revoked_partitions_writes_kept_after_a_failure_are_dropped_the_others
     assert ("hset", "sp:cell:minute:1795512000:rep", "r2") in sent
     assert ("hset", "sp:kpi:calls:minute:1795512000:rep", "r2") in sent
     assert not [c for c in sent if "global" in c[1] or c[1].startswith("sp:complete")], sent
-
-
-def test_a_null_revenue_is_left_out_of_the_revenue_per_rep() -> None:
-    """A rep's day cell can hold a new customer (the account's entity partition) before its
-    order (the event's): its revenue is published null meanwhile, not zero, and readers
-    (the demo's ticker, the tests) leave it out rather than fail on it."""
-    raw = {
-        b"rep-a": orjson.dumps({"value": "10.00", "numerator": "10.00", "denominator": None}),
-        b"rep-b": orjson.dumps({"value": None, "numerator": None, "denominator": None}),
-    }
-    assert revenue_values(raw) == {"rep-a": Decimal("10.00")}
