@@ -292,14 +292,22 @@ def build_app(settings: Settings) -> faust.App:
         return local_cache[2]
 
     def view_moved(topic: str, partition: int) -> None:
-        """A message of ``topic[partition]`` was routed: the cached view is recomputed at the
-        next event if it may have moved the watermark (the partition held it or set it).
-        A view up to 20 ms old is otherwise fine: the watermark only lags, and the ingest
-        routes hundreds of events in 20 ms, so a partition's first event must not wait."""
+        """A message of ``topic[partition]`` was routed: the cached view follows it if it may
+        have moved the watermark (the partition held it or set it). A view up to 20 ms old
+        is otherwise fine: the watermark only lags, and the ingest routes hundreds of events
+        in 20 ms, so a partition's first event must not wait. The partition setting it is
+        followed without looking at the others while it stays below the runner-up."""
         view = local_cache[2]
         name = f"{topic}/{partition}"
-        if view is None or name == view.slowest or name in view.holding:
+        if view is None or name in view.holding:
             local_cache[0] = 0.0
+        elif name == view.slowest:
+            newest = None if local_cache[1] else watermark.newest.get((topic, partition))
+            advanced = None if newest is None else view.advanced(name, newest)
+            if advanced is None:
+                local_cache[0] = 0.0  # capped, or past the runner-up: seen again in full
+            else:
+                local_cache[2] = advanced
 
     async def route(event: Any) -> None:
         """Validate, dead-letter, join and send one input event to its entities.

@@ -65,7 +65,7 @@ from streams.engine.writeback import (
 from streams.kpi.cells import Cells, add_cell, split_cell_key
 from streams.kpi.facts import contribution
 from streams.kpi.rep_sets import routing_target
-from streams.kpi.summaries import delta_of, summarize
+from streams.kpi.summaries import delta_of, essential, extend, step
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows, Graces, Retention
 from streams.observability.metrics import PipelineStats
 
@@ -77,6 +77,7 @@ item added (None: none), the sum of their deltas]."""
 
 FLUSH_ITEMS = 5_000  # routed items applied, or
 FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
+ESSENTIALS_KEPT = 10_000  # entities whose essential items stay in memory (``_entity_delta``)
 MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
 MARK_MOVED_S = 1.0  # and at most this often while it moves
 
@@ -152,6 +153,10 @@ class EntityStage:
         self.staged: list[tuple[str, Any]] = []  # the counts of the item being applied
         self.failures = failures
         self.read_source = read_source  # (topic, partition, offset) -> the input's bytes
+        # role:key -> (the entity's mark, its essential items as of that mark): what the
+        # next item's delta is computed from (``_entity_delta``). A cache: whatever it lacks
+        # is worked out from the entity's summary; bounded, and dropped at a rebalance.
+        self.essentials: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
     # --- stream time ---------------------------------------------------------------------
 
@@ -362,6 +367,7 @@ class EntityStage:
         self.cells_sweep.forget(partitions)
         self.entities_sweep.forget(partitions)
         self.failures.revoke(partitions)
+        self.essentials.clear()  # the tables are read again from their changelogs
         for p in partitions:
             self.dirty.pop(p, None)
             self.counts.pop(p, None)
@@ -407,19 +413,31 @@ class EntityStage:
             dirty.add(cell)
 
     def _entity_delta(self, p: int, role: str, key: str, item: dict[str, Any], o: int) -> Cells:
+        """What ``item`` (at position ``o``) adds to its entity's cells, and the entity's
+        summary with it: a few items whatever its age (``streams.kpi.summaries``), what may
+        be redelivered included. A new item's work does not grow with the items kept: its
+        delta comes from the essential items before it, kept from the entity's last item
+        (``essentials``), and the summary is judged again only when the committed offset
+        moved."""
         name = f"{role}:{key}"
         entity = self.entities.get(p, name) or {"h": [], "m": -1}
-        history = list(entity["h"])
-        if entity["m"] < o:
-            history.append(item)
-            # Its summary, not its whole history: a few items whatever its age
-            # (streams.kpi.summaries); what may be redelivered is kept.
-            committed = self.committed(p)
-            keep_from = None if committed is None else position(committed, 0)
-            latest = max(int(item["t"]), entity.get("l", -1))
-            summary = summarize(role, history, keep_from)
-            self.entities.set(p, name, {"h": summary, "m": o, "l": latest})
-        return delta_of(role, history, o, self.windows)
+        if entity["m"] >= o:  # a redelivery: from the items before it by position
+            return delta_of(role, entity["h"], o, self.windows)
+        committed = self.committed(p)
+        keep_from = None if committed is None else position(committed, 0)
+        summary = extend(role, entity["h"], item, keep_from, entity.get("k", -1))
+        latest = max(int(item["t"]), entity.get("l", -1))
+        self.entities.set(p, name, {"h": summary, "m": o, "l": latest, "k": keep_from})
+        cached = self.essentials.pop(name, None)
+        if cached is not None and cached[0] == entity["m"]:
+            before = cached[1]
+        else:
+            before = essential(role, entity["h"])
+        delta, after = step(role, before, item, self.windows)
+        if len(self.essentials) >= ESSENTIALS_KEPT:
+            self.essentials.clear()
+        self.essentials[name] = (o, after)
+        return delta
 
     def _stage_cells(self, p: int, o: int, delta: Cells, staged: StagedCells) -> None:
         """Add an item's delta to what its message adds to each cell: the cells table is

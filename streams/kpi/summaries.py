@@ -21,7 +21,15 @@ It also keeps every item at or past ``keep_from``, the first offset that may be 
 again (the partition's committed offset), and judges what is needed among the items before
 it only: a redelivered message recomputes its delta from the items before it by offset
 (``streams.engine.entity_stage``), which must be those it had the first time. So an
-entity's summary holds a few items whatever its age, and the work per event is constant.
+entity's summary holds a few items whatever its age.
+
+What is needed is closed under appending: the items ``essential`` keeps of a list, followed
+by later items, keep what the whole list followed by them keeps (a first order, the leads
+up to it, the churns around it: whatever these were, the kept ones still hold them). So the
+stage's work per new event does not grow with the items kept since the last commit either:
+``extend`` adds an item to a summary without judging it again while ``keep_from`` has not
+moved, and ``step`` gives an item's delta from the essential items before it, which the
+previous ``step`` returned.
 """
 
 from __future__ import annotations
@@ -103,6 +111,17 @@ def summarize(role: str, history: list[Item], keep_from: int | None) -> list[Ite
     ]
 
 
+def extend(
+    role: str, summary: list[Item], item: Item, keep_from: int | None, judged_at: int | None
+) -> list[Item]:
+    """``summarize(role, summary + [item], keep_from)`` for a ``summary`` made with
+    ``keep_from=judged_at`` and an ``item`` at or past ``keep_from``: when ``keep_from`` has
+    not moved, the items before it are those already judged, and the item is kept as it is."""
+    if judged_at == keep_from and (keep_from is None or item["o"] >= keep_from):
+        return [*summary, item]
+    return summarize(role, [*summary, item], keep_from)
+
+
 def essential(role: str, items: list[Item]) -> list[Item]:
     """The items of ``items`` that can still change the entity's contribution, judged among
     all of them: a delta over these is the delta over all of ``items``."""
@@ -118,3 +137,14 @@ def delta_of(role: str, history: list[Item], o: int, windows: CellWindows) -> Ce
     before = essential(role, [item for item in history if item["o"] < o])
     new = [item for item in history if item["o"] == o]
     return diff(contribution(role, before + new, windows), contribution(role, before, windows))
+
+
+def step(
+    role: str, before: list[Item], item: Item, windows: CellWindows
+) -> tuple[Cells, list[Item]]:
+    """What ``item``, after every item of the entity by position, adds to its cells, given
+    ``before``, the essential items before it (``essential`` of them, or what the previous
+    ``step`` returned); and the essential items with it, for the next one."""
+    with_it = [*before, item]
+    delta = diff(contribution(role, with_it, windows), contribution(role, before, windows))
+    return delta, essential(role, with_it)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -165,6 +165,7 @@ class ClusterView:
     newest: int | None  # the newest event time known of any partition
     quiet: bool  # every partition routed to its end and quiet: windows may close on wall time
     excluded: bool  # some partition is left out as quiet or empty
+    runner_up: int | None = None  # the second smallest of the partitions that count, if any
 
     @property
     def value(self) -> int | None:
@@ -172,6 +173,17 @@ class ClusterView:
         if self.holding:
             return None
         return self.active if self.active is not None else self.newest
+
+    def advanced(self, name: str, newest: int) -> ClusterView | None:
+        """This view once partition ``name`` has routed events up to ``newest`` (its newest
+        event time, never lower than before), without looking at the others again; None
+        when that cannot be said so (it is not the slowest, or it passed the runner-up)."""
+        if name != self.slowest or self.active is None:
+            return None
+        if self.runner_up is not None and newest > self.runner_up:
+            return None  # another partition may set it now
+        top = newest if self.newest is None else max(self.newest, newest)
+        return replace(self, active=max(self.active, newest), newest=top)
 
     def describe(self) -> str:
         return f"holding={list(self.holding)[:5]} slowest={self.slowest} quiet={self.quiet}"
@@ -185,8 +197,9 @@ def _view(
     excluded: bool,
 ) -> ClusterView:  # fmt: skip
     low = min(active) if active else (None, None)
+    second = sorted(v for v, _ in active)[1] if len(active) > 1 else None
     return ClusterView(
-        tuple(holding), low[0], low[1], max(newest) if newest else None, quiet, excluded
+        tuple(holding), low[0], low[1], max(newest) if newest else None, quiet, excluded, second
     )
 
 
@@ -195,10 +208,13 @@ def merge(a: ClusterView, b: ClusterView) -> ClusterView:
     pairs = ((a.active, a.slowest), (b.active, b.slowest))
     actives = [(v, n or "") for v, n in pairs if v is not None]
     newest = [v for v in (a.newest, b.newest) if v is not None]
-    return _view(
+    view = _view(
         actives, [*a.holding, *b.holding], newest, a.quiet and b.quiet,
         excluded=a.excluded or b.excluded,
     )  # fmt: skip
+    # The second smallest of both sides: each side's smallest and runner-up hold it.
+    values = sorted(v for v in (a.active, a.runner_up, b.active, b.runner_up) if v is not None)
+    return replace(view, runner_up=values[1] if len(values) > 1 else None)
 
 
 def combine(
@@ -247,6 +263,7 @@ class ClusterWatermark:
         self.last: int | None = None
         self.view = NOTHING_YET  # every partition, at the last tick
         self.remote = NOTHING_YET  # the other workers' partitions, at the last tick
+        self.merged: tuple[ClusterView, ClusterView] | None = None  # (remote, local) last taken
 
     @property
     def quiet(self) -> bool:
@@ -268,5 +285,8 @@ class ClusterWatermark:
         partitions now (``capped`` when another worker's partition is left out)."""
         if self.remote.holding:
             return self.last
-        self._take(merge(self.remote, local(self.remote.excluded)).value)
+        view = local(self.remote.excluded)
+        if self.merged is None or self.merged[0] is not self.remote or self.merged[1] is not view:
+            self._take(merge(self.remote, view).value)  # the same views: the same value
+            self.merged = (self.remote, view)
         return self.last

@@ -72,6 +72,7 @@ def test_an_account_ordering_again_is_kept_and_swept_a_horizon_after_its_last_or
     stage.entities = WriteBack(table_on(db))
     stage.windows = CellWindows(ZoneInfo("Europe/Paris"))
     stage.committed = lambda p: 1_000  # both orders committed: none redelivered
+    stage.essentials = {}
     stage.entity_horizon_ms = HORIZON
     sweep = Sweep(stage.entities, stage._entity_idle)
 
@@ -118,6 +119,7 @@ def test_a_lead_forgotten_while_waiting_leaves_the_live_cells(db: Any, tmp_path:
         stage.entities, stage.cells = WriteBack(table_on(db)), WriteBack(table_on(cells_db))
         stage.windows = CellWindows(ZoneInfo("Europe/Paris"))
         stage.committed = lambda p: 1_000
+        stage.essentials = {}
         stage.entity_horizon_ms = HORIZON
         stage.dirty = {}
         sweep = Sweep(stage.entities, stage._entity_idle, stage._forget_entity)

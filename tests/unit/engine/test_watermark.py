@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from streams.engine.watermark.clock import (
     ClusterView,
     ClusterWatermark,
@@ -173,3 +176,59 @@ def test_a_cut_reports_position_newest_and_quiet() -> None:
 def test_a_cut_survives_the_topic() -> None:
     for record in (Progress(42, 5_000, False), Progress(0, None, True)):
         assert Progress.decode(record.encode()) == record
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 50), min_size=1, max_size=5),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 20)), max_size=40),
+)
+def test_following_the_slowest_partition_gives_the_view_seen_in_full(
+    starts: list[int], events: list[tuple[int, int]]
+) -> None:
+    """The ingest follows the partition setting its view (``ClusterView.advanced``) instead
+    of looking at every partition again: the same watermark, event after event."""
+    watermark = Watermark(idle_s=3_600.0, caught_up=lambda topic, partition, offset: False)
+    sources = [("calls", p) for p in range(len(starts))]
+    for (topic, p), at in zip(sources, starts, strict=True):
+        watermark.observe(topic, p, at)
+    cached = watermark.view(sources, capped=False)
+    for index, step in events:
+        topic, p = sources[index % len(sources)]
+        watermark.observe(topic, p, watermark.newest[(topic, p)] + step)
+        name = f"{topic}/{p}"
+        if name == cached.slowest:
+            advanced = cached.advanced(name, watermark.newest[(topic, p)])
+            cached = advanced or watermark.view(sources, capped=False)
+        full = watermark.view(sources, capped=False)
+        assert cached.value == full.value
+
+
+def test_a_merged_view_knows_the_runner_up_of_both_sides() -> None:
+    a = ClusterView((), 10, "calls/0", 40, False, False, 30)
+    b = ClusterView((), 20, "emails/0", 25, False, False, 25)
+    assert merge(a, b).runner_up == 20
+    assert merge(a, ClusterView((), None, None, None, True, True)).runner_up == 30
+    moved = merge(a, b).advanced("calls/0", 21)
+    assert moved is None  # past emails/0: it may set the watermark now
+    assert merge(a, b).advanced("calls/0", 15) == ClusterView(
+        (), 15, "calls/0", 40, False, False, 20
+    )
+
+
+def test_the_same_views_are_merged_once() -> None:
+    cluster = ClusterWatermark()
+    remote = ClusterView((), 100, "calls/1", 100, False, False)
+    cluster.update(ClusterView((), 40, "calls/0", 100, False, False), remote)
+    local = ClusterView((), 50, "calls/0", 50, False, False)
+    calls: list[bool] = []
+
+    def view(capped: bool) -> ClusterView:
+        calls.append(capped)
+        return local
+
+    assert cluster.current(view) == 50
+    assert cluster.merged == (remote, local)
+    assert cluster.current(view) == 50
+    local = ClusterView((), 70, "calls/0", 70, False, False)
+    assert cluster.current(view) == 70  # a new view is merged again

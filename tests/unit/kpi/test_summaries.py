@@ -4,7 +4,9 @@ Random entities (events of every type the role sees, out of order, with ties, la
 random window kinds) are applied one message at a time twice: once keeping the whole
 history, once keeping only the summary. Every delta must be the same, and so must a
 redelivered message's; and so must the stage's ``delta_of``, which computes it over the
-essential items before the message only.
+essential items before the message only, and its ``step``, which carries those essential
+items from one message to the next. A summary ``extend``ed while the committed offset stays
+is the summary made again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from streams.kpi.cells import Cells, add_cell, diff
 from streams.kpi.facts import Item, contribution
-from streams.kpi.summaries import delta_of, summarize
+from streams.kpi.summaries import delta_of, essential, extend, step, summarize
 from streams.kpi.windows import CELL_KINDS, CellWindows
 
 WINDOWS = CellWindows(ZoneInfo("Europe/Paris"))
@@ -65,19 +67,30 @@ def check(role: str, arrivals: list[Item], commits: list[int]) -> list[Item]:
     full: list[Item] = []
     summary: list[Item] = []
     keep_from = 0
+    judged_at: int | None = -1
+    carried: list[Item] = []  # the stage's essential items, from one message to the next
     total: Cells = {}
     for o, item in enumerate(arrivals):
         item = {**item, "o": o}
         full.append(item)
+        before = summary
         summary = [*summary, item]
         assert delta(role, summary, o) == delta(role, full, o), f"offset {o}"
         # The stage's way: over the essential items before it, however many are kept.
         assert delta_of(role, full, o, WINDOWS) == delta(role, full, o), f"offset {o}"
         assert delta_of(role, summary, o, WINDOWS) == delta(role, full, o), f"offset {o}"
+        stepped, carried = step(role, carried, item, WINDOWS)
+        assert stepped == delta(role, full, o), f"offset {o}"
+        assert carried == essential(role, full), f"offset {o}"
         for key, cell in delta(role, summary, o).items():
             add_cell(total.setdefault(key, {}), cell)
-        keep_from = max(keep_from, min(o + 1, commits[o % len(commits)]))  # never goes back
+        # The stage's summary: extended, judged again only when the committed offset moves.
+        committed = max(keep_from, min(o, commits[o % len(commits)]))  # never goes back
+        extended = extend(role, before, item, committed, judged_at)
+        assert extended == summarize(role, summary, committed), f"offset {o}"
+        keep_from = max(committed, min(o + 1, commits[o % len(commits)]))
         summary = summarize(role, summary, keep_from)
+        judged_at = keep_from
         for redelivered in (i for i in summary if i["o"] >= keep_from):  # may come again
             assert delta(role, summary, redelivered["o"]) == delta(role, full, redelivered["o"])
             got = delta_of(role, summary, redelivered["o"], WINDOWS)
