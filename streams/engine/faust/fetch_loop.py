@@ -23,9 +23,12 @@ let messages go:
    ``getmany`` went on yielding what a batch fetched before it still held of that
    partition, past the offset sought: those raised faust's read offset again, so the copies
    the fetcher then read from the seek point were dropped below it, and the guard waited 3
-   s to seek again. Here a partition sought (``sought``, called with the seek) since its
-   batch was fetched has the rest of that batch skipped: as after a seek in any Kafka
-   consumer, what comes next comes from the offset sought.
+   s to seek again. Here a partition sought since its batch was fetched has the rest of
+   that batch skipped: as after a seek in any Kafka consumer, what comes next comes from
+   the offset sought. A seek runs in faust's consumer thread (``seek_in_thread``), which
+   notes the seeks made as it fetches each batch; the seek counts from the moment it is
+   requested (``requested``), so a batch fetched before its turn in that thread is stale
+   too.
 
 Each copy carries the sha256 of the faust source it copies; a unit test fails when the
 installed faust's differs, and names what to port.
@@ -123,6 +126,10 @@ class HandedOnlyFetch:
         (``_getmany``). Not awaited: it runs at the thread's next turn."""
         thread = cast(Any, self)._thread
         loop = getattr(thread, "thread_loop", None)
+        # Counted at once as well (``requested``): until the thread's turn, a batch that
+        # thread fetches still comes from before the seek, and must count as stale.
+        requested: dict[TP, int] = self.__dict__.setdefault("requested", {})
+        requested[tp] = requested.get(tp, 0) + 1
 
         def seek() -> None:
             self.sought(tp)
@@ -164,10 +171,13 @@ class HandedOnlyFetch:
         records_it: Iterator[tuple[TP, Any]] = this.scheduler.iterate(records)
         to_message = this._to_message  # localize
         # The change (3): a partition sought since this batch was fetched has its records
-        # here skipped: its fetcher reads again from where it was sought.
-        seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
-        fetched_seeks = self.__dict__.pop("fetched_seeks", None)  # counted as it was fetched
-        seeks_at_fetch = dict(seeks) if fetched_seeks is None else fetched_seeks
+        # here skipped: its fetcher reads again from where it was sought. Seeks requested,
+        # not only those made: one waiting for the consumer thread's turn comes after it.
+        seeks: dict[TP, int] = self.__dict__.setdefault("requested", {})
+        fetched_seeks = self.__dict__.pop("fetched_seeks", None)  # made as it was fetched
+        if fetched_seeks is None:
+            fetched_seeks = dict(self.__dict__.setdefault("seeks", {}))
+        seeks_at_fetch = fetched_seeks
         stale: dict[TP, list[int]] = {}
         dropped: dict[TP, int] = {}  # the change: first offset not yielded, per partition
         why: dict[TP, str] = {}  # and why, for the log
@@ -284,7 +294,7 @@ class HandedOnlyFetch:
         unset_flag = this.diag.unset_flag
         commit_every = this._commit_every
         acks_enabled_for = this.app.topics.acks_enabled_for
-        seeks: dict[TP, int] = self.__dict__.setdefault("seeks", {})
+        seeks: dict[TP, int] = self.__dict__.setdefault("requested", {})  # seek_in_thread
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep

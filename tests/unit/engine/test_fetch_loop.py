@@ -208,6 +208,26 @@ async def test_what_a_batch_holds_of_a_partition_sought_meanwhile_is_not_handed(
         assert seeks == [(SPEND, 0)]  # the guard's seek only: no refetch on top of it
 
 
+async def test_a_batch_fetched_before_a_requested_seek_ran_is_not_handed() -> None:
+    """A seek waits for the consumer thread's next turn (``seek_in_thread``); a batch that
+    thread fetched before that turn still comes from before the seek. Its records of the
+    partition are skipped from the moment the seek is requested, not from when it ran (in
+    a loop run, ``sales.calls/1`` offset 7 was handed right after a rewind to 0)."""
+    records = {SPEND: [_record(7), _record(8)], ORDERS: [_record(3)]}
+    consumer, seeks = _getmany_consumer(records, {SPEND: 9, ORDERS: 4}, lambda record: None)
+    turns: list[Callable[[], None]] = []  # the consumer thread's queue: its turn has not come
+    consumer._thread.thread_loop = SimpleNamespace(
+        is_closed=lambda: False, is_running=lambda: True, call_soon_threadsafe=turns.append
+    )
+    consumer.__dict__["fetched_seeks"] = {}  # the batch: fetched with no seek made
+    consumer.seek_in_thread(SPEND, 0)
+    yielded = [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
+    assert yielded == [(ORDERS, 3)]
+    assert len(turns) == 1 and seeks == []  # the seek itself is still to run in the thread
+    turns[0]()
+    assert seeks == [(SPEND, 0)]
+
+
 def _drain_consumer(batches: list[list[int]]) -> tuple[Any, Any]:
     """A Consumer with no broker whose ``getmany`` hands ``batches`` of offsets of
     ``marketing.spend/1``, one batch per call; its callback hands a message at once while
