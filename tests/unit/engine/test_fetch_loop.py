@@ -223,7 +223,8 @@ async def test_a_batch_fetched_before_a_requested_seek_ran_is_not_handed() -> No
     consumer.seek_in_thread(SPEND, 0)
     yielded = [(tp, message.offset) async for tp, message in consumer.getmany(timeout=1.0)]
     assert yielded == [(ORDERS, 3)]
-    assert len(turns) == 1 and seeks == []  # the seek itself is still to run in the thread
+    assert len(turns) == 1  # the seek itself is still to run in the thread
+    assert seeks == []
     turns[0]()
     assert seeks == [(SPEND, 0)]
 
