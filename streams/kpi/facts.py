@@ -12,8 +12,8 @@ An event reaches the entity stage once per *role* it plays (``streams.engine.rou
 
 The entity roles keep the history of their entity and derive its contribution from the
 whole history, in event-time order; a new event replaces the old contribution by the new one
-(``cells.diff``), so events arriving out of order give the same cells as sorted ones. The
-rules are those of docs/kpi-definitions.md.
+(``change``: ``cells.diff`` of the two), so events arriving out of order give the same cells
+as sorted ones. The rules are those of docs/kpi-definitions.md.
 
 An item is the compact, JSON-ready record of one event kept in a history:
 ``{"o": offset, "t": ms, "id": event_id, "x": type, "late": [kinds], "p": [[dim, key]...],
@@ -247,27 +247,73 @@ def role_facts(role: str, history: list[Item], kind: str) -> list[Fact]:
     raise ValueError(f"unknown role {role!r}: expected one of {ROLES}")
 
 
+def _facts_by_kind(role: str, history: list[Item]) -> list[tuple[str, list[Fact]]]:
+    """The facts of ``history`` for the cells of each kind. A kind's facts depend on it only
+    through the items it leaves out (late for it), and most often every kind leaves out the
+    same (none): computed once per distinct set, the same list for those kinds."""
+    kinds = (*CELL_KINDS, LIVE) if role == "lead" else CELL_KINDS
+    facts_by_left_out: dict[tuple[int, ...], list[Fact]] = {}
+    out: list[tuple[str, list[Fact]]] = []
+    for kind in kinds:
+        if kind == LIVE:
+            out.append((kind, role_facts(role, history, kind)))
+            continue
+        left_out = tuple(n for n, item in enumerate(history) if kind in item["late"])
+        cached = facts_by_left_out.get(left_out)
+        if cached is None:
+            cached = facts_by_left_out[left_out] = role_facts(role, history, kind)
+        out.append((kind, cached))
+    return out
+
+
+def _fan_out(out: Cells, kind: str, facts: list[Fact], windows: CellWindows, sign: int = 1) -> None:
+    """Each fact added (``sign`` 1) or taken (-1) to its cells of ``kind``."""
+    for at_ms, pairs, components in facts:
+        start = windows.span(kind, at_ms)[0]
+        for dim, key in pairs:
+            add_cell(out.setdefault(cell_key(kind, start, dim, key), {}), components, sign)
+
+
 def contribution(role: str, history: list[Item], windows: CellWindows) -> Cells:
     """Everything ``history`` adds to the cells of every kind, by cell key."""
     out: Cells = {}
-    kinds = (*CELL_KINDS, LIVE) if role == "lead" else CELL_KINDS
-    # A kind's facts depend on it only through the items it leaves out (late for it), and
-    # most often every kind leaves out the same (none): computed once per distinct set.
-    facts_by_left_out: dict[tuple[int, ...], list[Fact]] = {}
-    for kind in kinds:
-        if kind == LIVE:
-            facts = role_facts(role, history, kind)
-        else:
-            left_out = tuple(n for n, item in enumerate(history) if kind in item["late"])
-            cached = facts_by_left_out.get(left_out)
-            if cached is None:
-                cached = facts_by_left_out[left_out] = role_facts(role, history, kind)
-            facts = cached
-        for at_ms, pairs, components in facts:
-            start = windows.span(kind, at_ms)[0]
-            for dim, key in pairs:
-                add_cell(out.setdefault(cell_key(kind, start, dim, key), {}), components)
+    for kind, facts in _facts_by_kind(role, history):
+        _fan_out(out, kind, facts, windows)
     return out
+
+
+def _unmatched(new: list[Fact], old: list[Fact]) -> tuple[list[Fact], list[Fact]]:
+    """The facts of ``new`` not in ``old`` and those of ``old`` not in ``new`` (multisets:
+    an entity has a handful of facts)."""
+    rest = list(old)
+    added: list[Fact] = []
+    for fact in new:
+        for n, other in enumerate(rest):
+            if other == fact:
+                del rest[n]
+                break
+        else:
+            added.append(fact)
+    return added, rest
+
+
+def change(role: str, before: list[Item], after: list[Item], windows: CellWindows) -> Cells:
+    """``cells.diff(contribution(after), contribution(before))``: what replacing the
+    entity's history ``before`` by ``after`` changes in its cells. Cells are sums of facts,
+    so a fact both give changes nothing: only the facts that differ are fanned out over
+    their windows and dimensions (an account's repeat order: one fact, not all of them
+    twice)."""
+    out: Cells = {}
+    old = dict(_facts_by_kind(role, before))
+    matched: dict[tuple[int, int], tuple[list[Fact], list[Fact]]] = {}
+    for kind, facts in _facts_by_kind(role, after):
+        pair = (id(facts), id(old[kind]))  # kinds leaving out the same items share lists
+        if pair not in matched:
+            matched[pair] = _unmatched(facts, old[kind])
+        added, removed = matched[pair]
+        _fan_out(out, kind, added, windows)
+        _fan_out(out, kind, removed, windows, -1)
+    return {key: cell for key, cell in out.items() if cell}
 
 
 def dims_of(item: Mapping[str, Any]) -> dict[str, str]:

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.kpi.cells import Cells, diff
-from streams.kpi.facts import TOUCHES, Item, contribution, first_of
+from streams.kpi.cells import Cells
+from streams.kpi.facts import TOUCHES, Item, change, first_of
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows
 
 
@@ -136,7 +136,7 @@ def delta_of(role: str, history: list[Item], o: int, windows: CellWindows) -> Ce
     the items before it by position (out of order in event time or not)."""
     before = essential(role, [item for item in history if item["o"] < o])
     new = [item for item in history if item["o"] == o]
-    return diff(contribution(role, before + new, windows), contribution(role, before, windows))
+    return change(role, before, before + new, windows)
 
 
 def step(
@@ -146,5 +146,4 @@ def step(
     ``before``, the essential items before it (``essential`` of them, or what the previous
     ``step`` returned); and the essential items with it, for the next one."""
     with_it = [*before, item]
-    delta = diff(contribution(role, with_it, windows), contribution(role, before, windows))
-    return delta, essential(role, with_it)
+    return change(role, before, with_it, windows), essential(role, with_it)

@@ -1,8 +1,9 @@
 """The shortcuts of the hot path give what the plain definitions give.
 
 ``contribution`` computes an entity's facts once per distinct set of items its kinds leave
-out, and ``add_cell`` adds counts inline: both checked here against the plain versions
-(facts per kind, ``add_component`` per component) on random entities and cells.
+out, ``change`` fans out only the facts two histories do not share, and ``add_cell`` adds
+counts inline: all checked here against the plain versions (facts per kind, the difference
+of two contributions, ``add_component`` per component) on random entities and cells.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.kpi.cells import Cell, Cells, add_component, cell_key
-from streams.kpi.facts import Item, contribution, role_facts
+from streams.kpi.cells import Cell, Cells, add_component, cell_key, diff
+from streams.kpi.facts import Item, change, contribution, role_facts
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows
 from tests.unit.kpi.test_summaries import WINDOWS, entity
 
@@ -43,6 +44,49 @@ def test_contribution_equals_the_per_kind_definition(drawn: tuple[str, list[Item
     for item in history:  # the event role: one item at a time
         event = [item]
         assert contribution("event", event, WINDOWS) == plain_contribution("event", event, WINDOWS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["account", "lead", "opportunity", "event"]).flatmap(
+        lambda role: st.tuples(
+            st.just(role), entity(role if role != "event" else "account"), st.randoms()
+        )
+    )
+)
+def test_change_equals_the_difference_of_the_contributions(
+    drawn: tuple[str, list[Item], Any],
+) -> None:
+    """Any two histories of an entity: a prefix and the whole (an item added), or two
+    random selections (items dropped, added, in another order)."""
+    role, items, rand = drawn
+    history = [{**item, "o": o} for o, item in enumerate(items)]
+    pairs = [(history[:-1], history), (history, history[:-1])]
+    for _ in range(3):
+        pairs.append((rand.sample(history, rand.randint(0, len(history))),
+                      rand.sample(history, rand.randint(0, len(history)))))  # fmt: skip
+    for before, after in pairs:
+        expected = diff(contribution(role, after, WINDOWS), contribution(role, before, WINDOWS))
+        assert change(role, before, after, WINDOWS) == expected
+
+
+def test_a_repeat_order_changes_one_fact() -> None:
+    """An account's first order and a repeat: only the repeat is fanned out."""
+    first: Item = {
+        "t": 1_774_000_000_000,
+        "id": "o1",
+        "x": "order.placed",
+        "late": [],
+        "o": 0,
+        "p": [["global", "all"], ["rep", "ana"]],
+        "pv": {},
+        "a": 100,
+        "q": False,
+    }
+    repeat: Item = {**first, "t": first["t"] + 60_000, "id": "o2", "o": 1}  # fmt: skip
+    got = change("account", [first], [first, repeat], WINDOWS)
+    assert {tuple(cell) for cell in got.values()} == {("repeat",)}
+    assert len(got) == 2 * 5  # global and rep, in each of the five kinds
 
 
 def test_some_entities_leave_out_items_for_some_kinds_only() -> None:
