@@ -159,7 +159,7 @@ def build_app(settings: Settings) -> faust.App:
     )  # fmt: skip
     stats = PipelineStats()
     # What faust drops in a rebalance is read again (streams.engine.faust.rebalance).
-    install_transport(app, stats)
+    install_transport(app, stats, settings.fetch_max_wait_ms)
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     reference = ReferenceCache()

@@ -194,6 +194,15 @@ class Settings(BaseSettings):
         ge=16,
         description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
     )
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=1500,
+        description=(
+            "how long the broker may hold a fetch with no data: a partition drained meanwhile "
+            "waits for it (streams.engine.faust.fetch_wait; faust's own is 1,500)"
+        ),
+    )
     producer_linger_ms: float = Field(
         default=5.0, ge=0, le=1000, description="how long sends wait to fill a batch"
     )

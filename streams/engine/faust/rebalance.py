@@ -25,6 +25,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams.engine.faust.fetch_loop import HandedOnlyFetch
+from streams.engine.faust.fetch_wait import FAUST_FETCH_MAX_WAIT_MS, ConsumerThread
 from streams.engine.faust.gap_probe import GapProbe
 from streams.engine.faust.gaps import OffsetGuard, Verdict
 from streams.observability.metrics import PipelineStats
@@ -50,6 +51,13 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self.positioned: dict[TP, tuple[int, int]] = {}
         self.positionings = 0
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        """faust's thread, its fetches held at most the transport's ``fetch_max_wait_ms``
+        (``streams.engine.faust.fetch_wait``)."""
+        thread = ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        thread.fetch_max_wait_ms = cast(Any, self).transport.fetch_max_wait_ms
+        return thread
 
     async def _seek(self, partition: TP, offset: int) -> None:
         """Every seek of faust's (``seek``) and of the rewind below: the fetch loop skips
@@ -93,19 +101,25 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport with :class:`Consumer`; ``on_rewind`` is called for every
     partition sent back past what the fetcher had read, ``on_refetch`` for every partition
-    sought back to records fetched but not handed (``streams.engine.faust.fetch_loop``)."""
+    sought back to records fetched but not handed (``streams.engine.faust.fetch_loop``);
+    its consumer's fetches are held at most ``fetch_max_wait_ms``
+    (``streams.engine.faust.fetch_wait``)."""
 
     Consumer = Consumer
+    fetch_max_wait_ms = FAUST_FETCH_MAX_WAIT_MS
     on_rewind: Callable[[], None] = staticmethod(lambda: None)
     on_refetch: Callable[[], None] = staticmethod(lambda: None)
 
 
-def install(app: Any, stats: PipelineStats) -> None:
+def install(
+    app: Any, stats: PipelineStats, fetch_max_wait_ms: int = FAUST_FETCH_MAX_WAIT_MS
+) -> None:
     """Give ``app`` this transport (before anything has created faust's own); rewinds and
-    refetches are counted in ``stats``."""
+    refetches are counted in ``stats``; fetches are held at most ``fetch_max_wait_ms``."""
     if app._transport is not None:
         raise RuntimeError("install the transport before the app creates its own")
     transport = Transport(app.conf.broker_consumer, app)
+    transport.fetch_max_wait_ms = fetch_max_wait_ms
 
     def rewound() -> None:
         stats.rebalance_rewinds += 1
