@@ -110,9 +110,6 @@ def build_app(settings: Settings) -> faust.App:
         # Messages an agent may have waiting: the entity stage's hold up to 250 routed items
         # each, so faust's 4,096 could hold ~1 GB in a backlog.
         stream_buffer_maxsize=settings.stream_buffer_messages,
-        # One fetch hands at most this many: what a stage sent the next is fetched between
-        # two such batches, not after every record buffered (streams.engine.faust.fetch_wait).
-        broker_max_poll_records=settings.max_poll_records,
         # Sends gather for a few ms into large batches: the pipeline sends tens of thousands
         # of records a second (kpi.updates, changelogs), and one produce request each was a
         # quarter of the worker's CPU (py-spy).

@@ -194,14 +194,6 @@ class Settings(BaseSettings):
         ge=16,
         description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
     )
-    max_poll_records: int = Field(
-        default=500,
-        ge=1,
-        description=(
-            "messages one fetch hands the stages at most (faust's broker_max_poll_records): "
-            "what the stages send each other is fetched between two such batches"
-        ),
-    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=1,
