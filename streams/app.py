@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.contracts.enriched import EnrichedEvent
 from streams.engine.cadence import Cadence
+from streams.engine.checkpoint import Checkpoint, Flushing
 from streams.engine.delivery import (
     Delivery,
     SendFailed,
@@ -466,28 +468,29 @@ def build_app(settings: Settings) -> faust.App:
         for source, event in pending:
             await source.ack(event)
 
-    # Each stage flushes once its input is drained, else on the clock (streams.engine.cadence).
-    cadences = [Cadence(settings.engine_flush_interval_s) for _ in range(3)]
-    flushes = [
-        (cadences[0], flush_ingest, lambda: bool(ingest_pending), ingest_guard),
-        (cadences[1], stage.flush, lambda: bool(stage.pending), stage_guard),
-        (cadences[2], publisher.flush, lambda: bool(publisher.pending), publisher_guard),
-    ]
+    # The flush order, one loop for the three stages (streams.engine.checkpoint); each
+    # flushes once its input is drained, else on the clock (streams.engine.cadence).
+    def drained(guarded: GuardedStage) -> Callable[[], bool]:
+        return lambda: guarded.queue_empty is not None and guarded.queue_empty()
+
+    every_s = settings.engine_flush_interval_s
+    ingest_flush = Flushing(
+        "ingest", Cadence(every_s), flush_ingest, lambda: bool(ingest_pending),
+        drained(ingest_guard),
+    )  # fmt: skip
+    stage_flush = Flushing(
+        "entity stage", Cadence(every_s), stage.flush, lambda: bool(stage.pending),
+        drained(stage_guard),
+    )  # fmt: skip
+    publisher_flush = Flushing(
+        "publisher", Cadence(every_s), publisher.flush, lambda: bool(publisher.pending),
+        drained(publisher_guard),
+    )  # fmt: skip
+    flush_order = Checkpoint([ingest_flush, stage_flush, publisher_flush], stopping=(NotReady,))
 
     @app.task
     async def flush() -> None:
-        """The stages' flushes, in the order of the pipeline, each when due (a loop, not
-        ``app.timer``: a flush longer than the 50 ms tick is no "overlapping" warning)."""
-        while not app.should_stop:
-            await asyncio.sleep(cadences[0].tick_s)
-            try:
-                for cadence, stage_flush, waiting, guarded in flushes:
-                    drained = guarded.queue_empty is not None and guarded.queue_empty()
-                    if cadence.due(time.monotonic(), waiting(), drained):
-                        cadence.flushed(time.monotonic())
-                        await stage_flush()
-            except NotReady:  # stopping: what was not flushed is not acked, so redelivered
-                log.info("flush skipped: the producer is stopping")
+        await flush_order.run(lambda: bool(app.should_stop))
 
     entities_name, cells_name = (
         settings.topic("internal.entities"),
