@@ -173,11 +173,10 @@ class HandedOnlyFetch:
         # The change (3): a partition sought since this batch was fetched has its records
         # here skipped: its fetcher reads again from where it was sought. Seeks requested,
         # not only those made: one waiting for the consumer thread's turn comes after it.
-        seeks: dict[TP, int] = self.__dict__.setdefault("requested", {})
+        requested: dict[TP, int] = self.__dict__.setdefault("requested", {})
         fetched_seeks = self.__dict__.pop("fetched_seeks", None)  # made as it was fetched
         if fetched_seeks is None:
             fetched_seeks = dict(self.__dict__.setdefault("seeks", {}))
-        seeks_at_fetch = fetched_seeks
         stale: dict[TP, list[int]] = {}
         dropped: dict[TP, int] = {}  # the change: first offset not yielded, per partition
         why: dict[TP, str] = {}  # and why, for the log
@@ -197,7 +196,7 @@ class HandedOnlyFetch:
                     dropped.setdefault(tp, record.offset)
                     why.setdefault(tp, "the generation changed")
                     break
-                if seeks and seeks.get(tp) != seeks_at_fetch.get(tp):
+                if requested and requested.get(tp) != fetched_seeks.get(tp):
                     span = stale.get(tp)
                     if span is None:
                         stale[tp] = [record.offset, record.offset]
@@ -294,7 +293,7 @@ class HandedOnlyFetch:
         unset_flag = this.diag.unset_flag
         commit_every = this._commit_every
         acks_enabled_for = this.app.topics.acks_enabled_for
-        seeks: dict[TP, int] = self.__dict__.setdefault("requested", {})  # seek_in_thread
+        requested: dict[TP, int] = self.__dict__.setdefault("requested", {})  # seek_in_thread
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -319,13 +318,13 @@ class HandedOnlyFetch:
                             if commit_every is not None and this._n_acked >= commit_every:
                                 this._n_acked = 0
                                 await this.commit()
-                            seeks_before = seeks.get(tp)
+                            seeks_before = requested.get(tp)
                             handing = callback(message)
                             waited = await this.wait_first(handing, this.suspend_flow.wait())
                             # The change: marked read once handed, not cut off, and only if
                             # no seek of its partition came meanwhile (the copies read again
                             # from the seek must not be dropped below it).
-                            if handing in waited.done and seeks.get(tp) == seeks_before:
+                            if handing in waited.done and requested.get(tp) == seeks_before:
                                 set_read_offset(tp, offset)
                         else:
                             dropped = below.get(tp)

@@ -25,13 +25,13 @@ FAUST_FETCH_MAX_WAIT_MS = 1500
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """faust's aiokafka consumer thread, its worker consumer holding fetches at most
-    ``fetch_max_wait_ms``."""
-
-    fetch_max_wait_ms = FAUST_FETCH_MAX_WAIT_MS
+    """faust's aiokafka consumer thread, its worker consumer holding fetches at most the
+    transport's ``fetch_max_wait_ms`` (``streams.engine.faust.rebalance.Transport``)."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka passes it to its fetcher when the consumer starts, not before.
-        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        consumer._fetch_max_wait_ms = getattr(
+            transport, "fetch_max_wait_ms", FAUST_FETCH_MAX_WAIT_MS
+        )
         return consumer

@@ -55,9 +55,7 @@ class Consumer(HandedOnlyFetch, faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         """faust's thread, its fetches held at most the transport's ``fetch_max_wait_ms``
         (``streams.engine.faust.fetch_wait``)."""
-        thread = ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-        thread.fetch_max_wait_ms = cast(Any, self).transport.fetch_max_wait_ms
-        return thread
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _seek(self, partition: TP, offset: int) -> None:
         """Every seek of faust's (``seek``) and of the rewind below: the fetch loop skips
