@@ -34,7 +34,6 @@ from streams.business_hours import parse_business_hours
 from streams.codec import register_codec
 from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
-from streams.contracts.enriched import EnrichedEvent
 from streams.engine.cadence import Cadence
 from streams.engine.checkpoint import Checkpoint, Flushing
 from streams.engine.delivery import (
@@ -51,11 +50,9 @@ from streams.engine.faust.batch_send import send_records
 from streams.engine.faust.gap_probe import GapProbe
 from streams.engine.faust.rebalance import GuardedStage
 from streams.engine.faust.rebalance import install as install_transport
-from streams.engine.outbox import Outbox
+from streams.engine.ingest_stage import IngestStage
 from streams.engine.publisher import Publisher
-from streams.engine.routing import partition_of, roles
 from streams.engine.watermark.clock import (
-    ClusterView,
     ClusterWatermark,
     Progress,
     Source,
@@ -64,11 +61,9 @@ from streams.engine.watermark.clock import (
     merge,
 )
 from streams.engine.watermark.exchange import ProgressExchange
-from streams.ingest.enrich import dimensions
 from streams.ingest.reference_cache import ReferenceCache
 from streams.ingest.reference_feed import follow_reference
-from streams.ingest.validate import InvalidEvent, Limits, validate
-from streams.kpi.facts import item_of
+from streams.ingest.validate import Limits
 from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.observability.kpi_gauges import KpiCollector
 from streams.observability.metrics import PipelineCollector, PipelineStats
@@ -201,8 +196,22 @@ def build_app(settings: Settings) -> faust.App:
 
         return send
 
-    ingest_deadletter = send_deadletter(ingest_sends)
     probe = GapProbe(kafka.client)
+    ingest_stage = IngestStage(
+        logical=logical,
+        limits=limits,
+        reference=reference,
+        stats=stats,
+        watermark=watermark,
+        cluster=cluster,
+        assigned_inputs=lambda: _assigned_inputs(app, logical),
+        partitions=settings.topic_partitions,
+        sends=ingest_sends,
+        send_entities=lambda key, value, partition: entities_topic.send(
+            key=key, value=value, partition=partition
+        ),
+        dead_letter=send_deadletter(ingest_sends),
+    )
 
     def table(name: str, sends: Sends) -> Any:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
@@ -283,81 +292,6 @@ def build_app(settings: Settings) -> faust.App:
     async def reference_data() -> None:
         await follow_reference(settings, reference, reference_ready)
 
-    local_cache: list[Any] = [0.0, None, None]  # (when, capped, view): one per 20 ms
-
-    def local_view(capped: bool) -> ClusterView:
-        """This worker's input partitions now, for the cluster watermark of an event."""
-        now = time.monotonic()
-        if now - local_cache[0] >= 0.02 or local_cache[1] != capped:
-            view = watermark.view(_assigned_inputs(app, logical), capped, now)
-            local_cache[:] = [now, capped, view]
-        return local_cache[2]
-
-    def view_moved(topic: str, partition: int) -> None:
-        """A message of ``topic[partition]`` was routed: the cached view follows it if it may
-        have moved the watermark (the partition held it or set it). A view up to 20 ms old
-        is otherwise fine: the watermark only lags, and the ingest routes hundreds of events
-        in 20 ms, so a partition's first event must not wait. The partition setting it is
-        followed without looking at the others while it stays below the runner-up."""
-        view = local_cache[2]
-        name = f"{topic}/{partition}"
-        if view is None or name in view.holding:
-            local_cache[0] = 0.0
-        elif name == view.slowest:
-            newest = None if local_cache[1] else watermark.newest.get((topic, partition))
-            advanced = None if newest is None else view.advanced(name, newest)
-            if advanced is None:
-                local_cache[0] = 0.0  # capped, or past the runner-up: seen again in full
-            else:
-                local_cache[2] = advanced
-
-    async def route(event: Any) -> None:
-        """Validate, dead-letter, join and send one input event to its entities.
-
-        The watermark hears of the message only once all of it is sent: a route cut short
-        (a rebalance cancels it) leaves the partition behind, as it really is."""
-        message = event.message
-        try:
-            valid = validate(event.value, logical[message.topic], limits, time.time())
-        except InvalidEvent as exc:
-            stats.dead_letters[exc.reason] += 1
-            await ingest_deadletter(
-                message.topic.encode(),
-                event.value,
-                [
-                    ("reason", exc.reason.encode()),
-                    ("detail", exc.detail.encode()[:2000]),
-                    ("source_topic", message.topic.encode()),
-                    ("source_partition", str(message.partition).encode()),
-                    ("source_offset", str(message.offset).encode()),
-                ],
-            )
-            watermark.read(message.topic, message.partition, message.offset)
-            view_moved(message.topic, message.partition)
-            return
-        item = valid.event
-        stats.event(logical[message.topic], item.type, item.occurred_at.timestamp())
-        if valid.unknown_fields:
-            stats.unknown_fields[item.type] += len(valid.unknown_fields)
-        dims = dimensions(item, reference)
-        for miss in dims.misses:
-            stats.reference_misses[miss] += 1
-        # The history item (offset and lateness are set by the entity stage) and the event as
-        # sent to sales.late if it turns out late: computed once here, not once per role.
-        history_item = item_of(EnrichedEvent(event=item, dims=dims), -1, ())  # type: ignore[arg-type]
-        w = cluster.current(local_view)
-        src = f"{message.topic}/{message.partition}/{message.offset}"
-        for role, key in roles(item):
-            routed = {"role": role, "key": key, "item": history_item, "w": w, "src": src}
-            if role == "event":  # the copy sales.late gets if it is late: once per event
-                routed |= {"event": item.model_dump(mode="json"), "ts": message.timestamp}
-            outbox.add(partition_of(role, key, settings.topic_partitions), routed)
-        watermark.read(message.topic, message.partition, message.offset)
-        watermark.observe(
-            message.topic, message.partition, round(item.occurred_at.timestamp() * 1000)
-        )
-        view_moved(message.topic, message.partition)
-
     # Each stage processes every offset of its partitions in order (streams.engine.faust.gaps).
     def gap_sought(stage_name: str) -> None:
         stats.gaps_sought[stage_name] += 1
@@ -402,12 +336,12 @@ def build_app(settings: Settings) -> faust.App:
             positioned = await ingest_guard.admit(event)
             if positioned is None:
                 continue  # read again (streams.engine.faust.gaps)
-            await route(event)
+            await ingest_stage.route(event.message, event.value)
             ingest_guard.done(event, positioned)
             # Acked (by the flush) only once every message it caused has been sent.
-            ingest_pending.append((manual, event))
-            if len(ingest_pending) >= 5000:
-                await flush_ingest()
+            ingest_stage.routed(manual, event)
+            if ingest_stage.full():
+                await ingest_stage.flush()
 
     @app.agent(entities_topic, name="entity-stage")
     async def entity_stage(stream: faust.StreamT[Any]) -> None:
@@ -437,37 +371,6 @@ def build_app(settings: Settings) -> faust.App:
             if publisher.full():
                 await publisher.flush()
 
-    ingest_pending: list[tuple[Any, Any]] = []
-    outbox = Outbox()
-
-    sending = asyncio.Lock()  # a heartbeat never overtakes items routed before it
-
-    async def send_routed(heartbeat: int | None = None) -> None:
-        """What the ingest routed, one message per entity partition (and per 250 items);
-        then, if given, a watermark heartbeat to every entity partition."""
-        async with sending:
-            for partition, items in outbox.drain():
-                batch = {"items": items}
-                await ingest_sends.send(
-                    entities_topic.send(key=b"__batch__", value=batch, partition=partition)
-                )
-            if heartbeat is not None:
-                for partition in range(settings.topic_partitions):
-                    mark = {"wm": heartbeat}
-                    await ingest_sends.send(
-                        entities_topic.send(key=b"__wm__", value=mark, partition=partition)
-                    )
-
-    async def flush_ingest() -> None:
-        pending = list(ingest_pending)
-        ingest_pending.clear()
-        checkpoint = watermark.checkpoint()  # what was routed: in the outbox, sent below
-        await send_routed()
-        await ingest_sends.confirm()  # all in Kafka, or the worker stops (no ack)
-        watermark.flushed(checkpoint)  # what other workers may hear of (cluster watermark)
-        for source, event in pending:
-            await source.ack(event)
-
     # The flush order, one loop for the three stages (streams.engine.checkpoint); each
     # flushes once its input is drained, else on the clock (streams.engine.cadence).
     def drained(guarded: GuardedStage) -> Callable[[], bool]:
@@ -475,7 +378,7 @@ def build_app(settings: Settings) -> faust.App:
 
     every_s = settings.engine_flush_interval_s
     ingest_flush = Flushing(
-        "ingest", Cadence(every_s), flush_ingest, lambda: bool(ingest_pending),
+        "ingest", Cadence(every_s), ingest_stage.flush, lambda: bool(ingest_stage.pending),
         drained(ingest_guard),
     )  # fmt: skip
     stage_flush = Flushing(
@@ -540,7 +443,7 @@ def build_app(settings: Settings) -> faust.App:
             log.info("cluster watermark: first cut taken (%s)", cluster.view.describe())
             exchange_ready.set()
         if cluster.last is not None and cluster.last != heartbeat_sent.get("wm"):
-            await send_routed(heartbeat=cluster.last)  # after what was routed before it
+            await ingest_stage.send_routed(heartbeat=cluster.last)  # after what it routed
             heartbeat_sent["wm"] = cluster.last
 
     @app.task
