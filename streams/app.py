@@ -376,20 +376,20 @@ def build_app(settings: Settings) -> faust.App:
     def drained(guarded: GuardedStage) -> Callable[[], bool]:
         return lambda: guarded.queue_empty is not None and guarded.queue_empty()
 
+    def waiting(staged: IngestStage | EntityStage | Publisher) -> Callable[[], bool]:
+        return lambda: bool(staged.pending)
+
     every_s = settings.engine_flush_interval_s
-    ingest_flush = Flushing(
-        "ingest", Cadence(every_s), ingest_stage.flush, lambda: bool(ingest_stage.pending),
-        drained(ingest_guard),
-    )  # fmt: skip
-    stage_flush = Flushing(
-        "entity stage", Cadence(every_s), stage.flush, lambda: bool(stage.pending),
-        drained(stage_guard),
-    )  # fmt: skip
-    publisher_flush = Flushing(
-        "publisher", Cadence(every_s), publisher.flush, lambda: bool(publisher.pending),
-        drained(publisher_guard),
-    )  # fmt: skip
-    flush_order = Checkpoint([ingest_flush, stage_flush, publisher_flush], stopping=(NotReady,))
+    stages: list[tuple[str, IngestStage | EntityStage | Publisher, GuardedStage]] = [
+        ("ingest", ingest_stage, ingest_guard),
+        ("entity stage", stage, stage_guard),
+        ("publisher", publisher, publisher_guard),
+    ]
+    flushing = [
+        Flushing(name, Cadence(every_s), staged.flush, waiting(staged), drained(guarded))
+        for name, staged, guarded in stages
+    ]
+    flush_order = Checkpoint(flushing, stopping=(NotReady,))
 
     @app.task
     async def flush() -> None:
