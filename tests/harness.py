@@ -261,8 +261,8 @@ class InMemoryPipeline:
             entities={},
             cells={},
             stream_time={},
-            cells_topic=self.cells,  # type: ignore[arg-type]
-            late_topic=self.late,  # type: ignore[arg-type]
+            cells_topic=self.cells,
+            late_topic=self.late,
             windows=windows,
             graces=graces,
             retention=retention,

@@ -46,9 +46,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
-import faust
 import orjson
 
 from streams.engine.delivery import Sends
@@ -81,6 +80,17 @@ ESSENTIALS_KEPT = 10_000  # entities whose essential items stay in memory (``_en
 MARK_EVERY_S = 5.0  # a stream time marker per entity partition at least this often
 MARK_MOVED_S = 1.0  # and at most this often while it moves
 
+
+class Topic(Protocol):
+    """Where the stage sends (faust's ``Topic`` has it): awaited, ``send`` gives the send's
+    future, which the flush confirms (``streams.engine.delivery``)."""
+
+    async def send(
+        self, *, key: bytes | None = None, value: bytes | None = None,
+        partition: int | None = None, headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any: ...  # fmt: skip
+
+
 LateCopy = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers for sales.late
 
 
@@ -103,8 +113,8 @@ class EntityStage:
         entities: Any,
         cells: Any,
         stream_time: Any,
-        cells_topic: faust.TopicT,
-        late_topic: faust.TopicT,
+        cells_topic: Topic,
+        late_topic: Topic,
         windows: CellWindows,
         graces: Graces,
         retention: Retention,
