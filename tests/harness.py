@@ -19,6 +19,7 @@ import asyncio
 import time
 import zlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -125,6 +126,7 @@ class Reader:
         self.topic = topic
         self.position = [0] * len(topic.partitions)
         self.committed: dict[int, int] = {}  # partition -> next offset to read
+        self.acking = True  # False: acks are lost (the worker dies before it commits)
 
     def take(self, limit: int) -> list[Event]:
         """Up to ``limit`` unread messages, partition after partition, as faust events."""
@@ -141,14 +143,24 @@ class Reader:
         return events
 
     async def ack(self, event: Any) -> None:
+        if not self.acking:
+            return
         message = event.message
         self.committed[message.partition] = max(
             self.committed.get(message.partition, 0), message.offset + 1
         )
 
+    def rewind(self) -> None:
+        """A new consumer: reading from the committed offsets."""
+        self.position = [self.committed.get(p, 0) for p in range(len(self.position))]
+
     def caught_up(self, partition: int, offset: int | None) -> bool:
+        """Whether ``offset`` (the last processed, None: nothing since start) is the end, as
+        ``streams.app._caught_up`` says: with nothing processed, when committed at the end."""
         end = len(self.topic.partitions[partition])
-        return end == 0 or (offset is not None and offset + 1 >= end)
+        if offset is None:
+            return end == 0 or self.committed.get(partition, 0) >= end
+        return offset + 1 >= end
 
 
 class InMemoryReadModel(ReadModel):
@@ -187,22 +199,36 @@ class InMemoryReadModel(ReadModel):
 
 
 class InMemoryPipeline:
-    """The three stages over in-memory topics and dict tables (one worker, every partition)."""
+    """The three stages over in-memory topics and dict tables (one worker, every partition).
+
+    What a worker keeps across a crash (``crash``) lives here: the topics, the tables as the
+    flushes wrote them, the committed offsets and the read model's store; ``_start`` builds
+    what it keeps in memory only: the stages, their pending work and the watermark."""
 
     def __init__(self, settings: Settings, partitions: int = 4, batch: int = 500) -> None:
-        self.settings, self.batch = settings, batch
-        names = [spec.name for spec in INPUT_TOPICS]
-        self.inputs = {name: Topic(name, 1) for name in names}  # in order: one partition each
+        self.settings, self.batch, self.partitions = settings, batch, partitions
+        self.names = [spec.name for spec in INPUT_TOPICS]
+        self.inputs = {name: Topic(name, 1) for name in self.names}  # one partition each
         self.input_readers = {name: Reader(topic) for name, topic in self.inputs.items()}
         self.entities = Topic("internal.entities", partitions)
         self.cells = Topic("internal.cells", partitions)
         self.late, self.deadletter = Topic("sales.late", 1), Topic("sales.deadletter", 1)
         self.updates = Topic("kpi.updates", 1)
         self.entity_reader, self.cells_reader = Reader(self.entities), Reader(self.cells)
-        self.order: list[str] = []  # the input topics of the messages, in arrival order
+        self.arrivals: list[tuple[str, int]] = []  # (input topic, offset), in produced order
+        self.next_arrival = 0  # the next one the ingest reads
+        self.tables: dict[str, dict[str, Any]] = {
+            name: {}
+            for name in ("seen", "entities", "cells", "stream_time", "published", "base", "marks")
+        }  # fmt: skip
         self.stats = PipelineStats()
         self.reference = ReferenceCache()
         self.read_model = InMemoryReadModel(PREFIX)
+        self.crashes = 0
+        self._start()
+
+    def _start(self) -> None:
+        settings, partitions, tables = self.settings, self.partitions, self.tables
 
         async def delivered() -> None:
             return None
@@ -221,7 +247,7 @@ class InMemoryPipeline:
             int(settings.retention_day_s * 1000),
             int(settings.retention_calendar_s * 1000),
         )
-        self.sources: list[Source] = [(name, 0) for name in names]
+        self.sources: list[Source] = [(name, 0) for name in self.names]
         self.watermark = Watermark(
             settings.idle_close_s,
             lambda t, p, o: self.input_readers[t].caught_up(p, o),
@@ -239,7 +265,7 @@ class InMemoryPipeline:
             return sent(self.entities.append(key, orjson.loads(orjson.dumps(value)), partition))
 
         self.ingest = IngestStage(
-            logical={name: name for name in names},
+            logical={name: name for name in self.names},
             limits=limits_of(settings),
             reference=self.reference,
             stats=self.stats,
@@ -257,10 +283,10 @@ class InMemoryPipeline:
             return value if isinstance(value, bytes) else None
 
         self.stage = EntityStage(
-            seen={},
-            entities={},
-            cells={},
-            stream_time={},
+            seen=tables["seen"],
+            entities=tables["entities"],
+            cells=tables["cells"],
+            stream_time=tables["stream_time"],
             cells_topic=self.cells,
             late_topic=self.late,
             windows=windows,
@@ -282,9 +308,9 @@ class InMemoryPipeline:
             return [sent(self.updates.append(key, value)) for key, value in records]
 
         self.publisher = Publisher(
-            cells={},
-            base={},
-            marks={},
+            cells=tables["published"],
+            base=tables["base"],
+            marks=tables["marks"],
             send_updates=send_updates,
             read_model=self.read_model,
             reference=self.reference,
@@ -298,6 +324,26 @@ class InMemoryPipeline:
             failures=StageFailures("publisher", dead_letter(publisher_sends), Counter()),
         )
 
+    def crash(self) -> None:
+        """kill -9: what the worker held in memory is gone (the stages' pending work, the
+        watermark, what the read model had staged); the topics keep what was sent, the tables
+        what the flushes wrote, Redis what was written. A new worker reads each partition
+        again from its committed offset."""
+        store = self.read_model.store
+        self.read_model = InMemoryReadModel(PREFIX)
+        self.read_model.store = store
+        for reader in (*self.input_readers.values(), self.entity_reader, self.cells_reader):
+            reader.rewind()
+        committed = {
+            name: reader.committed.get(0, 0) for name, reader in self.input_readers.items()
+        }
+        self.next_arrival = next(
+            (i for i, (topic, offset) in enumerate(self.arrivals) if offset >= committed[topic]),
+            len(self.arrivals),
+        )
+        self.crashes += 1
+        self._start()
+
     # --- the source -------------------------------------------------------------------------
 
     def load_reference(self, records: list[Message]) -> None:
@@ -309,8 +355,7 @@ class InMemoryPipeline:
     def produce(self, messages: list[Message]) -> None:
         """Events on their input topics, all in the broker before the worker reads them."""
         for topic, key, value in messages:
-            self.inputs[topic].append(key, value)
-            self.order.append(topic)
+            self.arrivals.append((topic, self.inputs[topic].append(key, value).offset))
 
     # --- faust's part: read, process, flush --------------------------------------------------
 
@@ -332,10 +377,12 @@ class InMemoryPipeline:
     async def _route(self, limit: int) -> int:
         """Up to ``limit`` input events, in the order they were produced, then the flush."""
         taken = 0
-        while taken < limit and self.order:
-            topic = self.order.pop(0)
+        while taken < limit and self.next_arrival < len(self.arrivals):
+            topic, offset = self.arrivals[self.next_arrival]
+            self.next_arrival += 1
             reader = self.input_readers[topic]
             (event,) = reader.take(1)
+            assert event.message.offset == offset, "the ingest reads its inputs in order"
             await self.ingest.route(event.message, event.value)
             self.ingest.routed(reader, event)
             taken += 1
@@ -359,10 +406,23 @@ class InMemoryPipeline:
         moved += await self._process(self.cells_reader, self.publisher)
         return moved
 
-    async def run(self) -> None:
-        """Every produced event through the three stages, until nothing is left to read."""
-        while await self._round():
-            pass
+    async def run(self, crash_at: Iterable[int] = ()) -> None:
+        """Every produced event through the three stages, until nothing is left to read.
+
+        At the rounds of ``crash_at`` the worker dies once every stage has flushed (its table
+        writes and sends done) and before any of its offsets is committed: all of the
+        round is read again by a new worker, the worst of what kill -9 can do."""
+        crashes, rounds = set(crash_at), 0
+        while True:
+            crashing = rounds in crashes
+            for reader in (*self.input_readers.values(), self.entity_reader, self.cells_reader):
+                reader.acking = not crashing
+            moved = await self._round()
+            if crashing:
+                self.crash()
+            elif not moved:
+                return
+            rounds += 1
 
     async def settle(self, timeout_s: float = 60.0, every_s: float = 0.25) -> None:
         """Rounds on the wall clock until every window is final: the worker idle, its stream
@@ -389,16 +449,16 @@ class InMemoryPipeline:
 
 def run_in_memory(
     settings: Settings, reference: list[Message], stream: list[Message], partitions: int = 4,
-    batch: int = 500, settle: bool = True,
+    batch: int = 500, settle: bool = True, crash_at: Iterable[int] = (),
 ) -> InMemoryPipeline:  # fmt: skip
-    """``stream`` (after ``reference``) through the stages in memory; the pipeline, drained
-    and (``settle``) every window final."""
+    """``stream`` (after ``reference``) through the stages in memory, the worker killed at
+    the rounds of ``crash_at``; the pipeline, drained and (``settle``) every window final."""
     pipeline = InMemoryPipeline(settings, partitions, batch)
     pipeline.load_reference(reference)
     pipeline.produce(stream)
 
     async def run() -> None:
-        await pipeline.run()
+        await pipeline.run(crash_at)
         if settle:
             await pipeline.settle()
 
