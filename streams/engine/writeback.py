@@ -20,6 +20,8 @@ from faust.stores.base import SerializedStore
 from faust.streams import _current_event
 from faust.types import TP
 
+from streams.engine.faust.batch_send import send_to_partitions
+
 _MISSING = object()
 
 
@@ -158,7 +160,7 @@ class Changelog:
 
     def __init__(self) -> None:
         self.records: list[tuple[Any, int, bytes, bytes | None]] = []
-        self.sent: list[tuple[Any, int, asyncio.Future[Any]]] = []
+        self.sent: list[tuple[Any, int, asyncio.Future[Any], int]] = []
 
     def write(self, table: Any, partition: int, key: str, value: Any) -> None:
         """Write ``key`` (None: delete it) to ``table``'s store, in the current event's
@@ -180,23 +182,32 @@ class Changelog:
         self.records.append((table, partition, encoded_key, encoded))
 
     async def send(self, sends: Any) -> None:
-        """Send the records, each future kept by ``sends`` (the flush confirms them)."""
-        for table, partition, key, value in self.records:
-            await sends.send(self._send(table, partition, key, value))
+        """Send the records, one aiokafka batch per table partition; the batches' futures
+        kept by ``sends`` (the flush confirms them)."""
+        if self.records:
+            await sends.send_all(self._send())
 
-    async def _send(self, table: Any, partition: int, key: bytes, value: bytes | None) -> Any:
-        topic = table.changelog_topic.get_topic_name()
-        future = await table.app.producer.send(topic, key, value, partition, None, None)
-        self.sent.append((table, partition, future))
-        return future
+    async def _send(self) -> list[asyncio.Future[Any]]:
+        tables: dict[tuple[str, int], Any] = {}
+        records: list[tuple[str, int, bytes, bytes | None]] = []
+        for table, partition, key, value in self.records:
+            topic = table.changelog_topic.get_topic_name()
+            tables[(topic, partition)] = table
+            records.append((topic, partition, key, value))
+        app = self.records[0][0].app
+        batches = await send_to_partitions(app, records)
+        for topic, partition, future, count in batches:
+            self.sent.append((tables[(topic, partition)], partition, future, count))
+        return [future for _, _, future, _ in batches]
 
     def persist(self) -> None:
         """Once the flush confirmed every record: each table partition's persisted offset
-        (where faust resumes reading its changelog when it restores the table)."""
+        (where faust resumes reading its changelog when it restores the table): the last
+        record's, the batch's first offset plus its records but one."""
         latest: dict[tuple[Any, int], int] = {}
-        for table, partition, future in self.sent:
+        for table, partition, future, count in self.sent:
             if future.done() and not future.cancelled() and future.exception() is None:
-                offset = future.result().offset
+                offset = future.result().offset + count - 1
                 if offset > latest.get((table, partition), -1):
                     latest[(table, partition)] = offset
         for (table, partition), offset in latest.items():

@@ -106,3 +106,41 @@ async def send_records(
     except KafkaError as exc:
         raise ProducerSendError(f"Error while sending: {exc!r}") from exc
     return futures
+
+
+async def send_to_partitions(
+    app: Any, records: Sequence[tuple[str, int, bytes, bytes | None]]
+) -> list[tuple[str, int, asyncio.Future[Any], int]]:
+    """Queue ``records`` (topic, partition, key, value: None is a tombstone), each on the
+    partition it names, through ``app``'s producer, as one aiokafka batch per partition
+    (more when one fills), in order; per batch (topic, partition, its future, its number of
+    records). The future's offset is the batch's first record's, the next ones follow it.
+    ``ProducerSendError`` if the producer refuses them at once."""
+    if not records:
+        return []
+    aio = app.producer._ensure_producer()  # faust's aiokafka producer (NotReady when stopping)
+    out: list[tuple[str, int, asyncio.Future[Any], int]] = []
+    batches: dict[tuple[str, int], tuple[Any, int]] = {}  # (topic, partition) -> (batch, n)
+    try:
+        for topic, partition, key, value in records:
+            batch, n = batches.get((topic, partition), (None, 0))
+            if batch is None:
+                batch = aio.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                if n:
+                    future = await aio.send_batch(batch, topic, partition=partition)
+                    out.append((topic, partition, future, n))
+                batch, n = aio.create_batch(), 0
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    size = len(key) + len(value or b"")
+                    raise MessageSizeTooLargeError(
+                        f"a record of {size} bytes for {topic} does not fit in an empty "
+                        "batch (the producer's max_batch_size)"
+                    )
+            batches[(topic, partition)] = (batch, n + 1)
+        for (topic, partition), (batch, n) in batches.items():
+            future = await aio.send_batch(batch, topic, partition=partition)
+            out.append((topic, partition, future, n))
+    except KafkaError as exc:
+        raise ProducerSendError(f"Error while sending: {exc!r}") from exc
+    return out

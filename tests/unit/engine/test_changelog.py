@@ -25,22 +25,45 @@ from streams.codec import register_codec
 from streams.engine.writeback import WriteBack, write_all
 
 
+class Batch:
+    """An aiokafka batch's stand-in: holds ``capacity`` records, then is full."""
+
+    def __init__(self, capacity: int) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+        self.capacity = capacity
+
+    def append(self, *, key: bytes, value: bytes | None, timestamp: Any) -> Any:
+        if len(self.records) >= self.capacity:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
 class RecordingProducer:
-    """Sends succeed at increasing offsets per (topic, partition); failures on request."""
+    """faust's producer and its aiokafka producer in one: batches succeed at increasing
+    offsets per (topic, partition), those holding a key of ``fail_keys`` fail."""
 
-    def __init__(self, fail_keys: set[bytes] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, fail_keys: set[bytes] = frozenset(), capacity: int = 1000) -> None:  # type: ignore[assignment]
         self.sent: list[tuple[str, bytes, bytes | None, int]] = []
+        self.batches: list[int] = []  # records per batch sent
         self.fail_keys = fail_keys
+        self.capacity = capacity
 
-    async def send(self, topic: str, key: bytes, value: bytes | None, partition: int,
-                   timestamp: Any, headers: Any) -> asyncio.Future[Any]:  # fmt: skip
-        self.sent.append((topic, key, value, partition))
+    def _ensure_producer(self) -> RecordingProducer:
+        return self
+
+    def create_batch(self) -> Batch:
+        return Batch(self.capacity)
+
+    async def send_batch(self, batch: Batch, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        base = sum(1 for t, _, _, p in self.sent if (t, p) == (topic, partition))
+        self.sent += [(topic, key, value, partition) for key, value in batch.records]
+        self.batches.append(len(batch.records))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if key in self.fail_keys:
+        if any(key in self.fail_keys for key, _ in batch.records):
             future.set_exception(RuntimeError("not acknowledged"))
         else:
-            offset = sum(1 for t, _, _, p in self.sent if (t, p) == (topic, partition)) - 1
-            future.set_result(SimpleNamespace(offset=100 + offset))
+            future.set_result(SimpleNamespace(offset=100 + base))
         return future
 
 
@@ -50,6 +73,9 @@ class Sends:
 
     async def send(self, sending: Any) -> None:
         self.futures.append(await sending)
+
+    async def send_all(self, sending: Any) -> None:
+        self.futures.extend(await sending)
 
 
 class Event:
@@ -125,14 +151,38 @@ async def test_deletes_are_tombstones_and_absent_keys_send_nothing(table: Any) -
     assert stored(table, 0, "a") is None
 
 
-async def test_the_persisted_offset_is_the_largest_confirmed_one(table: Any) -> None:
+async def test_the_persisted_offset_is_the_last_record_of_the_confirmed_batches(
+    table: Any,
+) -> None:
     name = table.changelog_topic.get_topic_name()
-    producer = RecordingProducer(fail_keys={b'"c"'})
+    producer = RecordingProducer(fail_keys={b'"e"'}, capacity=2)
     table.app.producer = producer
     writeback = WriteBack(table)
-    for key in ("a", "b", "c"):  # offsets 100, 101, and a failed send
+    # batches of two: (a, b) at 100-101, (c, d) at 102-103, (e) failed
+    for key in ("a", "b", "c", "d", "e"):
         writeback.set(0, key, {"m": 1})
     changelog = write_all([writeback], [event_of(0)])
-    await changelog.send(Sends())
+    sends = Sends()
+    await changelog.send(sends)
+    assert producer.batches == [2, 2, 1]
+    assert len(sends.futures) == 3
+    assert [key for _, key, _, _ in producer.sent] == [b'"a"', b'"b"', b'"c"', b'"d"', b'"e"']
     changelog.persist()
-    assert table.data.persisted_offset(TP(name, 0)) == 101
+    assert table.data.persisted_offset(TP(name, 0)) == 103
+
+
+async def test_one_batch_per_table_partition(table: Any) -> None:
+    producer = RecordingProducer()
+    table.app.producer = producer
+    writeback = WriteBack(table)
+    for p in (0, 1):
+        for key in ("a", "b", "c"):
+            writeback.set(p, f"{p}|{key}", {"m": 1})
+    changelog = write_all([writeback], [event_of(0), event_of(1)])
+    await changelog.send(Sends())
+    assert producer.batches == [3, 3]
+    assert sorted({p for _, _, _, p in producer.sent}) == [0, 1]
+    changelog.persist()
+    name = table.changelog_topic.get_topic_name()
+    assert table.data.persisted_offset(TP(name, 0)) == 102
+    assert table.data.persisted_offset(TP(name, 1)) == 102
