@@ -149,8 +149,10 @@ class Changelog:
     record's offset as persisted (a RocksDB write) when it is acknowledged: with a few
     records per event, that path was a fifth of the worker's CPU (py-spy). Here each key
     is encoded once, for its store and its record alike (the bytes faust writes to both),
-    the records go to aiokafka in one loop, and once the flush has confirmed them, each
-    table partition's persisted offset is written once: the largest (``persist``). A
+    the records go to aiokafka as one batch per table partition
+    (``streams.engine.faust.batch_send.send_to_partitions``), and once the flush has
+    confirmed them, each table partition's persisted offset is written once: its last
+    record's (``persist``). A
     crash in between leaves the persisted offsets behind what the stores hold: faust then
     reads the changelog again from there, which writes the same values again.
 
