@@ -70,7 +70,8 @@ def kafka_partition(key: bytes, partitions: Sequence[int]) -> int:
 async def send_records(
     app: Any, topic: str, records: Sequence[tuple[bytes, bytes]]
 ) -> list[asyncio.Future[Any]]:
-    """Queue ``records`` (key, value) on ``topic`` through ``app``'s producer; the futures of
+    """Queue ``records`` (key, value) on ``topic`` through ``app``'s producer, each on the
+    partition its key hashes to (``send_to_partitions`` does the batching); the futures of
     their batches. ``ProducerSendError`` if the producer refuses them at once."""
     if not records:
         return []
@@ -82,30 +83,13 @@ async def send_records(
     )
     try:
         every = sorted(await aio.partitions_for(topic))
-        if kafkas:
-            pick = lambda key: kafka_partition(key, every)  # noqa: E731
-        else:
-            pick = lambda key: custom(key, every, every)  # noqa: E731
-        batches: dict[int, Any] = {}
-        futures: list[asyncio.Future[Any]] = []
-        for key, value in records:
-            partition = pick(key)
-            batch = batches.get(partition)
-            if batch is None:
-                batch = batches[partition] = aio.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                futures.append(await aio.send_batch(batch, topic, partition=partition))
-                batch = batches[partition] = aio.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise MessageSizeTooLargeError(
-                        f"a record of {len(key) + len(value)} bytes for {topic} does not fit "
-                        "in an empty batch (the producer's max_batch_size)"
-                    )
-        for partition, batch in batches.items():
-            futures.append(await aio.send_batch(batch, topic, partition=partition))
     except KafkaError as exc:
         raise ProducerSendError(f"Error while sending: {exc!r}") from exc
-    return futures
+    if kafkas:
+        placed = [(topic, kafka_partition(key, every), key, value) for key, value in records]
+    else:
+        placed = [(topic, custom(key, every, every), key, value) for key, value in records]
+    return [future for _, _, future, _ in await send_to_partitions(app, placed)]
 
 
 async def send_to_partitions(
