@@ -57,8 +57,7 @@ from streams.engine.watermark.clock import (
     Progress,
     Source,
     Watermark,
-    combine,
-    merge,
+    tick,
 )
 from streams.engine.watermark.exchange import ProgressExchange
 from streams.ingest.reference_cache import ReferenceCache
@@ -436,9 +435,7 @@ def build_app(settings: Settings) -> faust.App:
         ends = await exchange.ends()  # read after the cut: events since then are seen
         if not sources:
             raise RuntimeError("no input partition in the broker's metadata yet")
-        watermark.snapshot(ends, cut)
-        remote = combine([s for s in sources if s not in cut], records, ends)
-        cluster.update(merge(remote, combine(list(cut), cut, ends)), remote)
+        tick(watermark, cluster, cut, records, sources, ends)
         if cut and not exchange_ready.is_set():
             log.info("cluster watermark: first cut taken (%s)", cluster.view.describe())
             exchange_ready.set()

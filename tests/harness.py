@@ -31,7 +31,7 @@ from streams.engine.entity_stage import EntityStage
 from streams.engine.failures import StageFailures
 from streams.engine.ingest_stage import IngestStage
 from streams.engine.publisher import Publisher
-from streams.engine.watermark.clock import ClusterWatermark, Source, Watermark, combine
+from streams.engine.watermark.clock import ClusterWatermark, Source, Watermark, tick
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.observability.metrics import PipelineStats
@@ -368,10 +368,7 @@ class InMemoryPipeline:
             for source in self.sources
         }
         ends = {(name, 0): len(topic.partitions[0]) for name, topic in self.inputs.items()}
-        self.watermark.snapshot(ends, cut)
-        remote = combine([], {}, ends)
-        moved = self.cluster.update(combine(self.sources, cut, ends), remote)
-        if moved:
+        if tick(self.watermark, self.cluster, cut, {}, self.sources, ends):
             await self.ingest.send_routed(heartbeat=self.cluster.last)
 
     async def _route(self, limit: int) -> int:

@@ -290,3 +290,20 @@ class ClusterWatermark:
             self._take(merge(self.remote, view).value)  # the same views: the same value
             self.merged = (self.remote, view)
         return self.last
+
+
+def tick(
+    watermark: Watermark,
+    cluster: ClusterWatermark,
+    cut: Mapping[Source, Progress],
+    records: Mapping[Source, Progress],
+    sources: Iterable[Source],
+    ends: Mapping[Source, int],
+) -> bool:
+    """One exchange tick once its reads are done: this worker's ``cut`` (its partitions'
+    progress, as of its last flush), the other workers' latest ``records``, every input
+    partition (``sources``) and the end offsets read after the cut. Moves ``cluster``;
+    whether its value moved."""
+    watermark.snapshot(ends, cut)
+    remote = combine([s for s in sources if s not in cut], records, ends)
+    return cluster.update(merge(remote, combine(list(cut), cut, ends)), remote)

@@ -12,6 +12,7 @@ from streams.engine.watermark.clock import (
     Watermark,
     combine,
     merge,
+    tick,
 )
 
 CALLS0, CALLS1, EMAILS0, ORDERS0 = ("calls", 0), ("calls", 1), ("emails", 0), ("orders", 0)
@@ -232,3 +233,22 @@ def test_the_same_views_are_merged_once() -> None:
     assert cluster.current(view) == 50
     local = ClusterView((), 70, "calls/0", 70, False, False)
     assert cluster.current(view) == 70  # a new view is merged again
+
+
+def test_a_tick_takes_this_workers_cut_and_the_other_workers_records() -> None:
+    # Worker A reads calls/0; worker B reads calls/1 and has reported nothing yet.
+    mark, cluster = Watermark(3.0, lambda t, p, o: False), ClusterWatermark()
+    cut = {CALLS0: Progress(10, 4_000, False)}
+    sources, ends = [CALLS0, CALLS1], {CALLS0: 10, CALLS1: 5}
+    assert not tick(mark, cluster, cut, {}, sources, ends)  # calls/1 has events: it holds
+    assert (cluster.last, cluster.view.holding) == (None, ("calls/1",))
+    assert mark.boundary == {CALLS0: 10}
+    assert mark.below == {CALLS0: 4_000}
+    records = {CALLS1: Progress(5, 2_500, False)}
+    assert tick(mark, cluster, cut, records, sources, ends)
+    assert (cluster.last, cluster.view.slowest) == (2_500, "calls/1")
+    assert cluster.remote.slowest == "calls/1"  # the other worker's part, apart
+    # A record of this worker's own partition (its last run's) never overrides its cut.
+    stale = {**records, CALLS0: Progress(2, 1_000, False)}
+    assert tick(mark, cluster, cut, {**stale, CALLS1: Progress(5, 6_000, False)}, sources, ends)
+    assert cluster.last == 4_000
