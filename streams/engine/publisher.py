@@ -72,8 +72,9 @@ ROLLING_GAUGES = {"15m": 15, "1h": 60}  # rolling windows the KPI gauges export,
 ROLLING_DIMENSIONS = ("global", "team", "region", "channel")  # few keys: cheap at scrape time
 ROLLING_KEEP = 61  # minute cells kept in memory per key (the newest)
 FLUSH_MESSAGES = 5_000  # the agent flushes once this many messages are pending, or
-FLUSH_CELLS = 2_000  # cells changed (each is published with every KPI at the flush), or
+FLUSH_CELLS = 10_000  # cells changed (each is published with its changed KPIs at the flush), or
 FLUSH_RECORDS = 20_000  # kpi.updates records staged (windows closed)
+PUBLISH_CELLS = 1_000  # cells a flush publishes per step (records and Redis writes held at once)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
 
 
@@ -679,10 +680,10 @@ class Publisher:
             or len(self.records) >= FLUSH_RECORDS
         )
 
-    def _publish_changed(self) -> None:
-        """Every cell that got partials since the last flush, published once."""
-        changed, self.changed = self.changed, {}
-        corrections, self.corrections = self.corrections, {}
+    def _publish_changed(self, limit: int = PUBLISH_CELLS) -> None:
+        """Up to ``limit`` of the cells that got partials since the last flush, each
+        published once (the minute shards all at once: a Redis write each); the others stay
+        in ``changed`` for the flush's next step."""
         shards, self.shards_changed = self.shards_changed, {}
         for q, names in shards.items():
             for table in self.tables:
@@ -691,14 +692,23 @@ class Publisher:
                 stored = self.cells.get(cell)
                 if stored is not None:
                     self._stage_shard(q, cell, stored)
-        for q, cells in changed.items():
+        for q in list(self.changed):
+            cells = self.changed[q]
             for table in self.tables:
                 table.partition = q
-            corrected = corrections.get(q, set())
-            for cell, force in cells.items():
+            corrected = self.corrections.get(q, set())
+            while cells and limit > 0:
+                cell, force = cells.popitem()
+                limit -= 1
+                correction = cell in corrected
+                corrected.discard(cell)
                 stored = self.cells.get(cell)
                 if stored is not None:
-                    self._publish(q, cell, stored, force=force, correction=cell in corrected)
+                    self._publish(q, cell, stored, force=force, correction=correction)
+            if cells:
+                return
+            del self.changed[q]
+            self.corrections.pop(q, None)
 
     def _rewrite(self, lost: list[int]) -> None:
         """Stage every value of the ``lost`` partitions for Redis as last published: Redis
@@ -729,37 +739,25 @@ class Publisher:
             )
 
     async def flush(self) -> None:
+        """Publish what changed since the last flush, then ack its messages. A flush of many
+        cells (a backlog: ``FLUSH_CELLS``, each published once however many partials it got)
+        goes in steps of ``PUBLISH_CELLS``, each step its tables, records and Redis writes in
+        that order, so what it holds at once stays bounded; the messages are acked once every
+        step is done. A crash between steps acks nothing: the next owner applies the
+        messages again and publishes every cell they touch (``changed``: redelivered)."""
         async with self.lock:
             # Reads every partition's keys: faust would look only in the store of the event
             # being processed when the flush runs from an agent (streams.engine.writeback).
             with outside_events():
                 if lost := await self.read_model.lost(self.closing):
                     self._rewrite(lost)
-                self._publish_changed()
-                # Windows past their retention leave Redis before the table forgets them: a
-                # crash between the two leaves them in the table, and they expire again.
-                if not await self.read_model.flush_removals():
-                    return  # everything kept for the next flush
+                while True:
+                    if not await self._flush_step():
+                        return  # kept (nothing acked) for the next flush
+                    if not self.changed:
+                        break
                 pending, self.pending = self.pending, []
-                records, self.records = self.records, []
                 latency, self.latency = self.latency, []
-                # The table first, in Kafka, then what it says was published (``po``): after
-                # a crash anywhere below, the next owner of the partition publishes again
-                # every cell this flush published (its messages were not acked), from the
-                # table, so nothing published stays unknown to it: a value published then
-                # retracted by messages it applies in another batch is published emptied,
-                # and a window it closed gets its final record again.
-                changelog = write_all(
-                    (table.writeback for table in self.tables), (e for _, e in pending)
-                )
-                await changelog.send(self.sends)
-                await self.sends.confirm()  # a failed send stops the worker: nothing acked
-                changelog.persist()
-                await self.sends.send_all(self.send_updates(records))
-                if not await self.read_model.flush():
-                    self.pending = pending + self.pending  # acked once Redis has the values
-                    self.latency = latency + self.latency
-                    return
                 failed = await self.failures.send_pending()
                 await self.sends.confirm()  # records in Kafka before offsets commit
                 self.failures.count(failed)
@@ -768,3 +766,27 @@ class Publisher:
                     self.observe_latency(now - ts)
                 for stream, event in pending:
                     await stream.ack(event)
+
+    async def _flush_step(self) -> bool:
+        """Publish up to ``PUBLISH_CELLS`` changed cells: their table writes, then their
+        records, then Redis; False if Redis failed (what is staged is kept for the next try)."""
+        self._publish_changed(PUBLISH_CELLS)
+        # Windows past their retention leave Redis before the table forgets them: a crash
+        # between the two leaves them in the table, and they expire again.
+        if not await self.read_model.flush_removals():
+            return False
+        records, self.records = self.records, []
+        # The table first, in Kafka, then what it says was published (``po``): after a crash
+        # anywhere below, the next owner of the partition publishes again every cell this
+        # flush published (its messages were not acked), from the table, so nothing published
+        # stays unknown to it: a value published then retracted by messages it applies in
+        # another batch is published emptied, and a window it closed gets its final record
+        # again.
+        changelog = write_all(
+            (table.writeback for table in self.tables), (e for _, e in self.pending)
+        )
+        await changelog.send(self.sends)
+        await self.sends.confirm()  # a failed send stops the worker: nothing acked
+        changelog.persist()
+        await self.sends.send_all(self.send_updates(records))
+        return await self.read_model.flush()  # acked once Redis has the values

@@ -56,7 +56,7 @@ class ReadModel:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self.hashes: dict[tuple[str, str], bytes] = {}
+        self.hashes: dict[tuple[str, str], str] = {}  # (key, field) -> JSON text
         self.scores: dict[tuple[str, str], float] = {}
         self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
         self.stream_ms: int | None = None
@@ -82,13 +82,13 @@ class ReadModel:
         context = {"customers_at_start": ctx.customers_at_start, "target_c": ctx.target_c}
         self.hashes[(f"{p}cell:{kind}:{start}:{dim}", key)] = orjson.dumps(
             {"c": merged, "final": final, "revision": revision, "ctx": context}
-        )
+        ).decode()
         for kpi, (value, numerator, denominator) in texts.items():
             record = {
                 "value": value, "numerator": numerator, "denominator": denominator,
                 "final": final, "revision": revision,
             }  # fmt: skip
-            self.hashes[(f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key)] = orjson.dumps(record)
+            self.hashes[(f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key)] = orjson.dumps(record).decode()
             if dim != "global" and value is not None:
                 self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(value)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streams.kpi.values import Context
@@ -46,6 +47,8 @@ class Script:
     tests/integration/test_redis_batch.py)."""
 
     async def __call__(self, keys: list[str], args: list[Any], client: Pipeline) -> None:
+        (blob,) = args  # one JSON array (redis_batch.packed)
+        args = orjson.loads(blob)
         at = 0
         while at < len(args):
             op, key, count = args[at], keys[args[at + 1] - 1], args[at + 2]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from streams.serving.redis_batch import CHUNK_ARGS, Command, chunks
+from streams.serving.redis_batch import CHUNK_ARGS, Command, chunks, packed
 
 
 def unpacked(calls: list[tuple[list[str], list[Any]]]) -> list[tuple[str, str, list[Any]]]:
@@ -51,3 +52,13 @@ def test_an_unknown_command_or_an_odd_pair_list_is_refused() -> None:
         chunks([("del", "a", ["x"])])
     with pytest.raises(ValueError, match="needs pairs"):
         chunks([("hset", "a", ["f"])])
+
+
+def test_a_call_is_one_json_array_of_its_arguments_bytes_as_text() -> None:
+    ((keys, args),) = chunks(
+        [("hset", "a", ["f", b'{"v": "\xc3\xa9"}']), ("zadd", "b", ["1.5", "m"])]
+    )
+    assert keys == ["a", "b"]
+    assert orjson.loads(packed(args)) == ["hset", 1, 2, "f", '{"v": "é"}', "zadd", 2, 2, "1.5", "m"]
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        packed([object()])

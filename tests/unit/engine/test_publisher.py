@@ -18,6 +18,7 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
+from streams.engine import publisher as publisher_module
 from streams.engine.delivery import Delivery, SendFailed, Sends
 from streams.engine.failures import StageFailures
 from streams.engine.publisher import Publisher
@@ -355,3 +356,66 @@ def test_redis_holds_each_kpis_last_record_and_only_changed_kpis_are_rewritten()
         held = orjson.loads(redis[(f"sp:kpi:{kpi}:day:{start}:team", "Nord")])
         assert held == {name: record[name] for name in held}, kpi
         assert (held["final"], held["revision"]) == (True, record["revision"]), kpi
+
+
+def test_a_flush_of_many_cells_publishes_them_in_steps_each_table_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flush of more changed cells than ``PUBLISH_CELLS`` goes in steps: each step's cells
+    are in the table (with what was published, ``po``) before their records and Redis
+    writes, every cell is published once, and the messages are acked after the last step
+    only. A crash at a later step acks nothing: a next owner publishes every cell again."""
+    monkeypatch.setattr(publisher_module, "PUBLISH_CELLS", 10)
+    start = WINDOWS.span("day", T0)[0]
+    teams = [f"T{i:02d}" for i in range(25)]
+    message = partial(0, [(cell_key("day", start, "team", t), 0, {"orders": 1}) for t in teams])
+    tables: dict[str, dict[str, Any]] = {"cells": {}, "base": {}, "marks": {}}
+    steps: list[set[str]] = []  # the teams each Redis write had
+    unknown: list[str] = []  # cells written to Redis or sent before the table had them
+    acked: list[int] = []
+
+    def in_table(team: str) -> bool:
+        stored = tables["cells"].get(cell_key("day", start, "team", team))
+        return stored is not None and stored.get("po") == 0
+
+    class Acking:
+        async def ack(self, event: Any) -> None:
+            acked.append(len(steps))
+
+    async def run(crash_at: int | None) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        send_updates, sends = _sending(sent)
+
+        async def sending(records: list[tuple[bytes, bytes]]) -> list[Any]:
+            unknown.extend(k.decode() for k, v in records if not in_table(orjson.loads(v)["key"]))
+            return await send_updates(records)
+
+        pub = publisher(send_updates=sending, sends=sends, **tables)
+        _redis(pub, {})
+
+        async def flush() -> bool:
+            step = {key for (name, key) in pub.read_model.hashes if name.startswith("sp:cell:")}
+            unknown.extend(team for team in step if not in_table(team))
+            steps.append(step)
+            pub.read_model.hashes.clear()
+            if len(steps) == crash_at:
+                raise _Killed
+            return True
+
+        pub.read_model.flush = flush  # type: ignore[method-assign]
+        apply(pub, 0, message)
+        pub.pending.append((Acking(), _Event(Q)))
+        await pub.flush()
+        return sent
+
+    with pytest.raises(_Killed):
+        asyncio.run(run(crash_at=2))
+    assert (len(steps), acked) == (2, [])
+    steps.clear()
+    sent = asyncio.run(run(crash_at=None))  # the next owner: the message again
+    assert [len(step) for step in steps] == [10, 10, 5]
+    assert set().union(*steps) == set(teams)
+    assert acked == [3], "acked before the last step"
+    orders = Counter(r["key"] for r in sent if r["kpi"] == "orders")
+    assert orders == Counter(teams), orders  # each cell's records once
+    assert not unknown, f"published before the table had them: {unknown[:3]}"
