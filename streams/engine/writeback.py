@@ -48,13 +48,24 @@ class WriteBack:
             return pending[key]
         return self.stored(partition, key)
 
+    def read(self, key: str) -> Any:
+        """The table's value of ``key``, or None: straight from its store when the store
+        encodes (RocksDB), as ``table.get`` finds it (the same partition lookup, the same
+        codec) without faust's mapping layers and their KeyError per miss (a twentieth of
+        a replaying worker's samples in py-spy)."""
+        store = getattr(self.table, "data", None)
+        if not isinstance(store, SerializedStore):
+            return self.table.get(key)
+        raw = store._get(store._encode_key(key))
+        return None if raw is None else store._decode_value(raw)
+
     def stored(self, partition: int, key: str) -> Any:
         """The table's value of ``key`` (of ``partition``), from the cache when it is there."""
         if not self.cache_size:
-            return self.table.get(key)
+            return self.read(key)
         cached = self.cache.get(key, _MISSING)
         if cached is _MISSING:
-            value = self.table.get(key)
+            value = self.read(key)
             self._remember(partition, key, value)
             return value
         self.cache.move_to_end(key)
@@ -127,7 +138,7 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> Changelog:
         try:
             for writeback in tables:
                 for key, value in writeback.dirty.pop(partition, {}).items():
-                    if value is None and writeback.table.get(key) is None:
+                    if value is None and writeback.read(key) is None:
                         pass  # nothing to delete
                     else:
                         changelog.write(writeback.table, partition, key, value)

@@ -85,8 +85,11 @@ async def send_records(
         every = sorted(await aio.partitions_for(topic))
     except KafkaError as exc:
         raise ProducerSendError(f"Error while sending: {exc!r}") from exc
-    if kafkas:
-        placed = [(topic, kafka_partition(key, every), key, value) for key, value in records]
+    if kafkas:  # kafka_partition, inlined: a call less per record
+        n = len(every)
+        placed = [
+            (topic, every[(murmur2(key) & 0x7FFFFFFF) % n], key, value) for key, value in records
+        ]
     else:
         placed = [(topic, custom(key, every, every), key, value) for key, value in records]
     return [future for _, _, future, _ in await send_to_partitions(app, placed)]

@@ -186,3 +186,29 @@ async def test_one_batch_per_table_partition(table: Any) -> None:
     name = table.changelog_topic.get_topic_name()
     assert table.data.persisted_offset(TP(name, 0)) == 102
     assert table.data.persisted_offset(TP(name, 1)) == 102
+
+
+async def test_reads_from_the_store_find_what_table_get_finds(table: Any) -> None:
+    """``WriteBack.read`` skips faust's mapping layers, not its lookup: in an event's
+    partition, outside any event (every partition), present, absent and deleted keys."""
+    table.app.producer = RecordingProducer()
+    writeback = WriteBack(table)
+    writeback.set(1, "one", {"c": {"calls": 2}})
+    writeback.set(3, "three", {"c": {"reps": {"é": 1}}})
+    writeback.set(3, "gone", {"m": 1})
+    await write_all([writeback], [event_of(1), event_of(3)]).send(Sends())
+    writeback.delete(3, "gone")
+    await write_all([writeback], [event_of(3)]).send(Sends())
+    keys = ("one", "three", "gone", "never")
+    outside = {key: writeback.read(key) for key in keys}
+    assert outside == {key: table.get(key) for key in keys}
+    assert outside == {"one": {"c": {"calls": 2}}, "three": {"c": {"reps": {"é": 1}}},
+                       "gone": None, "never": None}  # fmt: skip
+    for partition in (1, 3):
+        token = _current_event.set(weakref.ref(event := event_of(partition)))
+        try:
+            assert {k: writeback.read(k) for k in keys} == {k: table.get(k) for k in keys}
+            assert writeback.read("one" if partition == 1 else "three") is not None
+        finally:
+            _current_event.reset(token)
+        del event
