@@ -62,9 +62,16 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def kafka_partition(key: bytes, partitions: Sequence[int]) -> int:
-    """The partition ``DefaultPartitioner`` gives ``key`` among ``partitions`` (sorted)."""
-    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+def on_kafka_partitions(
+    topic: str, records: Sequence[tuple[bytes, bytes]], partitions: Sequence[int]
+) -> list[tuple[str, int, bytes, bytes]]:
+    """``records`` (key, value) of ``topic``, each with the partition ``DefaultPartitioner``
+    gives its key among ``partitions`` (sorted), as ``send_to_partitions`` takes them (one
+    comprehension, no call per record but the cached hash)."""
+    n = len(partitions)
+    return [
+        (topic, partitions[(murmur2(key) & 0x7FFFFFFF) % n], key, value) for key, value in records
+    ]
 
 
 async def send_records(
@@ -85,11 +92,8 @@ async def send_records(
         every = sorted(await aio.partitions_for(topic))
     except KafkaError as exc:
         raise ProducerSendError(f"Error while sending: {exc!r}") from exc
-    if kafkas:  # kafka_partition, inlined: a call less per record
-        n = len(every)
-        placed = [
-            (topic, every[(murmur2(key) & 0x7FFFFFFF) % n], key, value) for key, value in records
-        ]
+    if kafkas:
+        placed = on_kafka_partitions(topic, records, every)
     else:
         placed = [(topic, custom(key, every, every), key, value) for key, value in records]
     return [future for _, _, future, _ in await send_to_partitions(app, placed)]

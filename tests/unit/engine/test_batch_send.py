@@ -7,7 +7,7 @@ import random
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from streams.engine.faust.batch_send import kafka_partition, murmur2
+from streams.engine.faust.batch_send import murmur2, on_kafka_partitions
 
 
 def _keys() -> list[bytes]:
@@ -26,7 +26,8 @@ def test_murmur2_is_aiokafka_s_for_every_length_and_byte() -> None:
 def test_a_key_goes_to_the_partition_aiokafka_s_default_partitioner_picks() -> None:
     for count in (1, 3, 4, 12):
         partitions = list(range(count))
-        for key in _keys():
-            assert kafka_partition(key, partitions) == DefaultPartitioner()(
-                key, partitions, partitions
-            )
+        keys = _keys()
+        placed = on_kafka_partitions("kpi.updates", [(key, b"v") for key in keys], partitions)
+        expected = [DefaultPartitioner()(key, partitions, partitions) for key in keys]
+        assert [partition for _, partition, _, _ in placed] == expected
+        assert [(topic, key) for topic, _, key, _ in placed] == [("kpi.updates", k) for k in keys]

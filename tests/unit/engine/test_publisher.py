@@ -419,3 +419,50 @@ def test_a_flush_of_many_cells_publishes_them_in_steps_each_table_first(
     orders = Counter(r["key"] for r in sent if r["kpi"] == "orders")
     assert orders == Counter(teams), orders  # each cell's records once
     assert not unknown, f"published before the table had them: {unknown[:3]}"
+
+
+def test_a_redis_failure_between_steps_acks_nothing_and_the_next_flush_writes_it_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis fails at the second step of a flush: the flush stops there and acks nothing;
+    the failed step's writes stay staged, and the next flush (Redis back) writes them with
+    the cells left, then acks. Each cell's records go out once."""
+    monkeypatch.setattr(publisher_module, "PUBLISH_CELLS", 10)
+    start = WINDOWS.span("day", T0)[0]
+    teams = [f"T{i:02d}" for i in range(25)]
+    message = partial(0, [(cell_key("day", start, "team", t), 0, {"orders": 1}) for t in teams])
+    acked: list[int] = []
+    writes: list[set[str]] = []  # the teams each successful Redis write had
+    sent: list[dict[str, Any]] = []
+    send_updates, sends = _sending(sent)
+    pub = publisher(send_updates=send_updates, sends=sends, cells={}, base={}, marks={})
+    _redis(pub, {})
+    calls = [0]
+
+    async def flush() -> bool:
+        calls[0] += 1
+        if calls[0] == 2:
+            return False  # staged writes kept, as ReadModel.flush does on a Redis error
+        writes.append({k for (n, k) in pub.read_model.hashes if n.startswith("sp:cell:")})
+        pub.read_model.hashes.clear()
+        return True
+
+    class Acking:
+        async def ack(self, event: Any) -> None:
+            acked.append(calls[0])
+
+    pub.read_model.flush = flush  # type: ignore[method-assign]
+    apply(pub, 0, message)
+    pub.pending.append((Acking(), _Event(Q)))
+
+    async def main() -> None:
+        await pub.flush()
+        assert (calls[0], acked) == (2, []), "acked though Redis failed"
+        await pub.flush()
+
+    asyncio.run(main())
+    assert [len(w) for w in writes] == [10, 15], writes  # the failed step's 10 with the last 5
+    assert set().union(*writes) == set(teams)
+    assert acked == [3], "not acked once, after the last write"
+    orders = Counter(r["key"] for r in sent if r["kpi"] == "orders")
+    assert orders == Counter(teams), orders
