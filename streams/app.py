@@ -25,7 +25,8 @@ from datetime import datetime
 from typing import Any
 
 import faust
-from faust.exceptions import NotReady
+from aiokafka.errors import KafkaError
+from faust.exceptions import NotReady, ProducerSendError
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
@@ -36,13 +37,7 @@ from streams.connections.kafka import kafka_options
 from streams.connections.redis import redis_client
 from streams.engine.cadence import Cadence
 from streams.engine.checkpoint import Checkpoint, Flushing
-from streams.engine.delivery import (
-    Delivery,
-    SendFailed,
-    Sends,
-    TrackedTable,
-    mark_tables_stale,
-)
+from streams.engine.delivery import Delivery, SendFailed, Sends, mark_tables_stale
 from streams.engine.entity_stage import EntityStage
 from streams.engine.failures import Send, StageFailures
 from streams.engine.faust.app import SalesApp
@@ -50,6 +45,7 @@ from streams.engine.faust.batch_send import send_records
 from streams.engine.faust.gap_probe import GapProbe
 from streams.engine.faust.rebalance import GuardedStage
 from streams.engine.faust.rebalance import install as install_transport
+from streams.engine.faust.tables import FaustTables, TrackedTable
 from streams.engine.ingest_stage import IngestStage
 from streams.engine.publisher import Publisher
 from streams.engine.watermark.clock import (
@@ -144,7 +140,9 @@ def build_app(settings: Settings) -> faust.App:
     crashing: list[asyncio.Future[None]] = []
 
     # Each stage's sends since its flush, checked before it acks (streams.engine.delivery).
-    delivery = Delivery(delivered, settings.kafka_request_timeout_s, stop)
+    delivery = Delivery(
+        delivered, settings.kafka_request_timeout_s, stop, refused=(KafkaError, ProducerSendError)
+    )
     ingest_sends, stage_sends, publisher_sends = (
         delivery.sends(name) for name in ("ingest", "entity stage", "publisher")
     )
@@ -243,6 +241,7 @@ def build_app(settings: Settings) -> faust.App:
         read_source=probe.value_at,
         cache_size=settings.table_cache_keys,
         entity_horizon_ms=int(settings.entity_horizon_s * 1000),
+        table_io=FaustTables(),
     )
     publisher = Publisher(
         cells=table("published-cells", publisher_sends),
@@ -263,6 +262,7 @@ def build_app(settings: Settings) -> faust.App:
         failures=StageFailures("publisher", send_deadletter(publisher_sends), stats.stage_errors),
         observe_latency=stats.latency.observe,
         cache_size=settings.table_cache_keys,
+        table_io=FaustTables(),
     )
     hours = parse_business_hours(settings.business_hours)
     physical = {

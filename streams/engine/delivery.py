@@ -4,8 +4,9 @@ A send is a future: aiokafka's for a message a stage sends, faust's ``FutureMess
 a changelog record of a table write. When the broker does not acknowledge it within the
 producer's request timeout (``SALESPULSE_KAFKA_REQUEST_TIMEOUT_S``), the future fails, and
 faust's ``producer.flush()`` returns all the same. So each stage keeps the futures of what
-it sent since its last flush (``Sends``: its own sends, and through ``TrackedTable`` the
-changelog records faust makes for its table writes), and its flush, before it acks, waits
+it sent since its last flush (``Sends``: its own sends, and through
+``streams.engine.faust.tables.TrackedTable`` the changelog records faust makes for its
+table writes), and its flush, before it acks, waits
 for them and looks at each once (``Sends.confirm``).
 
 One that failed stops the worker: nothing is acked anymore, by any stage (faust does not
@@ -28,10 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-import faust
 from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
-from faust.types import FutureMessage
 
 from streams.directories import UnusableDirectory
 
@@ -69,10 +67,14 @@ class Delivery:
         flush: Callable[[], Awaitable[None]],
         timeout_s: float,
         on_failure: Callable[[SendFailed], None],
+        refused: tuple[type[BaseException], ...] = (KafkaError,),
     ) -> None:
         self.flush = flush  # faust's buffer and producer flushed: every batch done
         self.timeout_s = timeout_s
         self.on_failure = on_failure
+        # What a send raises when the producer refuses it at once (the worker adds faust's
+        # ProducerSendError): a failed send, not a bug.
+        self.refused = refused
         self.failure: SendFailed | None = None
 
     def sends(self, stage: str) -> Sends:
@@ -132,14 +134,14 @@ class Sends:
         One refused at once (the broker unreachable for the request timeout) fails now."""
         try:
             self.futures.append(await sending)
-        except (KafkaError, ProducerSendError) as exc:
+        except self.delivery.refused as exc:
             self.delivery.fail(self.stage, 1, len(self.futures) + 1, exc)
 
     async def send_all(self, sending: Awaitable[list[asyncio.Future[Any]]]) -> None:
         """``send``, for a call that sends many (``streams.engine.faust.batch_send``)."""
         try:
             self.futures.extend(await sending)
-        except (KafkaError, ProducerSendError) as exc:
+        except self.delivery.refused as exc:
             self.delivery.fail(self.stage, 1, len(self.futures) + 1, exc)
 
     async def confirm(self) -> None:
@@ -148,18 +150,6 @@ class Sends:
         async with self.confirming:
             futures, self.futures = self.futures, []
             await self.delivery.confirm(self.stage, futures)
-
-
-class TrackedTable(faust.Table):
-    """faust's table, whose changelog records are kept in ``sent`` for the flush to check."""
-
-    sent: Sends | None = None
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
-        future: FutureMessage = super().send_changelog(*args, **kwargs)
-        if self.sent is not None:
-            self.sent.add(future)
-        return future
 
 
 def mark_tables_stale(data_dir: Path, tabledir: Path, failure: SendFailed) -> None:

@@ -55,11 +55,11 @@ from streams.engine.failures import Origin, StageFailures
 from streams.engine.outbox import cell_chunks, position
 from streams.engine.sweep import Sweep
 from streams.engine.writeback import (
+    PLAIN_TABLES,
+    TableIO,
     WriteBack,
     abandon,
     all_or_nothing,
-    outside_events,
-    write_all,
 )
 from streams.kpi.cells import Cells, add_cell, split_cell_key
 from streams.kpi.facts import contribution
@@ -130,9 +130,15 @@ class EntityStage:
         read_source: Callable[[str, int, int], Awaitable[bytes | None]],
         cache_size: int = 0,
         entity_horizon_ms: int = 3 * 366 * 86_400_000,
+        table_io: TableIO = PLAIN_TABLES,
     ) -> None:
-        self.seen, self.entities = WriteBack(seen, cache_size), WriteBack(entities, cache_size)
-        self.cells, self.stream_time = WriteBack(cells, cache_size), WriteBack(stream_time)
+        self.table_io = table_io  # how its tables are read and written (faust's in the worker)
+
+        def writeback(table: Any, cached: int = cache_size) -> WriteBack:
+            return WriteBack(table, cached, table_io.reader(table))
+
+        self.seen, self.entities = writeback(seen), writeback(entities)
+        self.cells, self.stream_time = writeback(cells), writeback(stream_time, 0)
         self.tables = (self.seen, self.entities, self.cells, self.stream_time)
         self.seen_sweep = Sweep(self.seen, self._forgettable)
         self.cells_sweep = Sweep(self.cells, self._cell_gone)
@@ -483,7 +489,7 @@ class EntityStage:
         async with self.lock:
             # Reads every partition's keys: faust would look only in the store of the event
             # being processed when the flush runs from an agent (streams.engine.writeback).
-            with outside_events():
+            with self.table_io.outside_events():
                 # Expired seen ids, partial cells and idle entities, a few per flush, of the
                 # partitions this flush writes; first, as a lead forgotten leaves the live
                 # cells, which this flush sends.
@@ -526,7 +532,7 @@ class EntityStage:
                         for chunk in cell_chunks(cells):
                             message = {"p": p, "cells": chunk, "ts": oldest}
                             partials.append((target.encode(), orjson.dumps(message)))
-                changelog = write_all(self.tables, (event for _, event in pending))
+                changelog = self.table_io.write_all(self.tables, (event for _, event in pending))
                 await changelog.send(self.sends)
                 for target_key, partial in partials:
                     await self.sends.send(self.cells_topic.send(key=target_key, value=partial))

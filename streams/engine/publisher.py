@@ -50,11 +50,11 @@ from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
 from streams.engine.gauge_book import GaugeBook
 from streams.engine.writeback import (
+    PLAIN_TABLES,
     Deferred,
+    TableIO,
     abandon,
     all_or_nothing,
-    outside_events,
-    write_all,
 )
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi import rep_sets
@@ -121,11 +121,14 @@ class Publisher:
         failures: StageFailures,
         observe_latency: Callable[[float], None] = lambda seconds: None,
         cache_size: int = 0,
+        table_io: TableIO = PLAIN_TABLES,
     ) -> None:
         # Writes wait for the flush, after Redis and kpi.updates have what they caused: a
         # crash before it leaves the tables as they were, and the events are redelivered.
-        self.cells = Deferred(cells, cache_size)
-        self.base, self.marks = Deferred(base, cache_size), Deferred(marks)
+        self.table_io = table_io  # how its tables are read and written (faust's in the worker)
+        self.cells = Deferred(cells, cache_size, table_io.reader(cells))
+        self.base = Deferred(base, cache_size, table_io.reader(base))
+        self.marks = Deferred(marks, 0, table_io.reader(marks))
         self.tables = (self.cells, self.base, self.marks)
         # kpi.updates records (key, value) -> their send futures (streams.engine.faust.batch_send)
         self.send_updates = send_updates
@@ -748,7 +751,7 @@ class Publisher:
         async with self.lock:
             # Reads every partition's keys: faust would look only in the store of the event
             # being processed when the flush runs from an agent (streams.engine.writeback).
-            with outside_events():
+            with self.table_io.outside_events():
                 if lost := await self.read_model.lost(self.closing):
                     self._rewrite(lost)
                 while True:
@@ -782,7 +785,7 @@ class Publisher:
         # stays unknown to it: a value published then retracted by messages it applies in
         # another batch is published emptied, and a window it closed gets its final record
         # again.
-        changelog = write_all(
+        changelog = self.table_io.write_all(
             (table.writeback for table in self.tables), (e for _, e in self.pending)
         )
         await changelog.send(self.sends)

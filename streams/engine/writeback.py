@@ -1,28 +1,46 @@
 """Table writes held in memory until the flush, so that a cell touched by a thousand events
 between two flushes is written (and sent to its changelog) once.
 
-Faust writes a table key on the partition of the event being processed; the flush has no
-such event, so it sets, for each partition, one of the (not yet acked) events it is about to
-ack as the current event while it writes that partition's keys. Nothing is acked before its
-writes are in Kafka, so a crash before the flush loses nothing: the events are redelivered.
+A stage reads and writes its tables through a :class:`WriteBack` each (or a
+:class:`Deferred`); at its flush, ``TableIO.write_all`` writes each partition's pending keys
+to the tables and gives back what must reach Kafka before the stage acks (their changelog
+records). How a table is read and written is the ``TableIO``'s: faust's RocksDB-backed
+tables in the worker (``streams.engine.faust.tables.FaustTables``), plain mappings in the
+in-memory harness and the unit tests (:class:`PlainTables`). Nothing here imports faust.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from typing import Any
-
-from faust.stores.base import SerializedStore
-from faust.streams import _current_event
-from faust.types import TP
-
-from streams.engine.faust.batch_send import send_to_partitions
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 _MISSING = object()
+
+
+class Written(Protocol):
+    """A flush's table writes, made: what must reach Kafka before its messages are acked."""
+
+    async def send(self, sends: Any) -> None:
+        """Send the writes' changelog records; their futures kept by ``sends``."""
+
+    def persist(self) -> None:
+        """Once ``sends`` confirmed them: record them as persisted."""
+
+
+class TableIO(Protocol):
+    """How a stage's tables are read and written."""
+
+    def reader(self, table: Any) -> Callable[[str], Any]:
+        """A function giving ``table``'s value of a key, or None."""
+
+    def outside_events(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose reads find the keys of every partition (a flush's)."""
+
+    def write_all(self, tables: Iterable[WriteBack], events: Iterable[Any]) -> Written:
+        """Each partition's pending keys of ``tables`` written, with one of its ``events``
+        (those the flush acks: a partition's keys are written in its event's context)."""
 
 
 class WriteBack:
@@ -32,10 +50,14 @@ class WriteBack:
     LRU cache, so a hot key is not read back from RocksDB and decoded for every event. Only
     this worker writes its partitions, through ``write_all``, which updates the cache; a
     revoked partition's entries are dropped (``abandon``), as its next owner may write it.
+    ``read`` reads the table (``TableIO.reader``; ``table.get`` by default).
     """
 
-    def __init__(self, table: Any, cache_size: int = 0) -> None:
+    def __init__(
+        self, table: Any, cache_size: int = 0, read: Callable[[str], Any] | None = None
+    ) -> None:
         self.table = table
+        self.read: Callable[[str], Any] = table.get if read is None else read
         self.dirty: dict[int, dict[str, Any]] = {}
         self.cache_size = cache_size
         self.cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # key -> (partition, value)
@@ -47,17 +69,6 @@ class WriteBack:
         if pending is not None and key in pending:
             return pending[key]
         return self.stored(partition, key)
-
-    def read(self, key: str) -> Any:
-        """The table's value of ``key``, or None: straight from its store when the store
-        encodes (RocksDB), as ``table.get`` finds it (the same partition lookup, the same
-        codec) without faust's mapping layers and their KeyError per miss (a twentieth of
-        a replaying worker's samples in py-spy)."""
-        store = getattr(self.table, "data", None)
-        if not isinstance(store, SerializedStore):
-            return self.table.get(key)
-        raw = store._get(store._encode_key(key))
-        return None if raw is None else store._decode_value(raw)
 
     def stored(self, partition: int, key: str) -> Any:
         """The table's value of ``key`` (of ``partition``), from the cache when it is there."""
@@ -112,121 +123,62 @@ class WriteBack:
         yield from ((k, v) for k, v in pending.items() if v is not None)
 
 
-@contextlib.contextmanager
-def outside_events() -> Iterator[None]:
-    """Table reads outside the current event's partition: faust reads a key only in the
-    store of the event being processed, when there is one, so a flush run from an agent
-    (its buffer full) read the keys of every other partition as absent (a publisher read
-    its other partition's stream time as unknown and published target pacing as null).
-    Without an event, faust looks for the key in every partition's store."""
-    token = _current_event.set(None)
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> Changelog:
-    """Write the pending keys of each partition in the context of one of its events, to
-    the tables' stores; their changelog records are returned, for the flush to send
-    (``Changelog.send``) then, once they are in Kafka, to record as persisted."""
+def write_pending(
+    tables: Iterable[WriteBack],
+    events: Iterable[Any],
+    write: Callable[[Any, int, str, Any], None],
+    in_event: Callable[[Any], contextlib.AbstractContextManager[Any]],
+) -> None:
+    """Each partition's pending keys of ``tables`` handed to ``write`` (table, partition,
+    key, value: None deletes it) inside ``in_event`` of one of its ``events``; a delete of
+    an absent key is skipped. ``RuntimeError`` if a partition has writes and no event."""
     by_partition = {event.message.partition: event for event in events}
     tables = list(tables)
-    changelog = Changelog()
     for partition, event in by_partition.items():
-        token = _current_event.set(weakref.ref(event))
-        try:
+        with in_event(event):
             for writeback in tables:
                 for key, value in writeback.dirty.pop(partition, {}).items():
                     if value is None and writeback.read(key) is None:
                         pass  # nothing to delete
                     else:
-                        changelog.write(writeback.table, partition, key, value)
+                        write(writeback.table, partition, key, value)
                     writeback._remember(partition, key, value)
-        finally:
-            _current_event.reset(token)
     leftovers = [p for writeback in tables for p in writeback.dirty]
     if leftovers:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
-    return changelog
 
 
-class Changelog:
-    """Table writes made straight to the stores, their changelog records sent straight to
-    the producer, as one batch.
-
-    faust sends a changelog record per table write through a ``FutureMessage``, its
-    producer buffer and a task that hands them one by one to aiokafka, and records each
-    record's offset as persisted (a RocksDB write) when it is acknowledged: with a few
-    records per event, that path was a fifth of the worker's CPU (py-spy). Here each key
-    is encoded once, for its store and its record alike (the bytes faust writes to both),
-    the records go to aiokafka as one batch per table partition
-    (``streams.engine.faust.batch_send.send_to_partitions``), and once the flush has
-    confirmed them, each table partition's persisted offset is written once: its last
-    record's (``persist``). A
-    crash in between leaves the persisted offsets behind what the stores hold: faust then
-    reads the changelog again from there, which writes the same values again.
-
-    A table whose store does not encode (faust's in-memory store) is written through
-    faust, as before.
-    """
-
-    def __init__(self) -> None:
-        self.records: list[tuple[Any, int, bytes, bytes | None]] = []
-        self.sent: list[tuple[Any, int, asyncio.Future[Any], int]] = []
-
-    def write(self, table: Any, partition: int, key: str, value: Any) -> None:
-        """Write ``key`` (None: delete it) to ``table``'s store, in the current event's
-        partition (``partition``), and keep its changelog record."""
-        store = getattr(table, "data", None)
-        if not isinstance(store, SerializedStore):
-            if value is None:
-                del table[key]
-            else:
-                table[key] = value
-            return
-        encoded_key = store._encode_key(key)
-        if value is None:
-            store._del(encoded_key)
-            encoded = None
-        else:
-            encoded = store._encode_value(value)
-            store._set(encoded_key, encoded)
-        self.records.append((table, partition, encoded_key, encoded))
-
+class _NoChangelog:
     async def send(self, sends: Any) -> None:
-        """Send the records, one aiokafka batch per table partition; the batches' futures
-        kept by ``sends`` (the flush confirms them)."""
-        if self.records:
-            await sends.send_all(self._send())
-
-    async def _send(self) -> list[asyncio.Future[Any]]:
-        tables: dict[tuple[str, int], Any] = {}
-        records: list[tuple[str, int, bytes, bytes | None]] = []
-        for table, partition, key, value in self.records:
-            topic = table.changelog_topic.get_topic_name()
-            tables[(topic, partition)] = table
-            records.append((topic, partition, key, value))
-        app = self.records[0][0].app
-        batches = await send_to_partitions(app, records)
-        for topic, partition, future, count in batches:
-            self.sent.append((tables[(topic, partition)], partition, future, count))
-        return [future for _, _, future, _ in batches]
+        return None
 
     def persist(self) -> None:
-        """Once the flush confirmed every record: each table partition's persisted offset
-        (where faust resumes reading its changelog when it restores the table): the last
-        record's, the batch's first offset plus its records but one."""
-        latest: dict[tuple[Any, int], int] = {}
-        for table, partition, future, count in self.sent:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                offset = future.result().offset + count - 1
-                if offset > latest.get((table, partition), -1):
-                    latest[(table, partition)] = offset
-        for (table, partition), offset in latest.items():
-            topic = table.changelog_topic.get_topic_name()
-            table.data.set_persisted_offset(TP(topic, partition), offset)
-        self.sent.clear()
+        return None
+
+
+def _write_in_place(table: Any, partition: int, key: str, value: Any) -> None:
+    if value is None:
+        del table[key]
+    else:
+        table[key] = value
+
+
+class PlainTables:
+    """Tables that are mappings (the in-memory harness's dicts, unit tests): read with
+    ``get``, written in place, no changelog."""
+
+    def reader(self, table: Any) -> Callable[[str], Any]:
+        return table.get
+
+    def outside_events(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def write_all(self, tables: Iterable[WriteBack], events: Iterable[Any]) -> Written:
+        write_pending(tables, events, _write_in_place, lambda event: contextlib.nullcontext())
+        return _NoChangelog()
+
+
+PLAIN_TABLES = PlainTables()
 
 
 @contextlib.contextmanager
@@ -265,8 +217,10 @@ class Deferred:
     to the current event's before it reads or writes): reads see the pending writes first,
     then a bounded cache (``cache_size``), then the table."""
 
-    def __init__(self, table: Any, cache_size: int = 0) -> None:
-        self.writeback = WriteBack(table, cache_size)
+    def __init__(
+        self, table: Any, cache_size: int = 0, read: Callable[[str], Any] | None = None
+    ) -> None:
+        self.writeback = WriteBack(table, cache_size, read)
         self.partition = 0
 
     def get(self, key: str) -> Any:

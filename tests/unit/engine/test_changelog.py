@@ -22,7 +22,8 @@ from faust.streams import _current_event
 from faust.types import TP
 
 from streams.codec import register_codec
-from streams.engine.writeback import WriteBack, write_all
+from streams.engine.faust.tables import store_reader, write_all
+from streams.engine.writeback import WriteBack
 
 
 class Batch:
@@ -111,7 +112,7 @@ def stored(table: Any, partition: int, key: str) -> Any:
 async def test_records_and_store_are_faust_s_own_bytes(table: Any) -> None:
     producer = RecordingProducer()
     table.app.producer = producer
-    writeback = WriteBack(table)
+    writeback = WriteBack(table, read=store_reader(table))
     writeback.set(1, "1|day|0|global|all", {"c": {"calls": 2}, "m": 7})
     writeback.set(3, "3|day|0|rep|ana", {"c": {"reps": {"ana": 1}}, "m": 9})
     events = [event_of(1), event_of(3)]
@@ -140,7 +141,7 @@ async def test_records_and_store_are_faust_s_own_bytes(table: Any) -> None:
 async def test_deletes_are_tombstones_and_absent_keys_send_nothing(table: Any) -> None:
     producer = RecordingProducer()
     table.app.producer = producer
-    writeback = WriteBack(table)
+    writeback = WriteBack(table, read=store_reader(table))
     writeback.set(0, "a", {"m": 1})
     await write_all([writeback], [event_of(0)]).send(Sends())
     writeback.delete(0, "a")
@@ -157,7 +158,7 @@ async def test_the_persisted_offset_is_the_last_record_of_the_confirmed_batches(
     name = table.changelog_topic.get_topic_name()
     producer = RecordingProducer(fail_keys={b'"e"'}, capacity=2)
     table.app.producer = producer
-    writeback = WriteBack(table)
+    writeback = WriteBack(table, read=store_reader(table))
     # batches of two: (a, b) at 100-101, (c, d) at 102-103, (e) failed
     for key in ("a", "b", "c", "d", "e"):
         writeback.set(0, key, {"m": 1})
@@ -174,7 +175,7 @@ async def test_the_persisted_offset_is_the_last_record_of_the_confirmed_batches(
 async def test_one_batch_per_table_partition(table: Any) -> None:
     producer = RecordingProducer()
     table.app.producer = producer
-    writeback = WriteBack(table)
+    writeback = WriteBack(table, read=store_reader(table))
     for p in (0, 1):
         for key in ("a", "b", "c"):
             writeback.set(p, f"{p}|{key}", {"m": 1})
@@ -189,10 +190,10 @@ async def test_one_batch_per_table_partition(table: Any) -> None:
 
 
 async def test_reads_from_the_store_find_what_table_get_finds(table: Any) -> None:
-    """``WriteBack.read`` skips faust's mapping layers, not its lookup: in an event's
+    """``store_reader`` (a WriteBack's ``read`` in the worker) skips faust's mapping layers, not its lookup: in an event's
     partition, outside any event (every partition), present, absent and deleted keys."""
     table.app.producer = RecordingProducer()
-    writeback = WriteBack(table)
+    writeback = WriteBack(table, read=store_reader(table))
     writeback.set(1, "one", {"c": {"calls": 2}})
     writeback.set(3, "three", {"c": {"reps": {"é": 1}}})
     writeback.set(3, "gone", {"m": 1})

@@ -9,17 +9,12 @@ from typing import Any
 
 import faust
 import pytest
-from aiokafka.errors import KafkaTimeoutError, LeaderNotAvailableError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, LeaderNotAvailableError
 from faust.exceptions import ProducerSendError
 
 from streams.directories import UnusableDirectory
-from streams.engine.delivery import (
-    Delivery,
-    SendFailed,
-    TrackedTable,
-    mark_tables_stale,
-    rebuild_if_stale,
-)
+from streams.engine.delivery import Delivery, SendFailed, mark_tables_stale, rebuild_if_stale
+from streams.engine.faust.tables import TrackedTable
 
 
 class Worker:
@@ -28,7 +23,8 @@ class Worker:
     def __init__(self, timeout_s: float = 1.0) -> None:
         self.flushes = 0
         self.stops: list[SendFailed] = []
-        self.delivery = Delivery(self.flush, timeout_s, self.stops.append)
+        refused = (KafkaError, ProducerSendError)  # as the worker's (streams.app)
+        self.delivery = Delivery(self.flush, timeout_s, self.stops.append, refused)
 
     async def flush(self) -> None:
         self.flushes += 1
