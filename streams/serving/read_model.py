@@ -8,7 +8,7 @@ start in Unix seconds; kinds are ``minute``, ``day``, ``week``, ``month``, ``qua
   global), value = JSON ``{"value", "numerator", "denominator", "final", "revision"}``
   (decimal strings or null);
 - ``<p>lb:<kpi>:<kind>:<start>:<dimension>``: sorted set, the leaderboard: member = key,
-  score = value (keys with a null value are left out);
+  score = value (keys with a null value are left out, and leave it when theirs turns null);
 - ``<p>cell:<kind>:<start>:<dimension>``: hash, field = key, value = JSON of the merged cell
   (the additive components every KPI of the window is computed from, used by the API for
   rolling windows) with its ``final``, ``revision`` and context;
@@ -57,7 +57,7 @@ class ReadModel:
         self.client = client
         self.prefix = prefix
         self.hashes: dict[tuple[str, str], str] = {}  # (key, field) -> JSON text
-        self.scores: dict[tuple[str, str], float] = {}
+        self.scores: dict[tuple[str, str], float | None] = {}  # None: leaves the board
         self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
         self.stream_ms: int | None = None
         self.completed: set[int] = set()  # publisher partitions written whole: mark them
@@ -89,8 +89,9 @@ class ReadModel:
                 "final": final, "revision": revision,
             }  # fmt: skip
             self.hashes[(f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key)] = orjson.dumps(record).decode()
-            if dim != "global" and value is not None:
-                self.scores[(f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)] = float(value)
+            if dim != "global":  # a value gone null leaves the leaderboard (None: ZREM)
+                board = (f"{p}lb:{kpi}:{kind}:{start}:{dim}", key)
+                self.scores[board] = None if value is None else float(value)
 
     def remove(self, cell: str, kpis: Iterable[str]) -> None:
         """Remove a cell's values, and what is staged of them: a window closed and removed
@@ -184,9 +185,14 @@ class ReadModel:
             for key, mapping in _by_field(hashes).items()
         ]
         leaderboards: dict[str, list[EncodableT]] = {}
+        unranked: dict[str, list[EncodableT]] = {}  # members whose value is now null
         for (key, member), score in scores.items():
-            leaderboards.setdefault(key, []).extend((repr(score), member))
+            if score is None:
+                unranked.setdefault(key, []).append(member)
+            else:
+                leaderboards.setdefault(key, []).extend((repr(score), member))
         commands.extend(("zadd", key, members) for key, members in leaderboards.items())
+        commands.extend(("zrem", key, members) for key, members in unranked.items())
         await redis_batch.queue(pipe, self._script(), commands)  # queued: nothing sent yet
         if stream_ms is not None:
             pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)

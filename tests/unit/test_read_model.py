@@ -148,3 +148,22 @@ def test_a_revoked_partitions_writes_kept_after_a_failure_are_dropped_the_others
     assert ("hset", "sp:cell:minute:1795512000:rep", "r2") in sent
     assert ("hset", "sp:kpi:calls:minute:1795512000:rep", "r2") in sent
     assert not [c for c in sent if "global" in c[1] or c[1].startswith("sp:complete")], sent
+
+
+def test_a_key_whose_value_turns_null_leaves_the_leaderboard() -> None:
+    """A rep's ratio ranked at one flush, null at the next (its denominator retracted): it
+    leaves the sorted set instead of keeping its old score; ranked again when it has one."""
+    client = Client()
+    model = ReadModel(client, "sp:")  # type: ignore[arg-type]
+    cell, board = "day|1795478400|rep|r7", "sp:lb:win_rate:day:1795478400:rep"
+    ctx, stored = Context(kind="day", dimension="rep"), {"final": False, "rev": 1}
+
+    def publish(value: str | None) -> list[tuple[Any, ...]]:
+        texts = {"win_rate": [value, value and "1", value and "2"]}
+        model.stage_cell(cell, {}, stored, ctx, texts, partition=0)
+        client.sent[:] = []
+        return [c for c in flushed(model, client) if c[1] == board]
+
+    assert publish("0.5") == [("zadd", board, "r7")]
+    assert publish(None) == [("zrem", board, "r7")]
+    assert publish("0.25") == [("zadd", board, "r7")]
