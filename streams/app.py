@@ -318,57 +318,29 @@ def build_app(settings: Settings) -> faust.App:
             await guarded.retry()
             await guarded.resume_silent()
 
+    async def route(manual: Any, event: Any) -> None:
+        await ingest_stage.route(event.message, event.value)
+        ingest_stage.routed(manual, event)  # acked by the flush, once what it caused is sent
+
     @app.agent(inputs, name="ingest")
     async def ingest(stream: faust.StreamT[Any]) -> None:
-        """Validate, dead-letter, join and route every input event to its entities.
-
-        Acks are manual: an input offset is committed only once what it sent is in Kafka.
-        """
+        """Validate, dead-letter, join and route every input event to its entities."""
         await reference_ready.wait()
         # Not before the cluster watermark knows this worker's partitions and the others'
         # cuts: an event routed earlier would carry no watermark (never late).
         await exchange_ready.wait()
         log.info("reference data and cluster watermark ready: counting input events")
-        ingest_guard.watch(stream)
-        manual = stream.noack()  # type: ignore[attr-defined]
-        async for event in manual.events():
-            positioned = await ingest_guard.admit(event)
-            if positioned is None:
-                continue  # read again (streams.engine.faust.gaps)
-            await ingest_stage.route(event.message, event.value)
-            ingest_guard.done(event, positioned)
-            # Acked (by the flush) only once every message it caused has been sent.
-            ingest_stage.routed(manual, event)
-            if ingest_stage.full():
-                await ingest_stage.flush()
+        await ingest_guard.run(stream, route, ingest_stage)
 
     @app.agent(entities_topic, name="entity-stage")
     async def entity_stage(stream: faust.StreamT[Any]) -> None:
         """Dedup, lateness, entity histories and partial cells; acked once flushed."""
-        stage_guard.watch(stream)
-        manual = stream.noack()  # type: ignore[attr-defined]
-        async for event in manual.events():
-            positioned = await stage_guard.admit(event)
-            if positioned is None:
-                continue
-            await stage.process(manual, event)
-            stage_guard.done(event, positioned)
-            if stage.full():
-                await stage.flush()
+        await stage_guard.run(stream, stage.process, stage)
 
     @app.agent(cells_topic, name="publisher")
     async def publish(stream: faust.StreamT[Any]) -> None:
         """Merge partial cells, close windows, publish to kpi.updates and Redis."""
-        publisher_guard.watch(stream)
-        manual = stream.noack()  # type: ignore[attr-defined]
-        async for event in manual.events():
-            positioned = await publisher_guard.admit(event)
-            if positioned is None:
-                continue
-            await publisher.process(manual, event)
-            publisher_guard.done(event, positioned)
-            if publisher.full():
-                await publisher.flush()
+        await publisher_guard.run(stream, publisher.process, publisher)
 
     # The flush order, one loop for the three stages (streams.engine.checkpoint); each
     # flushes once its input is drained, else on the clock (streams.engine.cadence).

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -159,6 +159,23 @@ class GuardedStage:
             return all(subscriber.queue.empty() for subscriber in list(root._subscribers))
 
         self.queue_empty = empty
+
+    async def run(
+        self, stream: Any, handle: Callable[[Any, Any], Awaitable[None]], staged: Any
+    ) -> None:
+        """A stage's agent: each event of ``stream`` the guard admits goes to ``handle``
+        (the manual-ack stream, the event: acked by the stage's flush once what it caused is
+        in Kafka), and ``staged`` flushes when ``full()`` (else the checkpoint's timer)."""
+        self.watch(stream)
+        manual = stream.noack()
+        async for event in manual.events():
+            positioned = await self.admit(event)
+            if positioned is None:
+                continue  # read again (streams.engine.faust.gaps)
+            await handle(manual, event)
+            self.done(event, positioned)
+            if staged.full():
+                await staged.flush()
 
     async def admit(self, event: Any) -> tuple[int, int] | None:
         """The partition's positioning when the event is to be processed, else None."""

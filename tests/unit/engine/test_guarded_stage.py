@@ -147,3 +147,37 @@ def test_each_rebalance_s_first_unpositioned_drop_is_logged_and_its_clock_starts
     assert "offset 0" in drops[0]
     assert "offset 2" in drops[1]
     assert not [r for r in caplog.records if "for 30 s" in r.getMessage()]
+
+
+def test_run_hands_the_admitted_events_in_order_and_flushes_when_full() -> None:
+    """A stage's agent loop: an event past a gap is not handed (sought back instead); the
+    others go to the stage in order, each recorded done, and the stage flushes when full."""
+    guarded, consumer, _ = stage(Probe(False))
+    handed: list[int] = []
+    flushes: list[list[int]] = []
+
+    class Staged:
+        def full(self) -> bool:
+            return len(handed) % 2 == 0
+
+        async def flush(self) -> None:
+            flushes.append(list(handed))
+
+    class Manual:
+        async def events(self) -> Any:
+            for offset in (0, 1, 5, 2):  # 5: offsets 2 to 4 missing, sought back to 2
+                yield event(offset)
+
+    channel = SimpleNamespace(_root=None, _subscribers=[])
+    stream = SimpleNamespace(channel=channel, noack=Manual)
+
+    async def handle(manual: Any, handed_event: Any) -> None:
+        assert isinstance(manual, Manual)
+        handed.append(handed_event.message.offset)
+
+    asyncio.run(guarded.run(stream, handle, Staged()))
+    assert handed == [0, 1, 2]
+    assert flushes == [[0, 1]]
+    assert consumer.seeks == [2]
+    assert guarded.queue_empty is not None  # watched: the checkpoint can ask
+    assert guarded.queue_empty()
