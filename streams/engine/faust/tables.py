@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import faust
+from faust.stores import rocksdb as faust_rocksdb
 from faust.stores.base import SerializedStore
 from faust.streams import _current_event
-from faust.types import TP, FutureMessage
+from faust.types import FutureMessage
 
 from streams.engine.delivery import Sends
 from streams.engine.faust.batch_send import send_to_partitions
@@ -103,8 +104,8 @@ class FaustTables:
 
 
 class Changelog:
-    """Table writes made straight to the stores, their changelog records sent straight to
-    the producer, as one batch.
+    """A flush's table writes: their changelog records sent straight to the producer, as
+    one batch, then, once confirmed, written to the stores.
 
     faust sends a changelog record per table write through a ``FutureMessage``, its
     producer buffer and a task that hands them one by one to aiokafka, and records each
@@ -113,10 +114,11 @@ class Changelog:
     is encoded once, for its store and its record alike (the bytes faust writes to both),
     the records go to aiokafka as one batch per table partition
     (``streams.engine.faust.batch_send.send_to_partitions``), and once the flush has
-    confirmed them, each table partition's persisted offset is written once: its last
-    record's (``persist``). A
-    crash in between leaves the persisted offsets behind what the stores hold: faust then
-    reads the changelog again from there, which writes the same values again.
+    confirmed them, each table partition's store gets them with its persisted offset in one
+    RocksDB write batch (``persist``). Until 2026-12-06 the stores were written first: a
+    worker killed before its records reached Kafka kept values in RocksDB that its
+    changelog never had, so a worker restoring the partition later (a rebalance, a lost
+    disk) missed them.
 
     A table whose store does not encode (faust's in-memory store) is written through
     faust, as before.
@@ -127,8 +129,9 @@ class Changelog:
         self.sent: list[tuple[Any, int, asyncio.Future[Any], int]] = []
 
     def write(self, table: Any, partition: int, key: str, value: Any) -> None:
-        """Write ``key`` (None: delete it) to ``table``'s store, in the current event's
-        partition (``partition``), and keep its changelog record."""
+        """Keep the changelog record of ``key`` (None: delete it) in ``partition``; its store
+        gets it at ``persist``, once the record is in Kafka. A table whose store does not
+        encode (faust's in-memory store) is written through faust at once."""
         store = getattr(table, "data", None)
         if not isinstance(store, SerializedStore):
             if value is None:
@@ -136,14 +139,8 @@ class Changelog:
             else:
                 table[key] = value
             return
-        encoded_key = store._encode_key(key)
-        if value is None:
-            store._del(encoded_key)
-            encoded = None
-        else:
-            encoded = store._encode_value(value)
-            store._set(encoded_key, encoded)
-        self.records.append((table, partition, encoded_key, encoded))
+        encoded = None if value is None else store._encode_value(value)
+        self.records.append((table, partition, store._encode_key(key), encoded))
 
     async def send(self, sends: Any) -> None:
         """Send the records, one aiokafka batch per table partition; the batches' futures
@@ -165,16 +162,44 @@ class Changelog:
         return [future for _, _, future, _ in batches]
 
     def persist(self) -> None:
-        """Once the flush confirmed every record: each table partition's persisted offset
-        (where faust resumes reading its changelog when it restores the table): the last
-        record's, the batch's first offset plus its records but one."""
+        """Once the flush confirmed the records: each table partition's store gets its
+        writes and its persisted offset (where faust resumes reading the changelog when it
+        restores the table: the last record's, a batch's first offset plus its records but
+        one) in one RocksDB write batch. A store is never ahead of its changelog: killed
+        before this, the next start restores what reached Kafka on top of the last flush's
+        store (the messages are redelivered, and the offset marks make them count once); a
+        table partition whose records did not all reach Kafka is left as it was."""
+        confirmed: dict[tuple[Any, int], bool] = {}
         latest: dict[tuple[Any, int], int] = {}
         for table, partition, future, count in self.sent:
-            if future.done() and not future.cancelled() and future.exception() is None:
+            ok = future.done() and not future.cancelled() and future.exception() is None
+            confirmed[(table, partition)] = confirmed.get((table, partition), True) and ok
+            if ok:
                 offset = future.result().offset + count - 1
-                if offset > latest.get((table, partition), -1):
-                    latest[(table, partition)] = offset
-        for (table, partition), offset in latest.items():
-            topic = table.changelog_topic.get_topic_name()
-            table.data.set_persisted_offset(TP(topic, partition), offset)
+                latest[(table, partition)] = max(offset, latest.get((table, partition), -1))
+        writes: dict[tuple[Any, int], list[tuple[bytes, bytes | None]]] = {}
+        for table, partition, key, value in self.records:
+            writes.setdefault((table, partition), []).append((key, value))
+        for (table, partition), pairs in writes.items():
+            if not confirmed.get((table, partition)):
+                continue  # the restore brings what of it reached Kafka
+            store = table.data
+            batch = _write_batch(store)
+            for key, value in pairs:
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+                    store._key_index[key] = partition  # as faust's own write: reads find it
+            batch.put(store.offset_key, str(latest[(table, partition)]).encode())
+            store._db_for_partition(partition).write(batch)
+        self.records.clear()
         self.sent.clear()
+
+
+def _write_batch(store: Any) -> Any:
+    """An empty RocksDB write batch of ``store``'s binding (faust's choice: rocksdict, or
+    python-rocksdb), taking bytes as faust writes them."""
+    if store.use_rocksdict:
+        return faust_rocksdb.rocksdict.WriteBatch(raw_mode=True)
+    return faust_rocksdb.rocksdb.WriteBatch()

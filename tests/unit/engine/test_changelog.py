@@ -1,8 +1,8 @@
 """Table writes made in one batch per flush: stores and changelog records as faust's own.
 
-``write_all`` writes a table's keys straight to its RocksDB store and hands their
-changelog records to the producer in one loop; once the flush has confirmed them, each
-table partition's persisted offset is written once. Checked on a real faust table and
+``write_all`` hands a table's changelog records to the producer in one loop; once the
+flush has confirmed them, each table partition's store gets them with its persisted offset
+in one write batch (never before: a store is never ahead of its changelog). Checked on a real faust table and
 RocksDB store (no broker: the producer is a stand-in that records what it is given): the
 bytes are the ones faust's own changelog path makes, the store holds the values, deletes
 are tombstones, and the persisted offset is the largest confirmed one.
@@ -129,11 +129,14 @@ async def test_records_and_store_are_faust_s_own_bytes(table: Any) -> None:
         key_bytes, _ = topic.prepare_key(key, table.key_serializer)
         value_bytes, _ = topic.prepare_value(value, table.value_serializer)
         expected.append((name, key_bytes, value_bytes, p))
-        assert stored(table, p, key) == value
+        assert stored(table, p, key) is None  # not before Kafka has the record
     assert sorted(producer.sent) == sorted(expected)
     assert len(sends.futures) == 2
+    assert table.data.persisted_offset(TP(name, 1)) is None
 
-    changelog.persist()
+    changelog.persist()  # the flush confirmed the records: the store gets them
+    assert stored(table, 1, "1|day|0|global|all") == {"c": {"calls": 2}, "m": 7}
+    assert stored(table, 3, "3|day|0|rep|ana") == {"c": {"reps": {"ana": 1}}, "m": 9}
     assert table.data.persisted_offset(TP(name, 1)) == 100
     assert table.data.persisted_offset(TP(name, 3)) == 100
 
@@ -143,23 +146,27 @@ async def test_deletes_are_tombstones_and_absent_keys_send_nothing(table: Any) -
     table.app.producer = producer
     writeback = WriteBack(table, read=store_reader(table))
     writeback.set(0, "a", {"m": 1})
-    await write_all([writeback], [event_of(0)]).send(Sends())
+    changelog = write_all([writeback], [event_of(0)])
+    await changelog.send(Sends())
+    changelog.persist()
+    assert stored(table, 0, "a") == {"m": 1}
     writeback.delete(0, "a")
     writeback.delete(0, "never-written")
-    await write_all([writeback], [event_of(0)]).send(Sends())
+    changelog = write_all([writeback], [event_of(0)])
+    await changelog.send(Sends())
+    assert stored(table, 0, "a") == {"m": 1}  # until the tombstone is confirmed
+    changelog.persist()
 
     assert [(key, value) for _, key, value, _ in producer.sent[1:]] == [(b'"a"', None)]
     assert stored(table, 0, "a") is None
 
 
-async def test_the_persisted_offset_is_the_last_record_of_the_confirmed_batches(
-    table: Any,
-) -> None:
+async def test_the_persisted_offset_is_the_last_record_of_the_batches(table: Any) -> None:
     name = table.changelog_topic.get_topic_name()
-    producer = RecordingProducer(fail_keys={b'"e"'}, capacity=2)
+    producer = RecordingProducer(capacity=2)
     table.app.producer = producer
     writeback = WriteBack(table, read=store_reader(table))
-    # batches of two: (a, b) at 100-101, (c, d) at 102-103, (e) failed
+    # batches of two: (a, b) at 100-101, (c, d) at 102-103, (e) at 104
     for key in ("a", "b", "c", "d", "e"):
         writeback.set(0, key, {"m": 1})
     changelog = write_all([writeback], [event_of(0)])
@@ -169,7 +176,28 @@ async def test_the_persisted_offset_is_the_last_record_of_the_confirmed_batches(
     assert len(sends.futures) == 3
     assert [key for _, key, _, _ in producer.sent] == [b'"a"', b'"b"', b'"c"', b'"d"', b'"e"']
     changelog.persist()
-    assert table.data.persisted_offset(TP(name, 0)) == 103
+    assert table.data.persisted_offset(TP(name, 0)) == 104
+    assert [stored(table, 0, key) for key in "abcde"] == [{"m": 1}] * 5
+
+
+async def test_a_table_partition_whose_records_did_not_all_reach_kafka_is_left_as_it_was(
+    table: Any,
+) -> None:
+    """Its store is never ahead of its changelog: a restore brings what reached Kafka."""
+    name = table.changelog_topic.get_topic_name()
+    producer = RecordingProducer(fail_keys={b'"e"'}, capacity=2)
+    table.app.producer = producer
+    writeback = WriteBack(table, read=store_reader(table))
+    for p, keys in ((0, "abcde"), (1, "fg")):
+        for key in keys:
+            writeback.set(p, key, {"m": 1})
+    changelog = write_all([writeback], [event_of(0), event_of(1)])
+    await changelog.send(Sends())
+    changelog.persist()
+    assert table.data.persisted_offset(TP(name, 0)) is None
+    assert [stored(table, 0, key) for key in "abcde"] == [None] * 5
+    assert table.data.persisted_offset(TP(name, 1)) == 101  # its batch reached Kafka
+    assert [stored(table, 1, key) for key in "fg"] == [{"m": 1}] * 2
 
 
 async def test_one_batch_per_table_partition(table: Any) -> None:
@@ -190,16 +218,23 @@ async def test_one_batch_per_table_partition(table: Any) -> None:
 
 
 async def test_reads_from_the_store_find_what_table_get_finds(table: Any) -> None:
-    """``store_reader`` (a WriteBack's ``read`` in the worker) skips faust's mapping layers, not its lookup: in an event's
-    partition, outside any event (every partition), present, absent and deleted keys."""
+    """``store_reader`` (a WriteBack's ``read`` in the worker) skips faust's mapping layers,
+    not its lookup: in an event's partition, outside any event (every partition), present,
+    absent and deleted keys."""
     table.app.producer = RecordingProducer()
     writeback = WriteBack(table, read=store_reader(table))
     writeback.set(1, "one", {"c": {"calls": 2}})
     writeback.set(3, "three", {"c": {"reps": {"é": 1}}})
     writeback.set(3, "gone", {"m": 1})
-    await write_all([writeback], [event_of(1), event_of(3)]).send(Sends())
+
+    async def flush(*partitions: int) -> None:
+        changelog = write_all([writeback], [event_of(p) for p in partitions])
+        await changelog.send(Sends())
+        changelog.persist()
+
+    await flush(1, 3)
     writeback.delete(3, "gone")
-    await write_all([writeback], [event_of(3)]).send(Sends())
+    await flush(3)
     keys = ("one", "three", "gone", "never")
     outside = {key: writeback.read(key) for key in keys}
     assert outside == {key: table.get(key) for key in keys}
