@@ -103,6 +103,10 @@ class FaustTables:
         return write_all(tables, events)
 
 
+KEYS_PER_WRITE = 1_000
+"""Keys per RocksDB write batch at ``persist``: what a batch copies stays small."""
+
+
 class Changelog:
     """A flush's table writes: their changelog records sent straight to the producer, as
     one batch, then, once confirmed, written to the stores.
@@ -114,8 +118,8 @@ class Changelog:
     is encoded once, for its store and its record alike (the bytes faust writes to both),
     the records go to aiokafka as one batch per table partition
     (``streams.engine.faust.batch_send.send_to_partitions``), and once the flush has
-    confirmed them, each table partition's store gets them with its persisted offset in one
-    RocksDB write batch (``persist``). Until 2026-12-06 the stores were written first: a
+    confirmed them, each table partition's store gets them, then its persisted offset
+    (``persist``). Until 2026-12-06 the stores were written first: a
     worker killed before its records reached Kafka kept values in RocksDB that its
     changelog never had, so a worker restoring the partition later (a rebalance, a lost
     disk) missed them.
@@ -163,12 +167,14 @@ class Changelog:
 
     def persist(self) -> None:
         """Once the flush confirmed the records: each table partition's store gets its
-        writes and its persisted offset (where faust resumes reading the changelog when it
-        restores the table: the last record's, a batch's first offset plus its records but
-        one) in one RocksDB write batch. A store is never ahead of its changelog: killed
-        before this, the next start restores what reached Kafka on top of the last flush's
-        store (the messages are redelivered, and the offset marks make them count once); a
-        table partition whose records did not all reach Kafka is left as it was."""
+        writes (RocksDB write batches of ``KEYS_PER_WRITE`` keys), then its persisted offset
+        (where faust resumes reading the changelog when it restores the table: the last
+        record's, a batch's first offset plus its records but one). A store is never ahead
+        of its changelog: killed before this, the next start restores what reached Kafka on
+        top of the last flush's store (the messages are redelivered, and the offset marks
+        make them count once); killed during it, the store holds part of what Kafka has,
+        and the restore reads the rest again from the persisted offset. A table partition
+        whose records did not all reach Kafka is left as it was."""
         confirmed: dict[tuple[Any, int], bool] = {}
         latest: dict[tuple[Any, int], int] = {}
         for table, partition, future, count in self.sent:
@@ -184,15 +190,17 @@ class Changelog:
             if not confirmed.get((table, partition)):
                 continue  # the restore brings what of it reached Kafka
             store = table.data
-            batch = _write_batch(store)
-            for key, value in pairs:
-                if value is None:
-                    batch.delete(key)
-                else:
-                    batch.put(key, value)
-                    store._key_index[key] = partition  # as faust's own write: reads find it
-            batch.put(store.offset_key, str(latest[(table, partition)]).encode())
-            store._db_for_partition(partition).write(batch)
+            db = store._db_for_partition(partition)
+            for start in range(0, len(pairs), KEYS_PER_WRITE):
+                batch = _write_batch(store)
+                for key, value in pairs[start : start + KEYS_PER_WRITE]:
+                    if value is None:
+                        batch.delete(key)
+                    else:
+                        batch.put(key, value)
+                        store._key_index[key] = partition  # as faust's own write: reads find it
+                db.write(batch)
+            db.put(store.offset_key, str(latest[(table, partition)]).encode())
         self.records.clear()
         self.sent.clear()
 
