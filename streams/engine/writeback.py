@@ -51,6 +51,14 @@ class WriteBack:
     this worker writes its partitions, through ``write_all``, which updates the cache; a
     revoked partition's entries are dropped (``abandon``), as its next owner may write it.
     ``read`` reads the table (``TableIO.reader``; ``table.get`` by default).
+
+    ``flushing`` holds the last flush's writes, and reads see them before the cache and the
+    table: the worker's stores get a flush's writes only once Kafka has their changelog
+    records (``streams.engine.faust.tables.Changelog.persist``), and a read meanwhile (a
+    ``/metrics`` scrape while the flush awaits the broker) of a key the cache no longer held
+    (a flush writing more keys than the cache keeps) found the table's old value and
+    cached it: every later read got that old value, and the next write of the key wrote it
+    back over the flush's (a kill -9 test run lost partials so).
     """
 
     def __init__(
@@ -59,15 +67,16 @@ class WriteBack:
         self.table = table
         self.read: Callable[[str], Any] = table.get if read is None else read
         self.dirty: dict[int, dict[str, Any]] = {}
+        self.flushing: dict[int, dict[str, Any]] = {}  # partition -> the last flush's writes
         self.cache_size = cache_size
         self.cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # key -> (partition, value)
         # While one message is applied (``all_or_nothing``): the pending writes it replaced.
         self.journal: list[tuple[int, str, Any]] | None = None
 
     def get(self, partition: int, key: str) -> Any:
-        pending = self.dirty.get(partition)
-        if pending is not None and key in pending:
-            return pending[key]
+        for writes in (self.dirty.get(partition), self.flushing.get(partition)):
+            if writes is not None and key in writes:
+                return writes[key]
         return self.stored(partition, key)
 
     def stored(self, partition: int, key: str) -> Any:
@@ -116,7 +125,10 @@ class WriteBack:
 
     def items(self) -> Iterable[tuple[str, Any]]:
         """Every key of the table with its latest value (pending writes included)."""
-        pending = {k: v for writes in self.dirty.values() for k, v in writes.items()}
+        pending = {
+            k: v for layer in (self.flushing, self.dirty) for writes in layer.values()
+            for k, v in writes.items()
+        }  # fmt: skip
         for key, value in self.table.items():
             if key not in pending:
                 yield key, value
@@ -134,15 +146,20 @@ def write_pending(
     an absent key is skipped. ``RuntimeError`` if a partition has writes and no event."""
     by_partition = {event.message.partition: event for event in events}
     tables = list(tables)
+    for writeback in tables:
+        writeback.flushing = {}  # the flush before was persisted before this one began
     for partition, event in by_partition.items():
         with in_event(event):
             for writeback in tables:
-                for key, value in writeback.dirty.pop(partition, {}).items():
+                writes = writeback.dirty.pop(partition, {})
+                for key, value in writes.items():
                     if value is None and writeback.read(key) is None:
                         pass  # nothing to delete
                     else:
                         write(writeback.table, partition, key, value)
                     writeback._remember(partition, key, value)
+                if writes:
+                    writeback.flushing[partition] = writes  # read first until the next flush
     leftovers = [p for writeback in tables for p in writeback.dirty]
     if leftovers:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
@@ -207,6 +224,7 @@ def abandon(
     for writeback in tables:
         for partition in partitions:
             writeback.dirty.pop(partition, None)
+            writeback.flushing.pop(partition, None)
         writeback.forget(partitions)
     return [(s, e) for s, e in pending if e.message.partition not in partitions]
 
@@ -224,9 +242,10 @@ class Deferred:
         self.partition = 0
 
     def get(self, key: str) -> Any:
-        for writes in self.writeback.dirty.values():
-            if key in writes:
-                return writes[key]
+        for layer in (self.writeback.dirty, self.writeback.flushing):
+            for writes in layer.values():
+                if key in writes:
+                    return writes[key]
         return self.writeback.stored(self.partition, key)
 
     def __setitem__(self, key: str, value: Any) -> None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
 
-from streams.engine.writeback import WriteBack, abandon, all_or_nothing
+from streams.engine.writeback import (
+    Deferred,
+    WriteBack,
+    abandon,
+    all_or_nothing,
+    write_pending,
+)
 
 
 class CountingTable(dict[str, Any]):
@@ -81,3 +88,52 @@ def test_a_failed_message_leaves_none_of_its_writes_and_a_good_one_all() -> None
     assert cells.dirty == {0: {"c1": {"m": 3}}}
     assert seen.journal is None
     assert cells.journal is None
+
+
+class EventOf:
+    """The event a flush writes a partition's keys with (only its partition is read)."""
+
+    def __init__(self, partition: int) -> None:
+        self.message = type("Message", (), {"partition": partition})()
+
+
+def test_a_flush_s_writes_are_read_until_the_table_has_them() -> None:
+    """The worker's stores get a flush's writes once Kafka has their changelog records: a
+    read meanwhile (a /metrics scrape while the flush awaits the broker) of a key the cache
+    no longer holds (the flush wrote more keys than it keeps) must not find the table's old
+    value, nor cache it for the reads after the store has the new one."""
+    table = CountingTable({"a": {"o": 1}, "b": {"o": 1}, "c": {"o": 1}})
+    writeback = WriteBack(table, cache_size=2)
+    for key in ("a", "b", "c"):
+        writeback.set(0, key, {"o": 2})
+    held: list[tuple[str, Any]] = []  # written to the table once "Kafka confirmed" them
+    write_pending(
+        [writeback], [EventOf(0)],
+        lambda _table, _partition, key, value: held.append((key, value)),
+        lambda _event: contextlib.nullcontext(),
+    )  # fmt: skip
+    assert "a" not in writeback.cache  # the cache keeps 2 of the 3 written
+    assert writeback.get(0, "a") == {"o": 2}  # before the store has it
+    table.update(held)  # persisted
+    assert [writeback.get(0, key) for key in ("a", "b", "c")] == [{"o": 2}] * 3
+    deferred = Deferred(table, cache_size=1)
+    deferred["a"] = {"o": 3}
+    deferred["b"] = {"o": 3}
+    write_pending(
+        [deferred.writeback], [EventOf(0)], lambda *_: None,
+        lambda _event: contextlib.nullcontext(),
+    )  # fmt: skip
+    assert deferred.get("a") == {"o": 3}  # not the table's {"o": 2}: not persisted yet
+    assert dict(deferred.items())["a"] == {"o": 3}
+
+
+def test_a_revoked_partition_s_last_flush_is_read_from_the_table_again() -> None:
+    table = CountingTable({"a": {"o": 1}})
+    writeback = WriteBack(table, cache_size=0)
+    writeback.set(4, "a", {"o": 2})
+    write_pending(
+        [writeback], [EventOf(4)], lambda *_: None, lambda _event: contextlib.nullcontext()
+    )
+    assert writeback.get(4, "a") == {"o": 2}
+    abandon([writeback], [], {4})  # its next owner writes it from now on
+    assert writeback.get(4, "a") == {"o": 1}
