@@ -248,3 +248,23 @@ async def test_reads_from_the_store_find_what_table_get_finds(table: Any) -> Non
         finally:
             _current_event.reset(token)
         del event
+
+
+async def test_a_read_while_the_flush_waits_for_kafka_finds_its_writes(table: Any) -> None:
+    """The store gets the flush's writes at ``persist``; a read before (a /metrics scrape
+    while the flush awaits the broker) of a key the cache dropped finds them in the
+    write-back, not the store's old value, and does not cache the old value for later."""
+    table.app.producer = RecordingProducer()
+    writeback = WriteBack(table, cache_size=1, read=store_reader(table))
+    writeback.set(1, "1|day|0|global|all", {"c": {"calls": 1}, "m": 3})
+    changelog = write_all([writeback], [event_of(1)])
+    await changelog.send(Sends())
+    changelog.persist()
+    writeback.set(1, "1|day|0|global|all", {"c": {"calls": 2}, "m": 5})
+    writeback.set(1, "1|day|0|rep|ana", {"c": {"calls": 1}, "m": 5})  # the cache keeps this
+    changelog = write_all([writeback], [event_of(1)])
+    await changelog.send(Sends())
+    assert stored(table, 1, "1|day|0|global|all") == {"c": {"calls": 1}, "m": 3}  # not yet
+    assert writeback.get(1, "1|day|0|global|all") == {"c": {"calls": 2}, "m": 5}
+    changelog.persist()
+    assert writeback.get(1, "1|day|0|global|all") == {"c": {"calls": 2}, "m": 5}
