@@ -26,7 +26,8 @@ class Written(Protocol):
         """Send the writes' changelog records; their futures kept by ``sends``."""
 
     def persist(self) -> None:
-        """Once ``sends`` confirmed them: record them as persisted."""
+        """Once ``sends`` confirmed them: record them as persisted, the tables written, and
+        ``release`` the write-backs' ``flushing``."""
 
 
 class TableIO(Protocol):
@@ -52,8 +53,9 @@ class WriteBack:
     revoked partition's entries are dropped (``abandon``), as its next owner may write it.
     ``read`` reads the table (``TableIO.reader``; ``table.get`` by default).
 
-    ``flushing`` holds the last flush's writes, and reads see them before the cache and the
-    table: the worker's stores get a flush's writes only once Kafka has their changelog
+    ``flushing`` holds the last flush's writes until the tables have them (``release``), and
+    reads see them before the cache and the table: the worker's stores get a flush's writes
+    only once Kafka has their changelog
     records (``streams.engine.faust.tables.Changelog.persist``), and a read meanwhile (a
     ``/metrics`` scrape while the flush awaits the broker) of a key the cache no longer held
     (a flush writing more keys than the cache keeps) found the table's old value and
@@ -67,7 +69,7 @@ class WriteBack:
         self.table = table
         self.read: Callable[[str], Any] = table.get if read is None else read
         self.dirty: dict[int, dict[str, Any]] = {}
-        self.flushing: dict[int, dict[str, Any]] = {}  # partition -> the last flush's writes
+        self.flushing: dict[int, dict[str, Any]] = {}  # partition -> writes not persisted yet
         self.cache_size = cache_size
         self.cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # key -> (partition, value)
         # While one message is applied (``all_or_nothing``): the pending writes it replaced.
@@ -147,7 +149,7 @@ def write_pending(
     by_partition = {event.message.partition: event for event in events}
     tables = list(tables)
     for writeback in tables:
-        writeback.flushing = {}  # the flush before was persisted before this one began
+        writeback.flushing = {}  # the flush before was over before this one began
     for partition, event in by_partition.items():
         with in_event(event):
             for writeback in tables:
@@ -159,18 +161,35 @@ def write_pending(
                         write(writeback.table, partition, key, value)
                     writeback._remember(partition, key, value)
                 if writes:
-                    writeback.flushing[partition] = writes  # read first until the next flush
+                    writeback.flushing[partition] = writes  # read first until ``release``
     leftovers = [p for writeback in tables for p in writeback.dirty]
     if leftovers:
         raise RuntimeError(f"pending table writes without an event to write them: {leftovers}")
 
 
-class _NoChangelog:
+def release(tables: Iterable[WriteBack], kept: Iterable[tuple[Any, int]] = ()) -> None:
+    """A flush's writes are in the tables (``Written.persist``): ``flushing`` lets them go,
+    and reads find them in the cache or the tables, but for the (table, partition) pairs of
+    ``kept``, whose table did not get them (their changelog records did not all reach
+    Kafka: the worker stops, and they are read from ``flushing`` until then)."""
+    kept_ids = {(id(table), partition) for table, partition in kept}  # tables: by identity
+    for writeback in tables:
+        for partition in list(writeback.flushing):
+            if (id(writeback.table), partition) not in kept_ids:
+                del writeback.flushing[partition]
+
+
+class _WrittenInPlace:
+    """The writes of ``PlainTables``: in the tables already, no changelog."""
+
+    def __init__(self, tables: list[WriteBack]) -> None:
+        self.tables = tables
+
     async def send(self, sends: Any) -> None:
         return None
 
     def persist(self) -> None:
-        return None
+        release(self.tables)
 
 
 def _write_in_place(table: Any, partition: int, key: str, value: Any) -> None:
@@ -191,8 +210,9 @@ class PlainTables:
         return contextlib.nullcontext()
 
     def write_all(self, tables: Iterable[WriteBack], events: Iterable[Any]) -> Written:
+        tables = list(tables)
         write_pending(tables, events, _write_in_place, lambda event: contextlib.nullcontext())
-        return _NoChangelog()
+        return _WrittenInPlace(tables)
 
 
 PLAIN_TABLES = PlainTables()

@@ -29,7 +29,7 @@ from faust.types import FutureMessage
 
 from streams.engine.delivery import Sends
 from streams.engine.faust.batch_send import send_to_partitions
-from streams.engine.writeback import WriteBack, write_pending
+from streams.engine.writeback import WriteBack, release, write_pending
 
 
 class TrackedTable(faust.Table):
@@ -85,7 +85,8 @@ def write_all(tables: Iterable[WriteBack], events: Iterable[Any]) -> Changelog:
     """Write the pending keys of each partition in the context of one of its events, to
     the tables' stores; their changelog records are returned, for the flush to send
     (``Changelog.send``) then, once they are in Kafka, to record as persisted."""
-    changelog = Changelog()
+    tables = list(tables)
+    changelog = Changelog(tables)
     write_pending(tables, events, changelog.write, _in_event)
     return changelog
 
@@ -128,7 +129,8 @@ class Changelog:
     faust, as before.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, writebacks: list[WriteBack] | None = None) -> None:
+        self.writebacks = writebacks or []  # their ``flushing`` released at ``persist``
         self.records: list[tuple[Any, int, bytes, bytes | None]] = []
         self.sent: list[tuple[Any, int, asyncio.Future[Any], int]] = []
 
@@ -174,7 +176,8 @@ class Changelog:
         top of the last flush's store (the messages are redelivered, and the offset marks
         make them count once); killed during it, the store holds part of what Kafka has,
         and the restore reads the rest again from the persisted offset. A table partition
-        whose records did not all reach Kafka is left as it was."""
+        whose records did not all reach Kafka is left as it was (and its writes stay in the
+        write-backs' ``flushing``); the others are released from it (``release``)."""
         confirmed: dict[tuple[Any, int], bool] = {}
         latest: dict[tuple[Any, int], int] = {}
         for table, partition, future, count in self.sent:
@@ -201,8 +204,10 @@ class Changelog:
                         store._key_index[key] = partition  # as faust's own write: reads find it
                 db.write(batch)
             db.put(store.offset_key, str(latest[(table, partition)]).encode())
+        kept = {pair for pair, ok in confirmed.items() if not ok}
         self.records.clear()
         self.sent.clear()
+        release(self.writebacks, kept)
 
 
 def _write_batch(store: Any) -> Any:

@@ -268,3 +268,22 @@ async def test_a_read_while_the_flush_waits_for_kafka_finds_its_writes(table: An
     assert writeback.get(1, "1|day|0|global|all") == {"c": {"calls": 2}, "m": 5}
     changelog.persist()
     assert writeback.get(1, "1|day|0|global|all") == {"c": {"calls": 2}, "m": 5}
+
+
+async def test_persist_lets_the_write_back_read_the_store_again(table: Any) -> None:
+    """Once the store has a flush's writes, the write-back no longer holds them
+    (``flushing``): reads find them in the store; a table partition whose records did not
+    all reach Kafka keeps them, its store being left as it was."""
+    table.app.producer = RecordingProducer(fail_keys={b'"b"'})
+    writeback = WriteBack(table, cache_size=0, read=store_reader(table))
+    writeback.set(0, "a", {"m": 1})
+    writeback.set(1, "b", {"m": 1})
+    changelog = write_all(iter([writeback]), [event_of(0), event_of(1)])
+    await changelog.send(Sends())
+    assert set(writeback.flushing) == {0, 1}
+    changelog.persist()
+    assert set(writeback.flushing) == {1}  # partition 1's batch failed
+    assert stored(table, 0, "a") == {"m": 1}
+    assert writeback.get(0, "a") == {"m": 1}  # from the store
+    assert stored(table, 1, "b") is None
+    assert writeback.get(1, "b") == {"m": 1}  # still from the write-back

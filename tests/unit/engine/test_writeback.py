@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from streams.engine.writeback import (
+    PLAIN_TABLES,
     Deferred,
     WriteBack,
     abandon,
     all_or_nothing,
+    release,
     write_pending,
 )
 
@@ -137,3 +139,39 @@ def test_a_revoked_partition_s_last_flush_is_read_from_the_table_again() -> None
     assert writeback.get(4, "a") == {"o": 2}
     abandon([writeback], [], {4})  # its next owner writes it from now on
     assert writeback.get(4, "a") == {"o": 1}
+
+
+def test_once_the_tables_have_a_flush_s_writes_the_write_back_lets_them_go() -> None:
+    """``flushing`` holds a flush's writes only until ``persist``: then the cache and the
+    table answer (a flush of more keys than the cache keeps held them all until the next
+    flush before, a replay's memory)."""
+    table = CountingTable({"a": {"o": 1}})
+    writeback = WriteBack(table, cache_size=1)
+    for key in ("a", "b", "c"):
+        writeback.set(0, key, {"o": 2})
+    writeback.set(3, "d", {"o": 2})
+    written = PLAIN_TABLES.write_all(iter([writeback]), [EventOf(0), EventOf(3)])
+    assert set(writeback.flushing) == {0, 3}  # until the tables are said to have them
+    written.persist()
+    assert writeback.flushing == {}
+    reads = table.reads
+    assert [writeback.get(0, key) for key in ("a", "b", "c")] == [{"o": 2}] * 3
+    assert table.reads > reads  # the cache keeps one key: the others come from the table
+    assert writeback.get(3, "d") == {"o": 2}
+
+
+def test_release_keeps_what_a_table_did_not_get() -> None:
+    """A table partition whose changelog records did not all reach Kafka kept its old
+    values: its writes are still read from ``flushing`` (the worker stops)."""
+    table = CountingTable({"a": {"o": 1}})
+    writeback = WriteBack(table, cache_size=0)
+    writeback.set(0, "a", {"o": 2})
+    writeback.set(1, "b", {"o": 2})
+    write_pending(
+        [writeback], [EventOf(0), EventOf(1)], lambda *_: None,
+        lambda _event: contextlib.nullcontext(),
+    )  # fmt: skip
+    release([writeback], kept=[(table, 0)])
+    assert set(writeback.flushing) == {0}
+    assert writeback.get(0, "a") == {"o": 2}  # not the table's {"o": 1}
+    assert writeback.get(1, "b") is None  # released: the table (never written here) answers
