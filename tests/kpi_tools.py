@@ -140,6 +140,22 @@ def simulator_stream(
     return reference, stream[:-50] + copies + stream[-50:]
 
 
+def late_copies_from(stream: list[Message]) -> int:
+    """Where ``simulator_stream``'s three-day-old copies begin in its stream. Tests send the
+    floor before them first, then (once it is under way, as late events arrive) the copies
+    and the events after them: sent in one burst, a copy read before the cluster watermark
+    knows every input partition is judged with no watermark, so on time for windows an
+    arrival-order reference has it late for (docs/engine.md, "The cluster watermark")."""
+    for index, (_, _, value) in enumerate(stream):
+        try:
+            payload = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(payload, dict) and str(payload.get("event_id", "")).endswith("-late"):
+            return index
+    raise ValueError("the stream has no late copies (simulator_stream's late=0?)")
+
+
 def ref_data(reference: Iterable[Message]) -> RefData:
     by_topic = {topic: model for topic, model in REFERENCE_MODELS.values()}
     reps, products, accounts, targets = {}, {}, {}, []

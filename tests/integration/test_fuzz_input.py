@@ -32,6 +32,7 @@ from tests.fuzz_messages import INPUT_NAMES, BadMessage, corpus
 from tests.kafka_tools import needs_kcat, worker_metric
 from tests.kpi_tools import (
     Message,
+    late_copies_from,
     limits_of,
     mismatches,
     reference_results,
@@ -139,15 +140,13 @@ def test_fuzzed_input_is_dead_lettered_and_the_valid_events_between_are_counted(
     bad = corpus(SEED, COUNT, bases, MAX_BYTES)
     assert {message.topic for message in bad} == set(INPUT_NAMES)  # every input topic
     mixed = interleaved(stream, bad)
-    # The floor's 15 three-day-old copies (and the 50 events after them) are sent once the
-    # floor before them is under way, as late events arrive (and as in test_exactly_once):
-    # sent in one burst with it, a copy read before the cluster watermark knows every input
-    # partition is judged with no watermark, so on time for its minute windows, where the
-    # arrival-order reference has it past their retention (a CI run failed so: 68 values of
-    # minute 09:00 on 2026-03-28, rep-020's order there a repeat of its copy).
-    tail_from = len(stream) - 65
-    assert orjson.loads(stream[tail_from][2])["event_id"].endswith("-late")  # the first copy
-    split = [i for i, m in enumerate(mixed) if not isinstance(m, BadMessage)][tail_from]
+    # The floor's three-day-old copies, the events after them and the broken messages among
+    # those are sent once the floor is under way (``late_copies_from``): sent in one burst, a
+    # CI run failed (68 values of minute 09:00 on 2026-03-28, rep-020's order there counted
+    # a repeat of its copy, which the engine judged with no watermark yet).
+    split = [i for i, m in enumerate(mixed) if not isinstance(m, BadMessage)][
+        late_copies_from(stream)
+    ]
     positions = asyncio.run(
         _send(settings, [(t, k, v, []) for t, k, v in reference] + mixed[:split])
     )

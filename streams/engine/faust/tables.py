@@ -129,8 +129,8 @@ class Changelog:
     faust, as before.
     """
 
-    def __init__(self, writebacks: list[WriteBack] | None = None) -> None:
-        self.writebacks = writebacks or []  # their ``flushing`` released at ``persist``
+    def __init__(self, writebacks: list[WriteBack]) -> None:
+        self.writebacks = writebacks  # their ``flushing`` released at ``persist``
         self.records: list[tuple[Any, int, bytes, bytes | None]] = []
         self.sent: list[tuple[Any, int, asyncio.Future[Any], int]] = []
 

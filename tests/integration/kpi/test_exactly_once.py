@@ -23,6 +23,7 @@ from streams.stack.process import spawn
 from tests.kafka_tools import needs_kcat, worker_metric
 from tests.kpi_tools import (
     admitted,
+    late_copies_from,
     mismatches,
     produce,
     reference_results,
@@ -94,12 +95,13 @@ def test_two_workers_give_the_same_values_as_the_reference(
     settings = _engine_settings(settings)
     second = settings.model_copy(update={"web_port": free_port(), "data_dir": tmp_path / "w2"})
     reference, stream = simulator_stream(settings, START, events=1500, seed=9)
-    # The 15 three-day-old copies (and the 50 events after them) arrive once the floor before
-    # them is under way, as late events do: lateness is judged against the cluster
-    # watermark, which hears of each worker's partitions once per tick, so copies sent in
-    # the same burst as the whole floor would be late or not depending on which worker read
-    # them how soon (docs/engine.md, "The cluster watermark").
-    head, tail = stream[:-65], stream[-65:]
+    # The three-day-old copies (and the events after them) arrive once the floor before them
+    # is under way, as late events do: lateness is judged against the cluster watermark,
+    # which hears of each worker's partitions once per tick, so copies sent in the same
+    # burst as the whole floor would be late or not depending on which worker read them how
+    # soon (``late_copies_from``).
+    cut = late_copies_from(stream)
+    head, tail = stream[:cut], stream[cut:]
     with (
         running_worker(settings, tmp_path / "worker-1.log"),
         running_worker(second, tmp_path / "worker-2.log"),
