@@ -8,6 +8,8 @@ import orjson
 from faust.serializers import codecs
 from pydantic import BaseModel
 
+from streams import json_bytes
+
 CODEC = "pydantic_orjson"
 
 
@@ -17,7 +19,7 @@ class PydanticCodec(codecs.Codec):
     def _dumps(self, obj: Any) -> bytes:
         if isinstance(obj, BaseModel):
             obj = obj.model_dump(mode="json")
-        return orjson.dumps(obj)
+        return json_bytes.dumps(obj)  # table keys and values are kept until a flush persists
 
     def _loads(self, s: bytes) -> Any:
         return orjson.loads(s)

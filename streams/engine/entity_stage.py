@@ -48,8 +48,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import orjson
-
+from streams import json_bytes
 from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
 from streams.engine.outbox import cell_chunks, position
@@ -261,7 +260,7 @@ class EntityStage:
             else:
                 source = Origin(message.topic, p, message.offset)
             if value is None:  # gone from the broker (or no src): the event as validated
-                value = orjson.dumps(routed.get("event") or routed.get("item"))
+                value = json_bytes.dumps(routed.get("event") or routed.get("item"))
             self.failures.add(p, source, value, exc, role=str(routed.get("role")))
             return
         counts = self.counts.setdefault(p, Counter())
@@ -344,7 +343,7 @@ class EntityStage:
             if late and role == "event":  # once per event, not once per role
                 late_copy = (
                     f"{role}:{value['key']}".encode(),
-                    orjson.dumps(value["event"]),
+                    json_bytes.dumps(value["event"]),
                     [("late_kinds", ",".join(late).encode()), ("role", role.encode())],
                 )
         else:
@@ -531,13 +530,13 @@ class EntityStage:
                     for target, cells in batches.items():
                         for chunk in cell_chunks(cells):
                             message = {"p": p, "cells": chunk, "ts": oldest}
-                            partials.append((target.encode(), orjson.dumps(message)))
+                            partials.append((target.encode(), json_bytes.dumps(message)))
                 changelog = self.table_io.write_all(self.tables, (event for _, event in pending))
                 await changelog.send(self.sends)
                 for target_key, partial in partials:
                     await self.sends.send(self.cells_topic.send(key=target_key, value=partial))
                 for p, (ms, event_ms) in marks.items():
-                    marker = orjson.dumps({"wm": p, "t": ms, "e": event_ms})
+                    marker = json_bytes.dumps({"wm": p, "t": ms, "e": event_ms})
                     for q in range(self.publisher_partitions):
                         marking = self.cells_topic.send(key=b"__wm__", value=marker, partition=q)
                         await self.sends.send(marking)

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from streams import json_bytes
 from streams.engine.delivery import Sends
 from streams.engine.failures import Origin, StageFailures
 from streams.engine.gauge_book import GaugeBook
@@ -404,7 +405,8 @@ class Publisher:
             except Exception as exc:  # a bug must not stop the stage: to the dead letters
                 log.exception("publisher: could not apply offset %s of partition %s", o, q)
                 self._unindex(q)  # its writes are undone: the index is built again from them
-                raw = event.value if isinstance(event.value, bytes) else orjson.dumps(event.value)
+                value = event.value
+                raw = value if isinstance(value, bytes) else json_bytes.dumps(value)
                 self.failures.add(q, Origin(event.message.topic, q, o), raw, exc)
             self.pending.append((stream, event))
 
@@ -671,7 +673,7 @@ class Publisher:
                 "correction": correction, "computed_at": computed_at,
             }  # fmt: skip
             record_key = f"{kpi}/{kind}/{window['start']}/{dim}/{key}".encode()
-            self.records.append((record_key, orjson.dumps(record)))
+            self.records.append((record_key, json_bytes.dumps(record)))
 
     def full(self) -> bool:
         """Enough waits for the flush that the agent should flush now, not at the next tick:
