@@ -23,7 +23,6 @@ VALUES = [
 # In a fresh interpreter (what earlier tests freed cannot hide the growth): 20,000 table keys
 # kept, as a flush keeps its changelog records. RSS growth in KB, and the keys' bytes.
 PROBE = """
-import sys
 from streams import json_bytes
 def rss_kb():
     with open("/proc/self/status") as f:
