@@ -3,7 +3,9 @@
 By default the session starts its own Kafka, Redis, Alertmanager and Prometheus (which sends
 its alerts to that Alertmanager), as ``salespulse stack up`` does (``streams.stack``), in
 ``<home>/test-stacks/<pid>``; they die with the session even if it is killed, and stacks left
-by an interrupted session are stopped at the next start. Each service given by its variable
+by an interrupted session are stopped at the next start. Under ``pytest -n`` (``make test``
+runs two processes, ``process_group``) each process starts its own stack and takes its own
+ports (``streams.stack.ports.free_port``). Each service given by its variable
 (``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
 ``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one. The session's own Prometheus
 sends a token of the session (``Services.web_token``) to the workers it scrapes.
@@ -30,6 +32,8 @@ from streams.stack.process import current_process
 from streams.stack.state import default_home
 from tests.support import Services, isolated_settings
 
+BESIDE = "alert-waits-then-unit"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # A run started in the background (`make test &`, nohup, a CI runner that does so) inherits
@@ -45,6 +49,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.integration)
+        item.add_marker(pytest.mark.xdist_group(process_group(item)))
+
+
+def process_group(item: pytest.Item) -> str:
+    """Which of `make test`'s two pytest processes (`-n 2 --dist loadgroup`) runs ``item``:
+    the integration tests in one, in order, as without xdist; in the other the tests that
+    mostly wait out an alert rule's `for` on the wall clock (15 minutes of the run, little
+    CPU), then the unit tests. Without xdist the groups change nothing."""
+    if item.get_closest_marker("alert_rule_wait") or "unit" in item.nodeid.split("/"):
+        return BESIDE
+    return "integration"
 
 
 @pytest.fixture(scope="session")

@@ -173,6 +173,12 @@ def stop_stale(run_dir: Path) -> bool:
     return True
 
 
+def _another_live_process(name: str) -> bool:
+    """Whether ``name`` (a test stack's folder) is the pid of a live process other than this
+    one: its session is starting the stack, and the record naming its owner comes later."""
+    return name.isdigit() and int(name) != os.getpid() and ProcessRecord.of(int(name)).alive()
+
+
 def stop_orphaned_test_stacks(root: Path) -> list[Path]:
     """Stop the test stacks under ``root`` whose test session is gone (killed, interrupted)."""
     cleaned = []
@@ -181,6 +187,8 @@ def stop_orphaned_test_stacks(root: Path) -> list[Path]:
         owner = record.owner if record else None
         if owner is not None and owner.pid != os.getpid() and owner.alive():
             continue  # another test session is still using it
+        if owner is None and _another_live_process(run_dir.name):
+            continue  # a session starting its stack (``pytest -n``): no record saved yet
         stop_stale(run_dir)
         cleaned.append(run_dir)
     return cleaned

@@ -220,6 +220,7 @@ def statuses(notifications: list[Notification]) -> list[str]:
 # --- the test -----------------------------------------------------------------------------
 
 
+@pytest.mark.alert_rule_wait
 @pytest.mark.timeout(1200)
 def test_conversion_dip_notifies_once_per_group_then_its_resolution(
     services: SessionServices, alerting: Alerting, tmp_path: Path

@@ -96,6 +96,7 @@ def scraped(services: Services, settings: Settings, tmp_path: Path) -> Iterator[
             target.unlink(missing_ok=True)
 
 
+@pytest.mark.alert_rule_wait
 @pytest.mark.timeout(900)
 def test_panels_have_data_and_the_conversion_dip_fires_the_alert(
     services: Services, scraped: Settings

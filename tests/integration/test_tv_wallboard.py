@@ -590,6 +590,7 @@ def firing_in_alertmanager(url: str, name: str) -> list[dict[str, Any]]:
     return [a for a in alerts if a["labels"].get("alertname") == name]
 
 
+@pytest.mark.alert_rule_wait
 @pytest.mark.timeout(900)
 def test_alert_banner_during_a_conversion_dip(
     services: Services, wallboard: Wallboard, tmp_path: Path

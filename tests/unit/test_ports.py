@@ -122,3 +122,22 @@ def test_a_port_in_time_wait_is_not_busy() -> None:
     server.close()
     assert port in ports_in_time_wait()  # the situation under test really arose
     assert claim_port(port, "Kafka", "SALESPULSE_STACK_KAFKA_PORT") == port
+
+
+@pytest.mark.parametrize(("worker", "count"), [("gw0", "2"), ("gw1", "2"), ("gw2", "3")])
+def test_test_processes_side_by_side_take_ports_of_their_own_class(
+    monkeypatch: pytest.MonkeyPatch, worker: str, count: str
+) -> None:
+    """Two test processes (``pytest -n``) never pick the same port: each its residue."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", count)
+    residue = int(worker[2:])
+    ports = {free_port() for _ in range(40)}
+    assert {port // 2 % int(count) for port in ports} == {residue}
+    assert len(ports) > 1  # still the kernel's choice, not one port
+
+
+def test_outside_xdist_every_port_may_be_picked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    assert {free_port() // 2 % 2 for _ in range(200)} == {0, 1}
