@@ -60,7 +60,7 @@ from streams.engine.writeback import (
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi import rep_sets
 from streams.kpi.catalog import KPIS, unit_of
-from streams.kpi.cells import Cell, add_cell, cell_key, merge, split_cell_key
+from streams.kpi.cells import Cell, add_cell, cell_key, count_of, merge, split_cell_key
 from streams.kpi.rep_sets import parent_of
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces, Retention
@@ -516,7 +516,7 @@ class Publisher:
         """The customer base's change in this window, kept per kind: a window's customers at
         start are the sum over the earlier windows of its kind (each kind leaves out the
         events past its retention, so each has its own base)."""
-        total = merge(part["c"] for part in stored["parts"].values()).get("base", 0)
+        total = sum(count_of(part["c"], "base") for part in stored["parts"].values())
         name = f"{kind}|{dim}|{key}"
         base = dict(self.base.get(name) or {})
         if base.get(str(start), 0) != total:
@@ -576,8 +576,14 @@ class Publisher:
                 kind, start, dim, _ = split_cell_key(cell)
                 if kind != MINUTE and not rep_sets.is_shard(dim):
                     self.book.removed(q, (kind, start, dim), merged_cell(gone))
+                kpis = () if rep_sets.is_shard(dim) else KPIS
+                if self.cells.persisted(cell) is None:
+                    # Opened since the last flush: Redis never had it (a flush writes Redis
+                    # after the table), nothing to delete there.
+                    self.read_model.unstage(cell, kpis)
+                else:
+                    self.read_model.remove(cell, kpis)
                 del self.cells[cell]
-                self.read_model.remove(cell, () if rep_sets.is_shard(dim) else KPIS)
                 self.shards_changed.get(q, set()).discard(cell)
                 self.changed.get(q, {}).pop(cell, None)
                 self.corrections.get(q, set()).discard(cell)

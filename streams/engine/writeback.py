@@ -268,6 +268,14 @@ class Deferred:
                     return writes[key]
         return self.writeback.stored(self.partition, key)
 
+    def persisted(self, key: str) -> Any:
+        """``key``'s value as the last flushes wrote it (being written, or in the table),
+        leaving out the writes pending since: None for a key first written after them."""
+        for writes in self.writeback.flushing.values():
+            if key in writes:
+                return writes[key]
+        return self.writeback.stored(self.partition, key)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.writeback.set(self.partition, key, value)
 

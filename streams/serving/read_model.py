@@ -102,9 +102,11 @@ class ReadModel:
         for kpi in kpis:
             self.removals.append(("hdel", f"{p}kpi:{kpi}:{kind}:{start}:{dim}", key))
             self.removals.append(("zrem", f"{p}lb:{kpi}:{kind}:{start}:{dim}", key))
-        self._unstage(cell, kpis)
+        self.unstage(cell, kpis)
 
-    def _unstage(self, cell: str, kpis: Iterable[str]) -> None:
+    def unstage(self, cell: str, kpis: Iterable[str]) -> None:
+        """Drop what is staged of a cell's values (a cell Redis never had, removed before a
+        flush wrote it, needs nothing else)."""
         kind, start, dim, key = split_cell_key(cell)
         p = self.prefix
         self.hashes.pop((f"{p}cell:{kind}:{start}:{dim}", key), None)
@@ -121,7 +123,7 @@ class ReadModel:
         names = tuple(kpis)
         for q in partitions:
             for cell in self.staged.pop(q, ()):
-                self._unstage(cell, names)
+                self.unstage(cell, names)
             self.completed.discard(q)
 
     async def lost(self, partitions: Iterable[int]) -> list[int]:

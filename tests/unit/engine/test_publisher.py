@@ -466,3 +466,56 @@ def test_a_redis_failure_between_steps_acks_nothing_and_the_next_flush_writes_it
     assert acked == [3], "not acked once, after the last write"
     orders = Counter(r["key"] for r in sent if r["kpi"] == "orders")
     assert orders == Counter(teams), orders
+
+
+def test_a_window_opened_and_gone_between_two_flushes_costs_redis_nothing() -> None:
+    """A replay's event time can open a minute window, close it and pass its retention
+    between two flushes: Redis never had it (a flush writes Redis after the table), so
+    nothing is written or deleted there; its final records still go to kpi.updates. A
+    window a flush wrote gets its deletes when it goes."""
+    sent: list[dict[str, Any]] = []
+    redis: dict[Any, Any] = {}
+    removed: list[tuple[str, str, str]] = []
+    first_ms, second_ms = T0, T0 + 86_400_000
+    gone_ms = T0 + 4 * 86_400_000  # past the second's retention too (2 days)
+    first, second = (
+        cell_key("minute", WINDOWS.span("minute", at)[0], "team", "Nord")
+        for at in (first_ms, second_ms)
+    )
+
+    def marks(pub: Publisher, offset: int, at_ms: int) -> None:
+        for ep in (0, 1):
+            apply(pub, offset + ep, {"wm": ep, "t": at_ms, "e": at_ms})
+
+    async def run() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+        send_updates, sends = _sending(sent)
+        pub = publisher(send_updates=send_updates, sends=sends)
+        _redis(pub, redis)
+
+        async def removals() -> bool:
+            removed.extend(pub.read_model.removals)
+            pub.read_model.removals = []
+            return True
+
+        pub.read_model.flush_removals = removals  # type: ignore[method-assign]
+        apply(pub, 0, partial(0, [(first, 0, {"orders": 1, "rev_c": 10_000})]))
+        marks(pub, 1, first_ms + 3 * 86_400_000)  # closed and past retention: one batch
+        apply(pub, 3, partial(0, [(second, 3, {"orders": 2, "rev_c": 30_000})]))
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()  # the second is written (Redis, table); the first never was
+        before = list(removed)
+        marks(pub, 4, gone_ms)
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+        return before, removed[len(before) :]
+
+    before, after = asyncio.run(run())
+    start = WINDOWS.span("minute", first_ms)[0]
+    assert before == [], "deletes sent for a window Redis never had"
+    assert not [key for key, _ in redis if f":minute:{start}:" in key]
+    finals = {r["kpi"] for r in sent if r["final"] and r["window"]["kind"] == "minute"
+              and r["value"] is not None and r["key"] == "Nord"}  # fmt: skip
+    assert {"orders", "revenue"} <= finals
+    second_start = WINDOWS.span("minute", second_ms)[0]
+    assert ("hdel", f"sp:kpi:revenue:minute:{second_start}:team", "Nord") in after
+    assert ("hdel", f"sp:cell:minute:{second_start}:team", "Nord") in after

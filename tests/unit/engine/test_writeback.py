@@ -175,3 +175,25 @@ def test_release_keeps_what_a_table_did_not_get() -> None:
     assert set(writeback.flushing) == {0}
     assert writeback.get(0, "a") == {"o": 2}  # not the table's {"o": 1}
     assert writeback.get(1, "b") is None  # released: the table (never written here) answers
+
+
+def test_persisted_leaves_out_the_writes_since_the_last_flush() -> None:
+    """``persisted``: what the last flushes wrote (being written, or in the table), never a
+    write pending since: the publisher asks it whether Redis may hold a cell."""
+    table = CountingTable({"old": {"o": 1}})
+    deferred = Deferred(table, cache_size=10)
+    deferred["new"] = {"o": 1}
+    deferred["old"] = {"o": 2}
+    assert (deferred.persisted("new"), deferred.persisted("old")) == (None, {"o": 1})
+    held: list[tuple[str, Any]] = []
+    write_pending(
+        [deferred.writeback], [EventOf(0)],
+        lambda _table, _partition, key, value: held.append((key, value)),
+        lambda _event: contextlib.nullcontext(),
+    )  # fmt: skip
+    assert (deferred.persisted("new"), deferred.persisted("old")) == ({"o": 1}, {"o": 2})
+    table.update(held)
+    release([deferred.writeback])
+    del deferred["new"]  # pending: the table still has it
+    assert deferred.persisted("new") == {"o": 1}
+    assert deferred.get("new") is None
