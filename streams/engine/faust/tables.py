@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import faust
+import orjson
 from faust.stores import rocksdb as faust_rocksdb
 from faust.stores.base import SerializedStore
 from faust.streams import _current_event
 from faust.types import FutureMessage
 
+from streams.codec import CODEC
 from streams.engine.delivery import Sends
 from streams.engine.faust.batch_send import send_to_partitions
 from streams.engine.writeback import WriteBack, release, write_pending
@@ -46,16 +48,39 @@ class TrackedTable(faust.Table):
 
 def store_reader(table: Any) -> Callable[[str], Any]:
     """A function giving ``table``'s value of a key, or None: from its store when the store
-    encodes (RocksDB), else through ``table.get`` (faust's in-memory store)."""
+    encodes (RocksDB), else through ``table.get`` (faust's in-memory store).
+
+    A store of ``str`` keys and plain values in our codec (``streams.codec``: every table of
+    the worker) is read with orjson directly: the same bytes as faust's serializer registry
+    makes and reads, without its layers, the codec's copy of a key kept for nothing, and
+    the ``KeyError`` faust raises and catches per value looking for a model's namespace
+    (values here are plain JSON, never a faust model)."""
+    plain: list[Any] = []  # the store, once known to be one of plain JSON
 
     def read(key: str) -> Any:
+        if plain:
+            raw = plain[0]._get(orjson.dumps(key))
+            return None if raw is None else orjson.loads(raw)
         store = getattr(table, "data", None)
         if not isinstance(store, SerializedStore):
             return table.get(key)
+        if _plain_json(store):
+            plain.append(store)
+            return read(key)
         raw = store._get(store._encode_key(key))
         return None if raw is None else store._decode_value(raw)
 
     return read
+
+
+def _plain_json(store: SerializedStore) -> bool:
+    """Whether ``store`` keeps ``str`` keys and untyped values in our orjson codec."""
+    return (
+        store.key_type is str
+        and store.value_type is None
+        and store.key_serializer == CODEC
+        and store.value_serializer == CODEC
+    )
 
 
 @contextlib.contextmanager

@@ -287,3 +287,41 @@ async def test_persist_lets_the_write_back_read_the_store_again(table: Any) -> N
     assert writeback.get(0, "a") == {"m": 1}  # from the store
     assert stored(table, 1, "b") is None
     assert writeback.get(1, "b") == {"m": 1}  # still from the write-back
+
+
+async def test_a_store_of_our_codec_is_read_without_faust_s_serializers(
+    table: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's tables (str keys, plain values, our codec) are read with orjson
+    directly; a table in another codec still through faust's serializers, the same values."""
+    table.app.producer = RecordingProducer()
+    writeback = WriteBack(table, read=store_reader(table))
+    writeback.set(0, "k", {"c": {"calls": 1, "reps": {"é": 1}}})
+    changelog = write_all([writeback], [event_of(0)])
+    await changelog.send(Sends())
+    changelog.persist()
+
+    def unused(*args: Any) -> Any:
+        raise AssertionError("read through faust's serializers")
+
+    monkeypatch.setattr(table.data, "_encode_key", unused)
+    monkeypatch.setattr(table.data, "_decode_value", unused)
+    assert writeback.read("k") == {"c": {"calls": 1, "reps": {"é": 1}}}
+    assert writeback.read("absent") is None
+    monkeypatch.undo()
+
+    other: Any = faust.App("json-test", broker="kafka://127.0.0.1:1", store="rocksdb://",
+                           datadir=str(tmp_path / "json")).Table("t", default=None)  # fmt: skip
+    other.app.producer = RecordingProducer()
+    encoded: list[str] = []
+    encode = other.data._encode_key
+    monkeypatch.setattr(other.data, "_encode_key", lambda key: encoded.append(key) or encode(key))
+    json_writeback = WriteBack(other, read=store_reader(other))
+    json_writeback.set(0, "k", {"v": 1})
+    changelog = write_all([json_writeback], [event_of(0)])
+    await changelog.send(Sends())
+    changelog.persist()
+    encoded.clear()
+    assert json_writeback.read("k") == {"v": 1}
+    assert encoded == ["k"]  # its reader went through faust's serializers
+    assert other.get("k") == {"v": 1}
