@@ -181,9 +181,12 @@ class Changelog:
 
     async def _send(self) -> list[asyncio.Future[Any]]:
         tables: dict[tuple[str, int], Any] = {}
+        topics: dict[int, str] = {}  # table -> its changelog topic, looked up once per flush
         records: list[tuple[str, int, bytes, bytes | None]] = []
         for table, partition, key, value in self.records:
-            topic = table.changelog_topic.get_topic_name()
+            topic = topics.get(id(table))
+            if topic is None:
+                topic = topics[id(table)] = table.changelog_topic.get_topic_name()
             tables[(topic, partition)] = table
             records.append((topic, partition, key, value))
         app = self.records[0][0].app
