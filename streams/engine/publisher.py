@@ -77,6 +77,7 @@ FLUSH_CELLS = 10_000  # cells changed (each is published with its changed KPIs a
 FLUSH_RECORDS = 20_000  # kpi.updates records staged (windows closed)
 PUBLISH_CELLS = 1_000  # cells a flush publishes per step (records and Redis writes held at once)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
+_UNKNOWN = object()
 
 
 def merged_cell(stored: dict[str, Any]) -> Cell:
@@ -147,6 +148,7 @@ class Publisher:
         self.expiring: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (expiry ms, cell)
         self.refreshable: dict[int, set[str]] = {}  # q -> live and target cells to re-evaluate
         self.refreshed_at: dict[int, int] = {}
+        self.stream_ms: dict[int, int | None] = {}  # q -> its stream time (``global_ms``)
         # q -> (kind, dim, key) -> (start, cell) of its newest calendar or live window: what
         # the KPI gauges of /metrics read (streams.observability.kpi_gauges)
         self.latest: dict[int, dict[tuple[str, str, str], tuple[int, str]]] = {}
@@ -174,6 +176,7 @@ class Publisher:
         it is published again, every value (``po``, in the module docstring)."""
         if q in self.closing:
             return
+        self.stream_ms.pop(q, None)  # read again from the table (another owner may have moved it)
         self.closing[q], self.expiring[q], self.refreshable[q] = [], [], set()
         self.latest[q], self.minutes[q] = {}, {}
         self.book.forget(q)
@@ -231,10 +234,17 @@ class Publisher:
                 del recent[old]
 
     def global_ms(self, q: int) -> int | None:
+        """``q``'s stream time: the smallest of its entity partitions' marks (None until each
+        has sent one). Kept until a marker moves it (``_on_marker``) or ``q``'s index goes
+        (``_unindex``: a rebalance, or a message whose writes were undone): publishing a
+        cell asks for it, thousands of times per flush."""
+        known = self.stream_ms.get(q, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
         seen = self.marks.get(str(q)) or {}
-        if len(seen) < self.entity_partitions:
-            return None
-        return min(int(t) for t in seen.values())
+        now = None if len(seen) < self.entity_partitions else min(int(t) for t in seen.values())
+        self.stream_ms[q] = now
+        return now
 
     def event_ms(self, q: int) -> int | None:
         """The cluster's event time: the newest watermark any entity partition received."""
@@ -387,6 +397,7 @@ class Publisher:
         its next message."""
         for index in (self.closing, self.expiring, self.refreshable, self.latest, self.minutes):
             index.pop(q, None)
+        self.stream_ms.pop(q, None)
         self.book.forget(q)
 
     async def process(self, stream: Any, event: Any) -> None:
@@ -550,6 +561,7 @@ class Publisher:
         if seen.get(str(ep), -1) < t:
             seen[str(ep)] = t
             self.marks[str(q)] = seen
+            self.stream_ms.pop(q, None)
         events = dict(self.marks.get(f"{q}:e") or {})
         if event_t is not None and events.get(str(ep), -1) < event_t:
             events[str(ep)] = event_t

@@ -519,3 +519,19 @@ def test_a_window_opened_and_gone_between_two_flushes_costs_redis_nothing() -> N
     second_start = WINDOWS.span("minute", second_ms)[0]
     assert ("hdel", f"sp:kpi:revenue:minute:{second_start}:team", "Nord") in after
     assert ("hdel", f"sp:cell:minute:{second_start}:team", "Nord") in after
+
+
+def test_stream_time_follows_the_markers_and_is_read_again_when_the_index_goes() -> None:
+    """``global_ms`` is kept between markers (every publication asks for it); a marker
+    moves it, and a partition whose index goes (a rebalance, undone writes) reads it from
+    its table again."""
+    pub = publisher()
+    apply(pub, 0, {"wm": 0, "t": T0 + 1_000, "e": T0 + 1_000})
+    assert pub.global_ms(Q) is None  # one entity partition of two has sent a marker
+    apply(pub, 1, {"wm": 1, "t": T0 + 500, "e": T0 + 500})
+    assert pub.global_ms(Q) == T0 + 500
+    apply(pub, 2, {"wm": 1, "t": T0 + 2_000, "e": T0 + 2_000})
+    assert pub.global_ms(Q) == T0 + 1_000
+    pub.marks[str(Q)] = {"0": T0 + 5_000, "1": T0 + 6_000}  # what another owner wrote
+    pub._unindex(Q)
+    assert pub.global_ms(Q) == T0 + 5_000
