@@ -8,8 +8,8 @@ own, whatever its length: 200,000 table keys of ~35 bytes held 786 MB of RSS ins
 (changelog records, until the stores have them), its ``kpi.updates`` records and its partial
 cells until they are sent: at the peak of a CRM replay, memray counted 186 MB of such buffers
 (docs/engine.md, "What a flush holds, and memory"). A copy costs ~0.4 us and frees the buffer
-whole, for the next one to reuse. Bytes sent and dropped at once need no copy (the tables'
-codec copies the key of a read too, which it cannot tell from a write's).
+whole, for the next one to reuse. Bytes sent and dropped at once need no copy (the worker's
+table reads encode their keys with plain orjson: ``streams.engine.faust.tables.store_reader``).
 """
 
 from __future__ import annotations

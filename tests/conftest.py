@@ -32,8 +32,6 @@ from streams.stack.process import current_process
 from streams.stack.state import default_home
 from tests.support import Services, isolated_settings
 
-BESIDE = "alert-waits-then-unit"
-
 
 def pytest_configure(config: pytest.Config) -> None:
     # A run started in the background (`make test &`, nohup, a CI runner that does so) inherits
@@ -58,7 +56,7 @@ def process_group(item: pytest.Item) -> str:
     mostly wait out an alert rule's `for` on the wall clock (15 minutes of the run, little
     CPU), then the unit tests. Without xdist the groups change nothing."""
     if item.get_closest_marker("alert_rule_wait") or "unit" in item.nodeid.split("/"):
-        return BESIDE
+        return "alert-waits-then-unit"
     return "integration"
 
 

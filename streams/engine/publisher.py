@@ -77,7 +77,6 @@ FLUSH_CELLS = 10_000  # cells changed (each is published with its changed KPIs a
 FLUSH_RECORDS = 20_000  # kpi.updates records staged (windows closed)
 PUBLISH_CELLS = 1_000  # cells a flush publishes per step (records and Redis writes held at once)
 REVISABLE_AFTER_FINAL = ("lead_conversion_rate",)  # a cohort KPI: revised as leads convert
-_UNKNOWN = object()
 
 
 def merged_cell(stored: dict[str, Any]) -> Cell:
@@ -238,9 +237,8 @@ class Publisher:
         has sent one). Kept until a marker moves it (``_on_marker``) or ``q``'s index goes
         (``_unindex``: a rebalance, or a message whose writes were undone): publishing a
         cell asks for it, thousands of times per flush."""
-        known = self.stream_ms.get(q, _UNKNOWN)
-        if known is not _UNKNOWN:
-            return known  # type: ignore[return-value]
+        if q in self.stream_ms:
+            return self.stream_ms[q]
         seen = self.marks.get(str(q)) or {}
         now = None if len(seen) < self.entity_partitions else min(int(t) for t in seen.values())
         self.stream_ms[q] = now

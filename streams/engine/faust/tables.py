@@ -55,20 +55,20 @@ def store_reader(table: Any) -> Callable[[str], Any]:
     makes and reads, without its layers, the codec's copy of a key kept for nothing, and
     the ``KeyError`` faust raises and catches per value looking for a model's namespace
     (values here are plain JSON, never a faust model)."""
-    plain: list[Any] = []  # the store, once known to be one of plain JSON
+    plain: SerializedStore | None = None  # the store, once known to be one of plain JSON
 
     def read(key: str) -> Any:
-        if plain:
-            raw = plain[0]._get(orjson.dumps(key))
-            return None if raw is None else orjson.loads(raw)
-        store = getattr(table, "data", None)
-        if not isinstance(store, SerializedStore):
-            return table.get(key)
-        if _plain_json(store):
-            plain.append(store)
-            return read(key)
-        raw = store._get(store._encode_key(key))
-        return None if raw is None else store._decode_value(raw)
+        nonlocal plain
+        if plain is None:
+            store = getattr(table, "data", None)
+            if not isinstance(store, SerializedStore):
+                return table.get(key)
+            if not _plain_json(store):
+                raw = store._get(store._encode_key(key))
+                return None if raw is None else store._decode_value(raw)
+            plain = store
+        raw = plain._get(orjson.dumps(key))
+        return None if raw is None else orjson.loads(raw)
 
     return read
 
