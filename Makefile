@@ -27,14 +27,12 @@ SECURE_TESTS := tests/integration/test_revenue_slice.py tests/integration/test_r
 	tests/integration/kpi/test_api.py::test_the_api_and_the_kpi_command_answer_as_the_reference \
 	tests/integration/kpi/test_exactly_once.py::test_kill_9_at_random_points_changes_nothing
 
-# Two pytest processes, each with its own stack (tests/conftest.py, `process_group`): the
-# integration tests in one; the alert-rule waits (minutes of wall clock), then the unit tests,
-# in the other.
+# The main suite as two pytest processes, and the secured run beside it, each with its own
+# stack: scripts/run-tests.sh says how they share the machine.
 test: install
 	$(BIN)/ruff check streams tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
-	SALESPULSE_TEST_SECURE=1 $(BIN)/python -m pytest $(SECURE_TESTS)
+	bash scripts/run-tests.sh $(SECURE_TESTS)
 
 lint: install
 	$(BIN)/ruff check streams tests

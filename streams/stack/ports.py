@@ -14,12 +14,12 @@ HOST = "127.0.0.1"
 def free_port() -> int:
     """A port that nothing listens on right now (the kernel's choice).
 
-    Under ``pytest -n N`` (pytest-xdist, ``make test``), in its test processes and in every
-    process they start, only ports of the test process's own class (see below) are
-    taken: a port is free when chosen and bound later (by Kafka, a worker), and the kernel
-    may hand it meanwhile to the other test process. The class is
-    ``port // 2`` modulo N: Linux gives ``bind`` odd ports first (even ones go to
-    ``connect``), so the port itself modulo 2 would leave one process none."""
+    Test processes side by side (``make test``: the main suite as ``pytest -n 2``, the
+    secured run beside it) each take, in every process they start too, only ports of their
+    own class (``_port_class``): a port is free when chosen and bound later (by Kafka, a
+    worker), and the kernel may hand it meanwhile to another test process. The class is
+    ``port // 2`` modulo the number of classes: Linux gives ``bind`` odd ports first (even
+    ones go to ``connect``), so the port itself modulo 2 would leave one process none."""
     residue, classes = _port_class()
     for _ in range(1_000):
         with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
@@ -29,18 +29,40 @@ def free_port() -> int:
             return port
     raise StackError(
         f"no free port on {HOST} of class {residue} of {classes} in 1,000 tries "
-        "(PYTEST_XDIST_WORKER / PYTEST_XDIST_WORKER_COUNT): run pytest with fewer processes"
+        f"({PORT_CLASS_VARIABLE}, PYTEST_XDIST_WORKER, PYTEST_XDIST_WORKER_COUNT): "
+        "run fewer test processes side by side"
     )
 
 
+# "first/classes": this process's ports are of class ``first`` (plus its pytest-xdist worker
+# number) of ``classes``. Not a SALESPULSE_* variable: tests that start the CLI pass it their
+# own SALESPULSE_* variables only, and the processes it starts must keep the class.
+PORT_CLASS_VARIABLE = "TEST_PORT_CLASS"
+
+
 def _port_class() -> tuple[int, int]:
-    """(this test process's number, how many there are) under pytest-xdist, else (0, 1).
-    Its variables pass to the processes the tests start (only ``SALESPULSE_*`` is replaced)."""
+    """(this process's class, how many classes there are).
+
+    ``TEST_PORT_CLASS=first/classes`` gives it: ``first`` plus the pytest-xdist worker's
+    number (gw0, gw1...), so ``make test`` gives its main suite's two processes classes 0
+    and 1 of 3 and the secured run beside them class 2. Without it, under pytest-xdist, the
+    worker's number of the worker count; else (0, 1), any port. The variables pass to the
+    processes the tests start."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
-    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 0:
-        return int(worker[2:]) % int(count), int(count)
-    return 0, 1
+    xdist = worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 0
+    number, processes = (int(worker[2:]), int(count)) if xdist else (0, 1)
+    given = os.environ.get(PORT_CLASS_VARIABLE, "")
+    if not given:
+        return number % processes, processes
+    first, _, classes = given.partition("/")
+    if not (first.isdigit() and classes.isdigit() and int(first) + processes <= int(classes)):
+        raise StackError(
+            f"{PORT_CLASS_VARIABLE}={given!r}: expected first/classes, with first + the number "
+            f"of pytest-xdist processes ({processes}) at most classes (e.g. 0/3 for "
+            "`pytest -n 2` beside a run with 2/3), or unset it"
+        )
+    return int(first) + number, int(classes)
 
 
 def port_in_use(port: int) -> bool:

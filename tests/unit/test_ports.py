@@ -129,6 +129,7 @@ def test_test_processes_side_by_side_take_ports_of_their_own_class(
     monkeypatch: pytest.MonkeyPatch, worker: str, count: str
 ) -> None:
     """Two test processes (``pytest -n``) never pick the same port: each its residue."""
+    monkeypatch.delenv("TEST_PORT_CLASS", raising=False)  # as `make test` sets it: not here
     monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", count)
     residue = int(worker[2:])
@@ -138,6 +139,38 @@ def test_test_processes_side_by_side_take_ports_of_their_own_class(
 
 
 def test_outside_xdist_every_port_may_be_picked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_PORT_CLASS", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     assert {free_port() // 2 % 2 for _ in range(200)} == {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("given", "worker", "count", "residue"),
+    [("0/3", "gw0", "2", 0), ("0/3", "gw1", "2", 1), ("2/3", None, None, 2)],
+)
+def test_a_given_port_class_sets_the_processes_apart_from_a_run_beside_them(
+    monkeypatch: pytest.MonkeyPatch, given: str, worker: str | None, count: str | None,
+    residue: int,
+) -> None:  # fmt: skip
+    """``make test``: the main suite's two processes (0/3) and the secured run (2/3)."""
+    monkeypatch.setenv("TEST_PORT_CLASS", given)
+    for name, value in (("PYTEST_XDIST_WORKER", worker), ("PYTEST_XDIST_WORKER_COUNT", count)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    ports = {free_port() for _ in range(40)}
+    assert {port // 2 % 3 for port in ports} == {residue}
+    assert len(ports) > 1
+
+
+@pytest.mark.parametrize("given", ["2/3", "3", "a/b", "1/"])
+def test_a_port_class_that_cannot_hold_the_processes_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("TEST_PORT_CLASS", given)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    with pytest.raises(StackError, match=r"TEST_PORT_CLASS=.*first/classes"):
+        free_port()

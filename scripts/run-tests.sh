@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`'s pytest runs, side by side, each with its own stack (tests/conftest.py):
+#   - the main suite, as two pytest processes (`-n 2 --dist loadgroup`): the integration tests
+#     in one; the alert-rule waits (minutes of wall clock, little CPU), then the unit tests,
+#     in the other (`process_group` in tests/conftest.py);
+#   - the secured run (its tests are the arguments: SECURE_TESTS in the Makefile) against a
+#     secured stack, started with the main suite: it ends while the alert-rule waits leave a
+#     CPU free. Its output goes to a log, shown after the main suite's.
+# TEST_PORT_CLASS keeps their ports apart (streams/stack/ports.py). Fails if either fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+python=.venv/bin/python
+log=.salespulse/secure-tests.log
+mkdir -p .salespulse
+
+echo "The secured run ($# tests or files) runs beside the main suite; its output: $log"
+TEST_PORT_CLASS=2/3 SALESPULSE_TEST_SECURE=1 \
+  "$python" -m pytest -p no:cacheprovider "$@" >"$log" 2>&1 &
+secure=$!
+trap 'kill -INT "$secure" 2>/dev/null; wait "$secure"' INT TERM
+
+TEST_PORT_CLASS=0/3 "$python" -m pytest -n 2 --dist loadgroup
+main=$?
+
+wait "$secure"
+secured=$?
+trap - INT TERM
+echo "======================== the secured run ($log) ========================"
+cat "$log"
+echo "main suite: exit $main; secured run: exit $secured"
+[ "$main" -eq 0 ] && [ "$secured" -eq 0 ]
