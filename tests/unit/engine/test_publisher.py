@@ -535,3 +535,45 @@ def test_stream_time_follows_the_markers_and_is_read_again_when_the_index_goes()
     pub.marks[str(Q)] = {"0": T0 + 5_000, "1": T0 + 6_000}  # what another owner wrote
     pub._unindex(Q)
     assert pub.global_ms(Q) == T0 + 5_000
+
+
+def test_a_window_closed_with_no_value_gets_corrections_then_a_plain_cohort_revision() -> None:
+    """Late events open a day long past its grace: the next markers close it. If what it
+    holds then feeds no KPI of its own (repeat purchases without their orders), it closes
+    with no record. What comes next for it is corrections (final, ``correction`` true),
+    and a revision of the cohort KPI alone (its leads converting) is a final record that
+    is not a correction, at a revision above theirs: a window can have corrections and no
+    closing record (``tests/integration/kpi/test_corrections.py`` compares with the closing
+    revision only where there is one)."""
+    sent: list[dict[str, Any]] = []
+    send_updates, sends = _sending(sent)
+    pub = publisher(send_updates=send_updates, sends=sends)
+    _redis(pub, {})
+    day = parent("day", T0)
+    later = T0 + 3 * 86_400_000  # past the day's end and its grace (a day)
+
+    async def step(offset: int, message: dict[str, Any]) -> list[dict[str, Any]]:
+        start = len(sent)
+        apply(pub, offset, message)
+        for ep in (0, 1):
+            apply(pub, offset, {"wm": ep, "t": later, "e": later})
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+        return [r for r in sent[start:] if r["window"]["kind"] == "day"]
+
+    async def run() -> None:
+        closed = await step(0, partial(0, [(day, 0, {"repeat": 1})]))
+        assert pub.cells.get(day)["final"], "the day did not close"
+        assert closed == [], "a record for a window that closed with no value"
+        corrected = await step(1, partial(1, [(day, 0, {"quotes": 2, "leads": 2})]))
+        assert {r["kpi"] for r in corrected} >= {"quotes_sent", "leads_created"}
+        assert all(r["final"] and r["correction"] for r in corrected), corrected
+        (converted,) = await step(
+            2, partial(1, [(day, 1, {"quotes": 2, "leads": 2, "lead_conv": 1})])
+        )
+        assert converted["kpi"] == "lead_conversion_rate", converted
+        assert converted["final"], converted
+        assert not converted["correction"], converted
+        assert converted["revision"] > max(r["revision"] for r in corrected)
+
+    asyncio.run(run())
