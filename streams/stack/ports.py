@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from streams.stack.errors import StackError
 
 HOST = "127.0.0.1"
+RECENT_S = 120.0
+"""How long a port handed out stays promised to whoever asked for it."""
 
 
 def free_port() -> int:
@@ -19,19 +26,63 @@ def free_port() -> int:
     own class (``_port_class``): a port is free when chosen and bound later (by Kafka, a
     worker), and the kernel may hand it meanwhile to another test process. The class is
     ``port // 2`` modulo the number of classes: Linux gives ``bind`` odd ports first (even
-    ones go to ``connect``), so the port itself modulo 2 would leave one process none."""
+    ones go to ``connect``), so the port itself modulo 2 would leave one process none.
+
+    Nor is a port handed out in the last ``RECENT_S`` by a salespulse process handed out
+    again (``_recently_handed_out``): the kernel may offer it again before it is bound."""
     residue, classes = _port_class()
-    for _ in range(1_000):
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-        if port // 2 % classes == residue:
-            return port
+    with _recently_handed_out() as promised:
+        for _ in range(1_000):
+            with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+                sock.bind((HOST, 0))
+                port = int(sock.getsockname()[1])
+            if port // 2 % classes == residue and port not in promised:
+                promised.add(port)
+                return port
     raise StackError(
         f"no free port on {HOST} of class {residue} of {classes} in 1,000 tries "
         f"({PORT_CLASS_VARIABLE}, PYTEST_XDIST_WORKER, PYTEST_XDIST_WORKER_COUNT): "
         "run fewer test processes side by side"
     )
+
+
+def registry_path() -> Path:
+    """The ports salespulse processes of this user handed out lately, on this machine."""
+    return Path(tempfile.gettempdir()) / f"salespulse-ports-{os.getuid()}"
+
+
+@contextlib.contextmanager
+def _recently_handed_out() -> Iterator[set[int]]:
+    """The ports handed out in the last ``RECENT_S`` by any salespulse process of this user
+    (``registry_path``, locked meanwhile); the ports added to the set are recorded.
+
+    A port is free when chosen and bound later, by another process often (a test picks a
+    worker's web port, then ``stack up`` picks Kafka's and Prometheus's in a subprocess),
+    and ``bind`` to port 0 may give the same port again meanwhile: Kafka got it, and the
+    worker could not listen (seen once in a `make test` run). Without the registry (a
+    file that cannot be written), the kernel's choice alone."""
+    path = registry_path()
+    try:
+        handle = path.open("a+")
+    except OSError:
+        yield set()
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        now = time.time()
+        handle.seek(0)
+        recent: dict[int, float] = {}
+        for line in handle.read().splitlines():
+            port, _, at = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                if now - float(at) < RECENT_S:
+                    recent[int(port)] = float(at)
+        promised = set(recent)
+        yield promised
+        recent.update((port, now) for port in promised - recent.keys())
+        handle.seek(0)
+        handle.truncate()
+        handle.write("".join(f"{port} {at}\n" for port, at in recent.items()))
 
 
 # "first/classes": this process's ports are of class ``first`` (plus its pytest-xdist worker

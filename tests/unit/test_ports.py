@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import pathlib
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from streams.stack import ports
 from streams.stack.errors import StackError
 from streams.stack.ports import HOST, claim_port, free_port, port_in_use
 
@@ -173,4 +176,43 @@ def test_a_port_class_that_cannot_hold_the_processes_names_the_fix(
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     with pytest.raises(StackError, match=r"TEST_PORT_CLASS=.*first/classes"):
+        free_port()
+
+
+class _Kernel:
+    """``socket.socket`` whose ``bind`` to port 0 gives ``offers`` in turn."""
+
+    def __init__(self, offers: list[int]) -> None:
+        self.offers = offers
+
+    def __call__(self, *args: object) -> _Kernel:
+        return self
+
+    def bind(self, address: tuple[str, int]) -> None:
+        self.port = self.offers.pop(0)
+
+    def getsockname(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_port_handed_out_is_not_handed_out_again_before_it_is_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    """The kernel offers a port again while whoever got it has not bound it yet (a test's
+    worker port, then the ports of the ``stack up`` it runs): the second asker gets
+    another one, in this process or in any other (the registry is a file)."""
+    monkeypatch.delenv("TEST_PORT_CLASS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.setattr(ports, "registry_path", lambda: tmp_path / "ports")
+    monkeypatch.setattr(ports.socket, "socket", _Kernel([40001, 40001, 40003, 40001, 40005]))
+    assert free_port() == 40001
+    assert free_port() == 40003
+    (tmp_path / "ports").write_text(
+        f"40001 {time.time() - ports.RECENT_S - 1}\n40005 {time.time()}\n"
+    )
+    assert free_port() == 40001  # promised too long ago: bound, or given up, by now
+    with pytest.raises(IndexError):  # 40005 is another process's, the kernel has no more
         free_port()
