@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `make test`'s pytest runs, side by side, each with its own stack (tests/conftest.py):
-#   - the main suite, as two pytest processes (`-n 2 --dist loadgroup`): the integration tests
-#     in one; the alert-rule waits (minutes of wall clock, little CPU), then the unit tests,
-#     in the other (`process_group` in tests/conftest.py);
+#   - the main suite, as two pytest processes (pytest-xdist, `-n 2 --dist load`: each takes
+#     the next test when it is free);
 #   - the secured run (its tests are the arguments: SECURE_TESTS in the Makefile) against a
-#     secured stack, started with the main suite: it ends while the alert-rule waits leave a
-#     CPU free. Its output goes to a log, shown after the main suite's.
+#     secured stack, started with the main suite: it uses the CPU that the three tests waiting
+#     out an alert rule's `for: 5m` leave idle. Its output goes to a log, shown after the
+#     main suite's.
 # TEST_PORT_CLASS keeps their ports apart (streams/stack/ports.py). Fails if either fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ TEST_PORT_CLASS=2/3 SALESPULSE_TEST_SECURE=1 \
 secure=$!
 trap 'kill -INT "$secure" 2>/dev/null; wait "$secure"' INT TERM
 
-TEST_PORT_CLASS=0/3 "$python" -m pytest -n 2 --dist loadgroup
+TEST_PORT_CLASS=0/3 "$python" -m pytest -n 2 --dist load
 main=$?
 
 wait "$secure"

@@ -4,8 +4,9 @@ By default the session starts its own Kafka, Redis, Alertmanager and Prometheus 
 its alerts to that Alertmanager), as ``salespulse stack up`` does (``streams.stack``), in
 ``<home>/test-stacks/<pid>``; they die with the session even if it is killed, and stacks left
 by an interrupted session are stopped at the next start. Under ``pytest -n`` (``make test``
-runs two processes, ``process_group``) each process starts its own stack and takes its own
-ports (``streams.stack.ports.free_port``). Each service given by its variable
+runs the main suite as two processes, and the secured run beside them:
+``scripts/run-tests.sh``) each process starts its own stack and takes its own ports
+(``streams.stack.ports.free_port``). Each service given by its variable
 (``SALESPULSE_KAFKA_BOOTSTRAP``, ``SALESPULSE_REDIS_URL``, ``SALESPULSE_ALERTMANAGER_URL``,
 ``SALESPULSE_PROMETHEUS_URL``) is used instead of starting one. The session's own Prometheus
 sends a token of the session (``Services.web_token``) to the workers it scrapes.
@@ -43,41 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-# Integration tests the second process runs after the unit tests: once its alert-rule waits
-# are over it has a CPU free, while the integration process is the longer of the two (about
-# 27 min against 21, 2026-12-07): moving this one (4-6 min) evens them out.
-AFTER_THE_UNIT_TESTS = ("tests/integration/kpi/test_corrections.py",)
-
-
-# Before pytest-xdist's own hook, which reads the groups (its suffix to each test's id):
-# called after it, the groups were never seen, and xdist spread the tests as `--dist load`
-# would (until 2026-12-07).
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.integration)
-        item.add_marker(pytest.mark.xdist_group(process_group(item)))
-    items.sort(key=_place)  # stable: the order of collection within each place
-
-
-def process_group(item: pytest.Item) -> str:
-    """Which of `make test`'s two pytest processes (`-n 2 --dist loadgroup`) runs ``item``:
-    the integration tests in one, in order, as without xdist; in the other the tests that
-    mostly wait out an alert rule's `for` on the wall clock (15 minutes of the run, little
-    CPU), then the unit tests, then ``AFTER_THE_UNIT_TESTS``. Without xdist the groups
-    change nothing."""
-    if item.get_closest_marker("alert_rule_wait") or _place(item) > 0:
-        return "alert-waits-then-unit"
-    return "integration"
-
-
-def _place(item: pytest.Item) -> int:
-    """0: the integration tests and the alert-rule waits; 1: the unit tests; 2: the
-    integration tests of ``AFTER_THE_UNIT_TESTS`` (xdist runs a group in this order)."""
-    if item.nodeid.split("::")[0] in AFTER_THE_UNIT_TESTS:
-        return 2
-    return 1 if "unit" in item.nodeid.split("/") else 0
 
 
 @pytest.fixture(scope="session")
