@@ -92,7 +92,44 @@ async def probe(settings: Settings, check_alive: Callable[[], None], limit_s: fl
         await client.aclose()
 
 
-def counted(raw: bytes | None) -> int:
+IDLE_ORDERS = 10  # orders sent one at a time on the idle floor (``idle``)
+IDLE_GAP_S = 0.5  # between one order seen and the next sent
+
+
+async def idle(
+    settings: Settings, check_alive: Callable[[], None], limit_s: float,
+    count: int = IDLE_ORDERS, gap_s: float = IDLE_GAP_S,
+) -> list[float]:  # fmt: skip
+    """Produce -> Redis on an idle floor: ``count`` orders of one rep, each sent once the one
+    before it is in Redis, ``gap_s`` apart. Milliseconds, in send order: the least an event
+    waits, with nothing queued before it (what the steady rate adds is the rest)."""
+    client = redis_client(settings)
+    kafka = producer(settings)
+    await kafka.start()
+    out: list[float] = []
+    sent: dict[str, int] = {}  # day hash -> orders sent that day (a run across midnight)
+    try:
+        for k in range(1, count + 1):
+            now = datetime.now(settings.zone)
+            day = day_key(settings, now)
+            sent[day] = sent.get(day, 0) + 1
+            key, value = order_event(k, now, rep="bench-idle", account="bench-acct-idle")
+            started = time.monotonic()
+            await (await kafka.send(settings.topic("sales.orders"), value, key=key))
+            while counted(await client.hget(day, "bench-idle")) < sent[day]:
+                check_alive()
+                if time.monotonic() - started > limit_s:
+                    raise TimeoutError(f"idle order {k} did not reach Redis in {limit_s:.0f} s")
+                await asyncio.sleep(POLL_S)
+            out.append((time.monotonic() - started) * 1000)
+            await asyncio.sleep(gap_s)
+        return out
+    finally:
+        await kafka.stop()
+        await client.aclose()
+
+
+def counted(raw: bytes | str | None) -> int:
     """How many orders of ``AMOUNT`` a rep's published revenue holds."""
     if raw is None:
         return 0

@@ -74,8 +74,14 @@ def lines(r: dict[str, Any]) -> list[str]:
         out.append(
             f"produce -> Redis at {lat['rate']:g}/s for {lat['seconds']:g} s: "
             f"p50 {_num(lat['p50_ms'], ' ms')}, p99 {_num(lat['p99_ms'], ' ms')}, "
-            f"max {_num(lat['max_ms'], ' ms')} (n={lat['sent']:,}{never})"
+            f"max {_num(lat['max_ms'], ' ms')} (n={lat['sent']:,}{never}); worker CPU "
+            f"{_num(lat.get('worker_cpu_s_per_s'), ' s/s', 2)} while they flowed"
         )
+        if idle := lat.get("idle_ms"):
+            out.append(
+                f"produce -> Redis on the idle floor, one order at a time: "
+                f"{', '.join(f'{ms:.0f}' for ms in idle)} ms"
+            )
     crm = r.get("crm") or {}
     if (why := _failed(crm)) is not None:
         out.append(f"CRM replay: {why}")

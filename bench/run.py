@@ -170,18 +170,34 @@ async def latency_part(record: StackRecord, args: argparse.Namespace) -> dict[st
         except TimeoutError as exc:
             raise worker.fail(str(exc)) from exc
         say(f"  probe seen in Redis after {probe:.2f} s")
+        say(f"[latency] {latency.IDLE_ORDERS} orders one at a time on the idle floor ...")
+        try:
+            idle_ms = await latency.idle(settings, worker.check_alive, args.timeout)
+        except TimeoutError as exc:
+            raise worker.fail(str(exc)) from exc
+        say(f"  idle: {', '.join(f'{ms:.0f}' for ms in idle_ms)} ms")
         say(
             f"[latency] order.placed at {args.latency_rate:g}/s for {args.latency_seconds:g} s, "
             f"{args.latency_reps} reps ..."
         )
         drain_timeout = 60.0
+        cpu_before, wall_before = worker.cpu_seconds(), time.monotonic()
         lat = await latency.measure(
             settings, args.latency_rate, args.latency_seconds, say, worker.check_alive,
             drain_timeout=drain_timeout, reps=args.latency_reps,
         )  # fmt: skip
+        cpu_after, wall_s = worker.cpu_seconds(), time.monotonic() - wall_before
         worker.check_alive()
+        # The worker's CPU seconds per second while the orders flowed and drained: near 1
+        # (its event loop is one thread) it was saturated, and latency grew with the queue.
+        cpu_share = (
+            None if cpu_before is None or cpu_after is None
+            else round((cpu_after - cpu_before) / wall_s, 3)
+        )  # fmt: skip
         return {
             "worker_log": str(log), "probe_seconds": round(probe, 3),
+            "idle_ms": [round(ms, 1) for ms in idle_ms],
+            "worker_cpu_s_per_s": cpu_share, "measured_s": round(wall_s, 1),
             "rate": args.latency_rate, "seconds": args.latency_seconds,
             "reps": args.latency_reps, "sent": lat.sent, "seen": len(lat.seen_ms),
             "missing": lat.missing,

@@ -21,6 +21,8 @@ KEYS = (
     "peak_rss_mb_200k",
     "latency_p50_ms_1000",
     "latency_p99_ms_1000",
+    "latency_idle_p50_ms",
+    "latency_worker_cpu_1000",
     "crm_replay_seconds",
     "crm_replay_peak_rss_mb",
     "metrics_scrape_ms",
@@ -53,6 +55,42 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _latency(
+    lat: dict[str, Any] | None, summary: dict[str, float | None], missing: dict[str, str]
+) -> None:
+    steady = ("latency_p50_ms_1000", "latency_p99_ms_1000", "latency_worker_cpu_1000")
+    if lat is None or "sent" not in lat:
+        for key in (*steady, "latency_idle_p50_ms"):
+            missing[key] = _why(lat, "the latency part")
+        return
+    # One order at a time on the idle floor: whatever the steady rate's options.
+    summary["latency_idle_p50_ms"] = _round(percentile(lat.get("idle_ms") or [], 0, 0.5), 1)
+    if summary["latency_idle_p50_ms"] is None:
+        missing["latency_idle_p50_ms"] = "no idle order was measured"
+    if lat["rate"] != LATENCY_RATE:
+        for key in steady:
+            missing[key] = f"latency measured at {lat['rate']:g} events/s, not {LATENCY_RATE:g}"
+        return
+    if lat.get("reps") != LATENCY_REPS:
+        for key in steady:
+            missing[key] = (
+                f"latency measured over {lat.get('reps')} reps, not {LATENCY_REPS} (a floor's)"
+            )
+        return
+    for name, key in (("p50_ms", "latency_p50_ms_1000"), ("p99_ms", "latency_p99_ms_1000")):
+        summary[key] = _round(lat.get(name), 1)
+        if summary[key] is None:
+            missing[key] = (
+                f"{lat['missing']:,} of {lat['sent']:,} events never reached Redis within "
+                f"{lat['drain_timeout_s']:g} s of the last send: the quantile is among them"
+            )
+    # CPU seconds per second of the worker while the orders flowed: near 1, its event loop
+    # (one thread) was saturated and the latency grew with its queue.
+    summary["latency_worker_cpu_1000"] = _round(lat.get("worker_cpu_s_per_s"), 3)
+    if summary["latency_worker_cpu_1000"] is None:
+        missing["latency_worker_cpu_1000"] = "the worker's CPU time could not be read"
+
+
 def build(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
     """(summary, why each None key is None) from a run's result."""
     summary: dict[str, float | None] = dict.fromkeys(KEYS)
@@ -82,26 +120,7 @@ def build(result: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, st
     else:
         missing["metrics_scrape_ms"] = _why(big, "the 200,000-event run")
 
-    lat = result.get("latency")
-    if lat is None or "sent" not in lat:
-        for key in ("latency_p50_ms_1000", "latency_p99_ms_1000"):
-            missing[key] = _why(lat, "the latency part")
-    elif lat["rate"] != LATENCY_RATE:
-        for key in ("latency_p50_ms_1000", "latency_p99_ms_1000"):
-            missing[key] = f"latency measured at {lat['rate']:g} events/s, not {LATENCY_RATE:g}"
-    elif lat.get("reps") != LATENCY_REPS:
-        for key in ("latency_p50_ms_1000", "latency_p99_ms_1000"):
-            missing[key] = (
-                f"latency measured over {lat.get('reps')} reps, not {LATENCY_REPS} (a floor's)"
-            )
-    else:
-        for name, key in (("p50_ms", "latency_p50_ms_1000"), ("p99_ms", "latency_p99_ms_1000")):
-            summary[key] = _round(lat.get(name), 1)
-            if summary[key] is None:
-                missing[key] = (
-                    f"{lat['missing']:,} of {lat['sent']:,} events never reached Redis within "
-                    f"{lat['drain_timeout_s']:g} s of the last send: the quantile is among them"
-                )
+    _latency(result.get("latency"), summary, missing)
 
     crm = result.get("crm")
     if crm is None or "seconds" not in crm:

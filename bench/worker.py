@@ -8,6 +8,7 @@ run, to time one scrape.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -117,6 +118,17 @@ class Worker:
                 page = await response.read()
                 response.raise_for_status()
             return (time.perf_counter() - started) * 1000, len(page)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker process has used so far (user + system; None once gone)."""
+        if self.process is None:
+            return None
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float | None:
         """VmHWM of the worker process, in MB (None once it is gone)."""

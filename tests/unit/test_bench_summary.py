@@ -18,13 +18,16 @@ def run(rate: float, bare: float, rss: float | None = 300.0, scrape: float = 12.
 
 
 def latency(
-    rate: float = 1000.0, seen: list[float] | None = None, missing: int = 0, reps: int = 40
-) -> dict:
+    rate: float = 1000.0, seen: list[float] | None = None, missing: int = 0, reps: int = 40,
+    idle: list[float] | None = None, cpu: float | None = 0.9834,
+) -> dict:  # fmt: skip
     seen = [float(i) for i in range(1, 101)] if seen is None else seen
     return {
         "rate": rate, "reps": reps, "sent": len(seen) + missing, "missing": missing, "drain_timeout_s": 60.0,
         "p50_ms": summary.percentile(seen, missing, 0.5),
         "p99_ms": summary.percentile(seen, missing, 0.99),
+        "idle_ms": [200.0, 170.04, 180.0] if idle is None else idle,
+        "worker_cpu_s_per_s": cpu,
     }  # fmt: skip
 
 
@@ -42,7 +45,7 @@ def test_every_key_is_there_exactly_once() -> None:
     assert set(summary.KEYS) == {
         "ratio_to_bare_20k", "ratio_to_bare_200k", "events_per_s_20k", "events_per_s_200k",
         "peak_rss_mb_20k", "peak_rss_mb_200k", "latency_p50_ms_1000", "latency_p99_ms_1000",
-        "crm_replay_seconds", "crm_replay_peak_rss_mb", "metrics_scrape_ms",
+        "latency_idle_p50_ms", "latency_worker_cpu_1000", "crm_replay_seconds", "crm_replay_peak_rss_mb", "metrics_scrape_ms",
     }  # fmt: skip
     assert missing == {}
 
@@ -57,6 +60,8 @@ def test_figures_of_a_full_run() -> None:
     assert got["peak_rss_mb_200k"] == 900.0
     assert got["latency_p50_ms_1000"] == 51.0  # nearest rank of 1..100
     assert got["latency_p99_ms_1000"] == 99.0
+    assert got["latency_idle_p50_ms"] == 180.0  # the median of the idle orders
+    assert got["latency_worker_cpu_1000"] == 0.983
     assert got["crm_replay_seconds"] == 250.12
     assert got["crm_replay_peak_rss_mb"] == 3500.0
     assert got["metrics_scrape_ms"] == 12.5
@@ -66,8 +71,11 @@ def test_a_quick_run_leaves_the_sizes_it_did_not_measure_null_with_a_reason() ->
     result = {"throughput": {"2000": run(500.0, 100_000.0)}, "latency": latency(rate=50.0),
               "crm": {"skipped": "--skip-crm"}}  # fmt: skip
     got, missing = summary.build(result)
+    # The idle orders are one at a time whatever the steady rate: their figure stands.
+    assert got.pop("latency_idle_p50_ms") == 180.0
     assert all(value is None for value in got.values())
-    assert set(missing) == set(summary.KEYS)
+    assert set(missing) == set(summary.KEYS) - {"latency_idle_p50_ms"}
+    assert missing["latency_worker_cpu_1000"] == "latency measured at 50 events/s, not 1000"
     assert missing["events_per_s_20k"] == "the 20,000-event run was not run"
     assert missing["metrics_scrape_ms"] == "the 200,000-event run was not run"
     assert "50 events/s" in missing["latency_p99_ms_1000"]
@@ -117,3 +125,25 @@ def test_an_unreadable_rss_is_null_with_a_reason() -> None:
     got, missing = summary.build(result)
     assert got["peak_rss_mb_20k"] is None
     assert missing["peak_rss_mb_20k"] == "the worker's VmHWM could not be read"
+
+
+def test_no_idle_order_or_no_cpu_time_is_null_with_a_reason() -> None:
+    result = full()
+    result["latency"] = latency(idle=[], cpu=None)
+    got, missing = summary.build(result)
+    assert got["latency_idle_p50_ms"] is None
+    assert missing["latency_idle_p50_ms"] == "no idle order was measured"
+    assert got["latency_worker_cpu_1000"] is None
+    assert missing["latency_worker_cpu_1000"] == "the worker's CPU time could not be read"
+    assert got["latency_p99_ms_1000"] == 99.0  # the steady figures stand
+    assert got["crm_replay_seconds"] == 250.12
+
+
+def test_a_latency_part_that_failed_leaves_the_crm_figures_standing() -> None:
+    result = full()
+    result["latency"] = {"error": "the worker exited\nlog..."}
+    got, missing = summary.build(result)
+    for key in ("latency_p50_ms_1000", "latency_idle_p50_ms", "latency_worker_cpu_1000"):
+        assert got[key] is None
+        assert missing[key] == "the latency part failed: the worker exited"
+    assert got["crm_replay_seconds"] == 250.12
