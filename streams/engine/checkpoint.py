@@ -60,8 +60,10 @@ class Checkpoint:
         try:
             for stage in self.stages:
                 if stage.cadence.due(self.clock(), stage.waiting(), stage.drained()):
-                    stage.cadence.flushed(self.clock())
+                    began = self.clock()
+                    stage.cadence.flushed(began)
                     await stage.flush()
+                    stage.cadence.flushed(began, self.clock())  # its cost: the next waits
                     flushed.append(stage.name)
         except self.stopping:  # what was not flushed is not acked, so redelivered
             log.info("flush skipped: the producer is stopping")

@@ -85,6 +85,7 @@ async def test_the_loop_runs_rounds_until_told_to_stop() -> None:
     checkpoint = Checkpoint([stage("ingest", log)])
     checkpoint.stages[0].cadence.every_s = 0.0  # due at every round
     checkpoint.stages[0].cadence.gap_s = 0.0
+    checkpoint.stages[0].cadence.max_s = 0.0  # not put off for its flushes' duration
     await asyncio.wait_for(checkpoint.run(should_stop), 5)
     assert log.count("ingest ends") == 3
 
@@ -92,3 +93,22 @@ async def test_the_loop_runs_rounds_until_told_to_stop() -> None:
 def test_a_checkpoint_has_stages() -> None:
     with pytest.raises(ValueError, match="needs the stages"):
         Checkpoint([])
+
+
+async def test_a_long_flush_is_timed_and_puts_off_that_stage_only() -> None:
+    now = [100.0]
+    log: list[str] = []
+
+    async def slow_flush() -> None:
+        now[0] += 0.3  # the publisher's flush takes 0.3 s of the clock
+        log.append("publisher flushed")
+
+    slow = Flushing("publisher", Cadence(every_s=0.5, gap_s=0.05), slow_flush,
+                    lambda: True, lambda: True)  # fmt: skip
+    checkpoint = Checkpoint([stage("ingest", log), slow], clock=clock_at(now))
+    assert await checkpoint.round() == ["ingest", "publisher"]
+    assert slow.cadence.took_s == pytest.approx(0.3)
+    now[0] = 100.5  # drained and past the gap: the ingest flushes; the publisher waits
+    assert await checkpoint.round() == ["ingest"]
+    now[0] = 101.21  # 1.2 s (0.3 s over the share, 0.25) after its flush began
+    assert await checkpoint.round() == ["ingest", "publisher"]
