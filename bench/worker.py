@@ -119,24 +119,25 @@ class Worker:
                 response.raise_for_status()
             return (time.perf_counter() - started) * 1000, len(page)
 
-    def cpu_seconds(self) -> float | None:
-        """CPU time the worker process has used so far (user + system; None once gone)."""
+    def _proc(self, name: str) -> str | None:
+        """``/proc/<worker pid>/<name>``; None before the worker starts or once it is gone."""
         if self.process is None:
             return None
         try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+            return Path(f"/proc/{self.process.pid}/{name}").read_text()
         except OSError:
+            return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker process has used so far (user + system; None once gone)."""
+        if (stat := self._proc("stat")) is None:
             return None
         fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float | None:
         """VmHWM of the worker process, in MB (None once it is gone)."""
-        if self.process is None:
-            return None
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
+        if (status := self._proc("status")) is None:
             return None
         for line in status.splitlines():
             if line.startswith("VmHWM:"):

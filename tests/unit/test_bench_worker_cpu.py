@@ -1,4 +1,5 @@
-"""bench.worker: the worker's CPU time, read from /proc (a real child process, no broker)."""
+"""bench.worker: the worker's CPU time and peak RSS, read from /proc (a real child process,
+no broker)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ BUSY = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() 
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc on this system")
-async def test_cpu_seconds_counts_what_the_process_used_and_is_none_once_it_is_gone(
+async def test_cpu_and_rss_are_the_process_s_own_and_none_once_it_is_gone(
     tmp_path: Path,
 ) -> None:
     worker = Worker(  # within a loop: its offset watch is an aiokafka client, never started
@@ -37,6 +38,8 @@ async def test_cpu_seconds_counts_what_the_process_used_and_is_none_once_it_is_g
                 break
             await asyncio.sleep(0.05)
         assert 0.4 <= used < 5.0
+        assert 1.0 < (worker.peak_rss_mb() or 0.0) < 1000.0  # a Python's VmHWM, in MB
     finally:
         await child.communicate(b"")
     assert worker.cpu_seconds() is None  # reaped: its /proc entry is gone
+    assert worker.peak_rss_mb() is None
