@@ -20,8 +20,8 @@ is at most ``MAX_S``: it bounds how late a window closes and what a flush holds.
 Measured (2026-12-07, bench, runs alternated): at 1,000 orders/s the worker's event loop
 was saturated and the produce -> Redis latency grew through the run, p99 4.6-6.0 s; with
 ``SHARE`` 0.25 and ``MAX_S`` 10 s, p99 1.6-1.8 s (the idle floor's latency unchanged). A
-CRM replay's publisher flushes took 0.7 to 5 s each and filled 8 s of every 10; its peak RSS
-rose from ~420 to ~570 MB with the larger batches (docs/engine.md, "Flush cadence").
+CRM replay's publisher flushes took 0.4 to 5.3 s each and most of the replay's time; its peak
+RSS rose from ~420 to ~570 MB with the larger batches (docs/engine.md, "Flush cadence").
 """
 
 from __future__ import annotations
