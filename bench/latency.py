@@ -71,36 +71,15 @@ def order_event(i: int, at: datetime, rep: str, account: str) -> tuple[bytes, by
     return account.encode(), orjson.dumps(payload)
 
 
-async def probe(settings: Settings, check_alive: Callable[[], None], limit_s: float) -> float:
-    """Send one order and wait until Redis shows it: the pipeline has caught up. Seconds."""
-    client = redis_client(settings)
-    kafka = producer(settings)
-    await kafka.start()
-    try:
-        now = datetime.now(settings.zone)
-        key, value = order_event(0, now, rep="bench-probe", account="bench-acct-probe")
-        started = time.monotonic()
-        await (await kafka.send(settings.topic("sales.orders"), value, key=key))
-        while not await client.hexists(day_key(settings, now), "bench-probe"):
-            check_alive()
-            if time.monotonic() - started > limit_s:
-                raise TimeoutError(f"the probe order did not reach Redis in {limit_s:.0f} s")
-            await asyncio.sleep(0.02)
-        return time.monotonic() - started
-    finally:
-        await kafka.stop()
-        await client.aclose()
-
-
 IDLE_ORDERS = 10  # orders sent one at a time on the idle floor (``idle``)
 IDLE_GAP_S = 0.5  # between one order seen and the next sent
 
 
 async def idle(
     settings: Settings, check_alive: Callable[[], None], limit_s: float,
-    count: int = IDLE_ORDERS, gap_s: float = IDLE_GAP_S,
+    count: int = IDLE_ORDERS, gap_s: float = IDLE_GAP_S, rep: str = "bench-idle",
 ) -> list[float]:  # fmt: skip
-    """Produce -> Redis on an idle floor: ``count`` orders of one rep, each sent once the one
+    """Produce -> Redis on an idle floor: ``count`` orders of ``rep``, each sent once the one
     before it is in Redis, ``gap_s`` apart. Milliseconds, in send order: the least an event
     waits, with nothing queued before it (what the steady rate adds is the rest)."""
     client = redis_client(settings)
@@ -110,23 +89,30 @@ async def idle(
     sent: dict[str, int] = {}  # day hash -> orders sent that day (a run across midnight)
     try:
         for k in range(1, count + 1):
+            if k > 1:
+                await asyncio.sleep(gap_s)
             now = datetime.now(settings.zone)
             day = day_key(settings, now)
             sent[day] = sent.get(day, 0) + 1
-            key, value = order_event(k, now, rep="bench-idle", account="bench-acct-idle")
+            key, value = order_event(k, now, rep=rep, account=f"bench-acct-{rep}")
             started = time.monotonic()
             await (await kafka.send(settings.topic("sales.orders"), value, key=key))
-            while counted(await client.hget(day, "bench-idle")) < sent[day]:
+            while counted(await client.hget(day, rep)) < sent[day]:
                 check_alive()
                 if time.monotonic() - started > limit_s:
-                    raise TimeoutError(f"idle order {k} did not reach Redis in {limit_s:.0f} s")
+                    raise TimeoutError(f"order {k} of {rep} did not reach Redis in {limit_s:.0f} s")
                 await asyncio.sleep(POLL_S)
             out.append((time.monotonic() - started) * 1000)
-            await asyncio.sleep(gap_s)
         return out
     finally:
         await kafka.stop()
         await client.aclose()
+
+
+async def probe(settings: Settings, check_alive: Callable[[], None], limit_s: float) -> float:
+    """Send one order and wait until Redis shows it: the pipeline has caught up. Seconds."""
+    (ms,) = await idle(settings, check_alive, limit_s, count=1, rep="bench-probe")
+    return ms / 1000
 
 
 def counted(raw: bytes | str | None) -> int:
