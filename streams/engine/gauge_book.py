@@ -46,7 +46,10 @@ class GaugeBook:
         self.shares: dict[int, Share] = {}
 
     def share(self, q: int) -> Share:
-        return self.shares.setdefault(q, Share())
+        share = self.shares.get(q)  # not ``setdefault(q, Share())``: a Share built per call
+        if share is None:
+            share = self.shares[q] = Share()
+        return share
 
     def forget(self, q: int) -> None:
         self.shares.pop(q, None)

@@ -586,7 +586,9 @@ class Publisher:
                 kind, start, dim, _ = split_cell_key(cell)
                 if kind != MINUTE and not rep_sets.is_shard(dim):
                     self.book.removed(q, (kind, start, dim), merged_cell(gone))
-                kpis = () if rep_sets.is_shard(dim) else KPIS
+                # The KPIs it ever published (``v`` only grows, and Redis has no other of its
+                # fields), not the whole catalogue: two Redis ops per KPI removed.
+                kpis = () if rep_sets.is_shard(dim) else tuple(gone["v"])
                 if self.cells.persisted(cell) is None:
                     # Opened since the last flush: Redis never had it (a flush writes Redis
                     # after the table), nothing to delete there.
