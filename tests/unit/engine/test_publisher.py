@@ -585,3 +585,50 @@ def test_a_window_closed_with_no_value_gets_corrections_then_a_plain_cohort_revi
         assert converted["revision"] > max(r["revision"] for r in corrected)
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("kind", ["minute", "day"])
+def test_a_window_past_its_retention_before_stream_time_closed_it_gets_its_final(
+    kind: str,
+) -> None:
+    """In a fast replay the smallest entity partition's stream time (which closes windows)
+    can lag the newest event time (which removes them past their retention) by days: a CRM
+    replay left 95,000 minute and 5,000 day KPI windows with updates on kpi.updates and no
+    final record. A window removed unclosed is closed first: no event can change it."""
+    sent: list[dict[str, Any]] = []
+    redis: dict[Any, Any] = {}
+    start, end = WINDOWS.span(kind, T0)
+    cell = cell_key(kind, start, "team", "Nord")
+    gone_ms = end * 1000 + Retention().of(kind)  # event time: past its retention
+    lagging_ms = end * 1000 - 1  # stream time: the window has not even ended
+
+    async def run() -> Publisher:
+        send_updates, sends = _sending(sent)
+        pub = publisher(send_updates=send_updates, sends=sends)
+        _redis(pub, redis)
+
+        async def removals() -> bool:
+            for _, key, field in pub.read_model.removals:
+                redis.pop((key, field), None)
+            pub.read_model.removals = []
+            return True
+
+        pub.read_model.flush_removals = removals  # type: ignore[method-assign]
+        apply(pub, 0, partial(0, [(cell, 0, {"orders": 2, "rev_c": 30_000})]))
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()  # published, open
+        for ep in (0, 1):
+            apply(pub, 1 + ep, {"wm": ep, "t": lagging_ms, "e": gone_ms})
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+        return pub
+
+    pub = asyncio.run(run())
+    updates = {r["kpi"] for r in sent if not r["final"]}
+    finals = Counter(r["kpi"] for r in sent if r["final"])
+    assert {"orders", "revenue"} <= updates
+    assert updates <= finals.keys(), f"updates and no final: {sorted(updates - finals.keys())}"
+    assert set(finals.values()) == {1}, finals
+    assert next(r for r in sent if r["final"] and r["kpi"] == "revenue")["value"] == "300"
+    assert pub.cells.get(cell) is None, "removed past its retention"
+    assert not [key for key in redis if f":{kind}:{start}:" in key[0]], "left in Redis"
