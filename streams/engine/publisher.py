@@ -579,18 +579,19 @@ class Publisher:
             _, cell = heapq.heappop(expiring)
             if (gone := self.cells.get(cell)) is not None:
                 kind, start, dim, _ = split_cell_key(cell)
-                if not gone["final"] and not rep_sets.is_shard(dim):
+                shard = rep_sets.is_shard(dim)
+                if not gone["final"] and not shard:
                     # Past its retention in event time before stream time closed it (the
                     # smallest entity partition's mark lags the newest in a fast replay: a
                     # CRM replay left 95,000 minute and 5,000 day KPI windows with updates
                     # and no final record): no event can change it, so it closes now.
                     self._close(q, cell, gone)
                     gone = self.cells.get(cell)
-                if kind != MINUTE and not rep_sets.is_shard(dim):
+                if kind != MINUTE and not shard:
                     self.book.removed(q, (kind, start, dim), merged_cell(gone))
                 # The KPIs it ever published (``v`` only grows, and Redis has no other of its
                 # fields), not the whole catalogue: two Redis ops per KPI removed.
-                kpis = () if rep_sets.is_shard(dim) else tuple(gone["v"])
+                kpis = () if shard else tuple(gone["v"])
                 if self.cells.persisted(cell) is None:
                     # Opened since the last flush: Redis never had it (a flush writes Redis
                     # after the table), nothing to delete there.
