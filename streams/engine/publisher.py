@@ -160,6 +160,9 @@ class Publisher:
         self.corrections: dict[int, set[str]] = {}  # q -> final cells changed since the flush
         self.shards_changed: dict[int, set[str]] = {}  # q -> minute rep shards, for Redis
         self.records: list[tuple[bytes, bytes]] = []
+        # q -> cells removed past their retention with records not sent yet -> their last
+        # value: the table keeps it until the records are in Kafka (``_flush_step``)
+        self.removing: dict[int, dict[str, dict[str, Any]]] = {}
         self.pending: list[tuple[Any, Any]] = []
         self.high: dict[int, int] = {}  # q -> the offset of the message being applied, or last
         self.lock = asyncio.Lock()
@@ -388,6 +391,7 @@ class Publisher:
             self.changed.pop(q, None)
             self.corrections.pop(q, None)
             self.shards_changed.pop(q, None)
+            self.removing.pop(q, None)
             self.high.pop(q, None)
 
     def _unindex(self, q: int) -> None:
@@ -587,6 +591,17 @@ class Publisher:
                     # and no final record): no event can change it, so it closes now.
                     self._close(q, cell, gone)
                     gone = self.cells.get(cell)
+                elif not shard and (force := self.changed.get(q, {}).get(cell)) is not None:
+                    # What it was to publish goes out before it goes: a correction, or its
+                    # values again for a next owner (``po``: the flush that published them
+                    # may have died before they went out).
+                    correction = cell in self.corrections.get(q, ())
+                    self._publish(q, cell, gone, force=force, correction=correction)
+                    gone = self.cells.get(cell)
+                if not shard and self.cells.unflushed(cell):
+                    # Published since the last flush: the flush writes it as published, and
+                    # deletes it only once its records are in Kafka (``_flush_step``).
+                    self.removing.setdefault(q, {})[cell] = gone
                 if kind != MINUTE and not shard:
                     self.book.removed(q, (kind, start, dim), merged_cell(gone))
                 # The KPIs it ever published (``v`` only grows, and Redis has no other of its
@@ -809,6 +824,8 @@ class Publisher:
         if not await self.read_model.flush_removals():
             return False
         records, self.records = self.records, []
+        removing = self._hold(self.removing)
+        self.removing = {}
         # The table first, in Kafka, then what it says was published (``po``): after a crash
         # anywhere below, the next owner of the partition publishes again every cell this
         # flush published (its messages were not acked), from the table, so nothing published
@@ -822,4 +839,32 @@ class Publisher:
         await self.sends.confirm()  # a failed send stops the worker: nothing acked
         changelog.persist()
         await self.sends.send_all(self.send_updates(records))
+        if removing:
+            await self.sends.confirm()  # their records in Kafka: the table may forget them
+            for q, cells in removing.items():
+                self.cells.partition = q
+                for cell in cells:
+                    del self.cells[cell]
+            changelog = self.table_io.write_all(
+                (self.cells.writeback,), (e for _, e in self.pending)
+            )
+            await changelog.send(self.sends)
+            await self.sends.confirm()
+            changelog.persist()
         return await self.read_model.flush()  # acked once Redis has the values
+
+    def _hold(self, removing: dict[int, dict[str, dict[str, Any]]]) -> dict[int, list[str]]:
+        """The removed cells whose records this flush sends, written to the table as they
+        were published instead of deleted: a window closed (or corrected, or published again
+        for a next owner) and removed past its retention in one batch was deleted from the
+        table before its records went out, and a worker killed between the two lost them for
+        good (no cell left for its successor to publish again, ``po``). A cell whose
+        deletion a failed message undid (``all_or_nothing``) is left as it is."""
+        held: dict[int, list[str]] = {}
+        for q, cells in removing.items():
+            dirty = self.cells.writeback.dirty.get(q, {})
+            for cell, stored in cells.items():
+                if cell in dirty and dirty[cell] is None:
+                    dirty[cell] = stored
+                    held.setdefault(q, []).append(cell)
+        return held

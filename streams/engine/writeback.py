@@ -276,6 +276,10 @@ class Deferred:
                 return writes[key]
         return self.writeback.stored(self.partition, key)
 
+    def unflushed(self, key: str) -> bool:
+        """Whether ``key`` was written since the last flush began (a pending write)."""
+        return key in self.writeback.dirty.get(self.partition, {})
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.writeback.set(self.partition, key, value)
 

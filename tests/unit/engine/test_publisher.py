@@ -9,6 +9,7 @@ and a read model that is only staged, never flushed: no broker, no Redis.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any, cast
@@ -632,3 +633,72 @@ def test_a_window_past_its_retention_before_stream_time_closed_it_gets_its_final
     assert next(r for r in sent if r["final"] and r["kpi"] == "revenue")["value"] == "300"
     assert pub.cells.get(cell) is None, "removed past its retention"
     assert not [key for key in redis if f":{kind}:{start}:" in key[0]], "left in Redis"
+
+
+@pytest.mark.parametrize("kind", ["minute", "day"])
+@pytest.mark.parametrize("closed_by", ["stream time", "its retention"])
+def test_a_window_closed_and_removed_in_one_batch_keeps_its_final_through_a_kill(
+    kind: str, closed_by: str
+) -> None:
+    """Markers close a window and pass its retention in one batch (a replay's event time
+    runs days ahead of the flushes). The flush writes its table before its records: it
+    deleted the window there, and a worker killed before the records went out left its
+    successor no cell to publish again (``po``): the final record was lost for good. The
+    table now keeps the window, as published, until its records are in Kafka; the next
+    owner sends the final record (again, if it went out) and then removes it."""
+    tables: dict[str, dict[str, Any]] = {"cells": {}, "base": {}, "marks": {}}
+    start, end = WINDOWS.span(kind, T0)
+    cell = cell_key(kind, start, "team", "Nord")
+    gone_ms = end * 1000 + Retention().of(kind)  # event time: past its retention
+    now_ms = gone_ms if closed_by == "stream time" else end * 1000 - 1
+
+    def markers(pub: Publisher) -> None:
+        for ep in (0, 1):
+            apply(pub, 1 + ep, {"wm": ep, "t": now_ms, "e": gone_ms})
+
+    async def killed(at: str, fresh: bool) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        send_updates, sends = _sending(sent)
+        armed = [False]
+
+        async def dies(records: list[tuple[bytes, bytes]]) -> list[Any]:
+            if armed[0] and at == "records":
+                raise _Killed  # the table written, the records not sent
+            return await send_updates(records)
+
+        pub = publisher(send_updates=dies, sends=sends, **tables)
+        _redis(pub, {})
+        apply(pub, 0, partial(0, [(cell, 0, {"orders": 2, "rev_c": 30_000})]))
+        if not fresh:
+            pub.pending.append((_Stream(), _Event(Q)))
+            await pub.flush()  # published, open, acked
+        markers(pub)
+        pub.pending.append((_Stream(), _Event(Q)))
+        armed[0] = True
+        if at == "redis":
+            _redis(pub, {}, killed=True)  # records and table deletion done, acks not
+        with pytest.raises(_Killed):
+            await pub.flush()
+        return sent
+
+    async def next_owner(fresh: bool) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        send_updates, sends = _sending(sent)
+        pub = publisher(send_updates=send_updates, sends=sends, **tables)
+        _redis(pub, {})
+        if fresh:  # opened in the killed batch: its partial comes again too
+            apply(pub, 0, partial(0, [(cell, 0, {"orders": 2, "rev_c": 30_000})]))
+        markers(pub)  # again: they were not acked
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+        return sent
+
+    for at, fresh in itertools.product(("records", "redis"), (False, True)):
+        tables = {"cells": {}, "base": {}, "marks": {}}
+        before = asyncio.run(killed(at, fresh))
+        after = asyncio.run(next_owner(fresh))
+        finals = [r for r in before + after if r["final"] and r["kpi"] == "revenue"]
+        assert finals, f"killed at {at} (opened in the batch: {fresh}): its final is lost"
+        assert {(r["value"], r["revision"]) for r in finals} == {("300", finals[0]["revision"])}
+        assert not [r for r in after if not r["final"]], after
+        assert cell not in tables["cells"], f"killed at {at}: not removed by the next owner"
