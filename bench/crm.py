@@ -62,12 +62,15 @@ def replay(settings: Settings, log: Path, limit_s: float) -> float:
 
 
 class Finality:
-    """Redis side of "settled": KPI records present, every non-live one final, unchanged
-    since the previous look at least ``quiet_s`` ago."""
+    """Redis side of "settled": stream time at the wall clock of the first look (a window
+    that is history is published only when it closes: final records alone do not say none
+    is left), KPI records present, every non-live one final, unchanged since the previous
+    look at least ``quiet_s`` ago."""
 
     def __init__(self, settings: Settings, quiet_s: float) -> None:
         self.settings = settings
         self.quiet_s = quiet_s
+        self.began_ms: float | None = None
         self.client = redis_client(settings)
         self.since: float | None = None
         self.digest: bytes | None = None
@@ -97,8 +100,14 @@ class Finality:
         return digest.digest(), records, open_windows
 
     async def settled(self) -> bool:
+        if self.began_ms is None:
+            self.began_ms = time.time() * 1000
+        stream_ms = await self.client.zscore(f"{self.settings.redis_prefix}stream_time", "global")
         digest, self.records, self.open_windows = await self.look()
         now = time.monotonic()
+        if stream_ms is None or stream_ms < self.began_ms:
+            self.since, self.digest = None, None
+            return False
         if not self.records or self.open_windows:
             self.since, self.digest = None, None
             return False

@@ -424,11 +424,15 @@ class InMemoryPipeline:
     async def settle(self, timeout_s: float = 60.0, every_s: float = 0.25) -> None:
         """Rounds on the wall clock until every window is final: the worker idle, its stream
         time moves to wall time once ``idle_close_s`` passed (``EntityStage.stream_ms``)."""
-        deadline = time.monotonic() + timeout_s
+        deadline, began_s = time.monotonic() + timeout_s, time.time()
         while True:
             await self._round()
             results = self.results()
-            if results and all(r["final"] for k, r in results.items() if k[1] != "live"):
+            # History is published when it closes (``Publisher._history``): final records
+            # alone do not say every window closed, stream time past the wall clock does.
+            stream_s = self.publisher.stream_seconds(list(self.publisher.closing))
+            caught_up = stream_s is not None and stream_s >= began_s
+            if caught_up and all(r["final"] for k, r in results.items() if k[1] != "live"):
                 return
             if time.monotonic() > deadline:
                 open_windows = sorted(k for k, r in results.items() if not r["final"])

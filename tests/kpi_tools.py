@@ -271,13 +271,19 @@ def settled(
     settings: Settings, timeout: float = 240.0, final: bool = True, quiet_s: float = 3.0
 ) -> dict[Key, dict[str, Any]]:
     """The engine's values once (``final``) every window is final and nothing changed for
-    ``quiet_s``."""
-    deadline = time.monotonic() + timeout
+    ``quiet_s``. Every window: stream time has reached the wall clock of the call, for a
+    window that is history is published only when it closes (``Publisher._history``), so
+    the records in Redis being final does not say that none is left to close."""
+    deadline, began_ms = time.monotonic() + timeout, time.time() * 1000
     last: dict[Key, dict[str, Any]] | None = None
     while time.monotonic() < deadline:
         current = engine_results(settings)
         done = current and (
-            not final or all(r["final"] for k, r in current.items() if k[1] != "live")
+            not final
+            or (
+                (stream_time_ms(settings) or 0) >= began_ms
+                and all(r["final"] for k, r in current.items() if k[1] != "live")
+            )
         )
         if done and current == last:
             return current

@@ -38,7 +38,9 @@ class KpiUpdate(BaseModel):
     Keyed on the topic by ``kpi/window kind/window start/dimension/key``. Updates are sent while
     the window is open; one record with ``final`` true is sent when it closes, and then
     corrections (``final`` and ``correction`` true, a higher revision) if late events revise
-    it while it is retained.
+    it while it is retained. A window already past its end and grace on the wall clock when
+    its events are applied (history: a replay, an import, a worker catching up) gets no
+    updates: its final record is its first.
     """
 
     model_config = ConfigDict(frozen=True)

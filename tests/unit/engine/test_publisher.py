@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from streams.engine.delivery import Delivery, SendFailed, Sends
 from streams.engine.failures import StageFailures
 from streams.engine.publisher import Publisher
 from streams.ingest.reference_cache import ReferenceCache
-from streams.kpi.cells import cell_key
+from streams.kpi.cells import cell_key, split_cell_key
 from streams.kpi.rep_sets import shard_pair
 from streams.kpi.windows import CellWindows, Graces, Retention
 from streams.observability.kpi_gauges import fold
@@ -50,6 +51,7 @@ def publisher(
         windows=WINDOWS, graces=Graces(), retention=Retention(), entity_partitions=2,
         lead_sla_ms=60_000, currency="EUR", sends=cast(Sends, sends),
         failures=StageFailures("publisher", cast(Any, None), Counter()),
+        wall_ms=lambda: T0,  # the windows of T0 are not history
     )  # fmt: skip
 
 
@@ -702,3 +704,53 @@ def test_a_window_closed_and_removed_in_one_batch_keeps_its_final_through_a_kill
         assert {(r["value"], r["revision"]) for r in finals} == {("300", finals[0]["revision"])}
         assert not [r for r in after if not r["final"]], after
         assert cell not in tables["cells"], f"killed at {at}: not removed by the next owner"
+
+
+def test_history_gets_no_updates_its_final_record_is_its_first() -> None:
+    """A window past its end and grace on the wall clock (a replay, an import) changes only
+    because a backlog is applied: its values then are partial, and a CRM replay published
+    each window once or twice before its final (~470,000 of ~750,000 records). It gets no
+    update: its final record, with every value, is its first, and a late event after it is
+    a correction as before. A window of today, in the same batch, gets its updates."""
+    sent: list[dict[str, Any]] = []
+    send_updates, sends = _sending(sent)
+    pub = publisher(send_updates=send_updates, sends=sends)
+    pub.wall_ms = lambda: T0 + 86_400_000 + 600_001  # the minute of T0 + a day is history
+    redis: dict[Any, Any] = {}
+    _redis(pub, redis)
+    old, today = (parent("minute", at) for at in (T0, T0 + 86_400_000 + 600_000))
+
+    async def flush(offset: int, message: dict[str, Any]) -> list[dict[str, Any]]:
+        start = len(sent)
+        apply(pub, offset, message)
+        pub.pending.append((_Stream(), _Event(Q)))
+        await pub.flush()
+        return sent[start:]
+
+    async def run() -> None:
+        opened = await flush(0, partial(0, [(old, 0, {"orders": 1, "rev_c": 100}),
+                                            (today, 0, {"orders": 2, "rev_c": 500})]))  # fmt: skip
+        assert {r["window"]["start"] for r in opened} == {_start(today)}, opened
+        assert not [key for key in redis if f":minute:{_start_s(old)}:" in key[0]]
+        more = await flush(1, partial(1, [(old, 1, {"orders": 1, "rev_c": 200})]))
+        assert more == [], "an update of history"
+        closed = []
+        for ep in (0, 1):  # stream time past the old minute's grace, not today's
+            closed += await flush(2 + ep, {"wm": ep, "t": T0 + 3_600_000, "e": T0 + 3_600_000})
+        revenue = [r for r in closed if r["kpi"] == "revenue"]
+        assert [(r["window"]["start"], r["value"], r["final"]) for r in revenue] == [
+            (_start(old), "3", True)
+        ], closed
+        corrected = await flush(4, partial(0, [(old, 4, {"orders": 2, "rev_c": 300})]))
+        assert {(r["kpi"], r["value"]) for r in corrected} >= {("revenue", "5")}, corrected
+        assert all(r["final"] and r["correction"] for r in corrected), corrected
+
+    asyncio.run(run())
+
+
+def _start_s(cell: str) -> int:
+    return split_cell_key(cell)[1]
+
+
+def _start(cell: str) -> str:
+    return datetime.fromtimestamp(_start_s(cell), ZONE).isoformat()
