@@ -17,10 +17,15 @@ key is on one partition) with manual acks:
   are removed, judged in *event time* (the newest watermark of the events, which the wall
   clock never moves): an idle floor closes its windows on the wall clock, never deletes them.
 
+A window that is history (past its end + grace on the wall clock: a replay, an import) is
+published when it closes, not before (``_history``).
+
 Publishing stages ``kpi.updates`` records and Redis writes; ``flush`` removes the expired
 windows from Redis, writes the tables (in Kafka), then sends the records and the Redis writes
-(one pipeline), then acks the messages they came from. A message redelivered after a crash
-is published again with the same revision: absolute values, so nothing counts twice.
+(one pipeline), then acks the messages they came from (a window removed in the batch that
+published it leaves the table only once its records are in Kafka: ``_hold``). A message
+redelivered after a crash is published again with the same revision: absolute values, so
+nothing counts twice.
 
 The table knows what was published before anything is: each published cell keeps ``po``,
 the offset of the last message applied when it was published. A partition's next owner
