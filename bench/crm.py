@@ -62,10 +62,10 @@ def replay(settings: Settings, log: Path, limit_s: float) -> float:
 
 
 class Finality:
-    """Redis side of "settled": stream time at the wall clock of the first look (a window
-    that is history is published only when it closes: final records alone do not say none
-    is left), KPI records present, every non-live one final, unchanged since the previous
-    look at least ``quiet_s`` ago."""
+    """Redis side of "settled": every publisher partition's stream time at the wall clock of
+    the first look (a window that is history is published only when it closes: final
+    records alone do not say none is left), KPI records present, every non-live one final,
+    unchanged since the previous look at least ``quiet_s`` ago."""
 
     def __init__(self, settings: Settings, quiet_s: float) -> None:
         self.settings = settings
@@ -102,10 +102,12 @@ class Finality:
     async def settled(self) -> bool:
         if self.began_ms is None:
             self.began_ms = time.time() * 1000
-        stream_ms = await self.client.zscore(f"{self.settings.redis_prefix}stream_time", "global")
+        key = f"{self.settings.redis_prefix}stream_time"
+        scores = dict(await self.client.zrange(key, 0, -1, withscores=True))
+        times = [scores.get(f"q{q}".encode()) for q in range(self.settings.topic_partitions)]
         digest, self.records, self.open_windows = await self.look()
         now = time.monotonic()
-        if stream_ms is None or stream_ms < self.began_ms:
+        if None in times or min(t for t in times if t is not None) < self.began_ms:
             self.since, self.digest = None, None
             return False
         if not self.records or self.open_windows:

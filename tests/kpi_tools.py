@@ -249,6 +249,17 @@ def stream_time_ms(settings: Settings) -> int | None:
     return None if score is None else int(score)
 
 
+def closed_through_ms(settings: Settings) -> int | None:
+    """The stream time every publisher partition has reached (``<p>stream_time``'s
+    ``q<n>``): each window of every key ending before it, grace included, is final in Redis."""
+    scores = dict(
+        sync_redis_client(settings).zrange(f"{settings.redis_prefix}stream_time", 0, -1,
+                                           withscores=True)
+    )  # fmt: skip
+    times = [scores.get(f"q{q}".encode()) for q in range(settings.topic_partitions)]
+    return None if None in times else int(min(t for t in times if t is not None))
+
+
 def wait_for_stream_time(settings: Settings, at: datetime, timeout: float = 120.0) -> None:
     """Until the engine's global stream time (every entity partition's) reaches ``at``."""
     deadline = time.monotonic() + timeout
@@ -271,9 +282,10 @@ def settled(
     settings: Settings, timeout: float = 240.0, final: bool = True, quiet_s: float = 3.0
 ) -> dict[Key, dict[str, Any]]:
     """The engine's values once (``final``) every window is final and nothing changed for
-    ``quiet_s``. Every window: stream time has reached the wall clock of the call, for a
-    window that is history is published only when it closes (``Publisher._history``), so
-    the records in Redis being final does not say that none is left to close."""
+    ``quiet_s``. Every window: every publisher partition's stream time has reached the wall
+    clock of the call, for a window that is history is published only when it closes
+    (``Publisher._history``): the records in Redis being final does not say that none is
+    left to close."""
     deadline, began_ms = time.monotonic() + timeout, time.time() * 1000
     last: dict[Key, dict[str, Any]] | None = None
     while time.monotonic() < deadline:
@@ -281,7 +293,7 @@ def settled(
         done = current and (
             not final
             or (
-                (stream_time_ms(settings) or 0) >= began_ms
+                (closed_through_ms(settings) or 0) >= began_ms
                 and all(r["final"] for k, r in current.items() if k[1] != "live")
             )
         )

@@ -578,7 +578,7 @@ class Publisher:
         now = self.global_ms(q)  # closes what is due even when it did not move (a restart)
         if now is None:
             return
-        self.read_model.stream_time(now)
+        self.read_model.stream_time(now, q)
         closing = self.closing[q]
         while closing and closing[0][0] <= now:
             _, cell = heapq.heappop(closing)
@@ -801,7 +801,7 @@ class Publisher:
                 self._stage_shard(q, cell, stored)
         for q in lost:
             if (now := self.global_ms(q)) is not None:
-                self.read_model.stream_time(now)
+                self.read_model.stream_time(now, q)
             self.read_model.complete(q)
             say = log.warning if cells[q] else log.info  # a new deployment has none yet
             say(

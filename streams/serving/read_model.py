@@ -12,8 +12,11 @@ start in Unix seconds; kinds are ``minute``, ``day``, ``week``, ``month``, ``qua
 - ``<p>cell:<kind>:<start>:<dimension>``: hash, field = key, value = JSON of the merged cell
   (the additive components every KPI of the window is computed from, used by the API for
   rolling windows) with its ``final``, ``revision`` and context;
-- ``<p>stream_time``: sorted set with one member, ``global``, scored by the global stream
-  time in ms (only moves forward);
+- ``<p>stream_time``: sorted set, scores in ms that only move forward: ``global``, the
+  newest stream time of the publisher partitions, and ``q<n>``, that of partition ``n``
+  (``internal.cells``): every window of its keys whose end + grace is behind it is closed
+  and has its final values here (a window that is history has no values before it closes,
+  so their being final does not say that none is left to close; this does);
 - ``<p>complete:<q>``: present while Redis holds every value of publisher partition ``q``
   (``internal.cells``). Redis keeps nothing on disk: after a restart (or a FLUSHALL) it is
   missing, and the worker owning ``q`` writes all of ``q``'s values again
@@ -60,6 +63,7 @@ class ReadModel:
         self.scores: dict[tuple[str, str], float | None] = {}  # None: leaves the board
         self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
         self.stream_ms: int | None = None
+        self.partition_ms: dict[int, int] = {}  # publisher partition -> its stream time
         self.completed: set[int] = set()  # publisher partitions written whole: mark them
         self.staged: dict[int, set[str]] = {}  # publisher partition -> cells staged of it
         self.script: Any = None  # redis_batch.SCRIPT, registered with the client at first use
@@ -125,6 +129,7 @@ class ReadModel:
             for cell in self.staged.pop(q, ()):
                 self.unstage(cell, names)
             self.completed.discard(q)
+            self.partition_ms.pop(q, None)
 
     async def lost(self, partitions: Iterable[int]) -> list[int]:
         """The ``partitions`` whose values Redis may not hold (no ``complete`` mark: Redis
@@ -142,9 +147,13 @@ class ReadModel:
         """Every value of ``partition`` is staged: mark it complete once they are written."""
         self.completed.add(partition)
 
-    def stream_time(self, ms: int) -> None:
+    def stream_time(self, ms: int, partition: int | None = None) -> None:
+        """Publisher partition ``partition``'s stream time is ``ms``: written with the values
+        staged with it (its windows closed by it among them)."""
         if self.stream_ms is None or ms > self.stream_ms:
             self.stream_ms = ms
+        if partition is not None and ms > self.partition_ms.get(partition, -1):
+            self.partition_ms[partition] = ms
 
     async def flush_removals(self) -> bool:
         """Remove the cells staged for removal (windows past their retention); False (and
@@ -178,6 +187,7 @@ class ReadModel:
         self.hashes, self.scores = {}, {}
         completed, self.completed = self.completed, set()
         stream_ms, self.stream_ms = self.stream_ms, None
+        partition_ms, self.partition_ms = self.partition_ms, {}
         staged_cells, self.staged = self.staged, {}
         pipe = self.client.pipeline(transaction=False)
         # One command per Redis key (a window's KPI for every key of a dimension), not one
@@ -197,7 +207,8 @@ class ReadModel:
         commands.extend(("zrem", key, members) for key, members in unranked.items())
         await redis_batch.queue(pipe, self._script(), commands)  # queued: nothing sent yet
         if stream_ms is not None:
-            pipe.zadd(f"{self.prefix}stream_time", {"global": stream_ms}, gt=True)
+            times = {"global": stream_ms, **{f"q{q}": ms for q, ms in partition_ms.items()}}
+            pipe.zadd(f"{self.prefix}stream_time", times, gt=True)
         for partition in completed:  # after its values, in the same pipeline
             pipe.set(f"{self.prefix}complete:{partition}", 1)
         try:
@@ -211,6 +222,8 @@ class ReadModel:
                 self.staged.setdefault(q, set()).update(cells)
             if stream_ms is not None:
                 self.stream_time(stream_ms)
+            for q, ms in partition_ms.items():
+                self.stream_time(ms, q)
             return False
         return True
 
