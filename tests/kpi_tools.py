@@ -261,16 +261,18 @@ def closed_through_ms(settings: Settings) -> int | None:
 
 
 def wait_for_stream_time(settings: Settings, at: datetime, timeout: float = 120.0) -> None:
-    """Until the engine's global stream time (every entity partition's) reaches ``at``."""
+    """Until every publisher partition's stream time (every entity partition's, as that
+    partition has it) reaches ``at``: the windows behind it, grace included, are closed and
+    in Redis (a window that is history has no values before it closes)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ms = stream_time_ms(settings)
+        ms = closed_through_ms(settings)
         if ms is not None and ms >= at.timestamp() * 1000:
             return
         time.sleep(0.2)
     raise AssertionError(
-        f"stream time did not reach {at.isoformat()} in {timeout:.0f} s: "
-        f"it is {stream_time_ms(settings)} ms"
+        f"stream time did not reach {at.isoformat()} in {timeout:.0f} s: every partition's "
+        f"is {closed_through_ms(settings)} ms, the newest {stream_time_ms(settings)} ms"
     )
 
 
