@@ -210,7 +210,12 @@ def test_seen_ids_past_every_retention_are_swept_and_a_late_copy_changes_nothing
     january_day = int(datetime(2025, 1, 15, tzinfo=zone).timestamp())
     with running_worker(settings, tmp_path / "worker.log"):
         kcat_produce(settings, "sales.orders", "acct-1", old)
-        eventually(lambda: revenue(settings, january) == {"rep-s": Decimal("10.00")})
+        # January is history: its windows are published when they close, once the idle
+        # worker's stream time moves to the wall clock (``idle_close_s``).
+        eventually(
+            lambda: revenue(settings, january) == {"rep-s": Decimal("10.00")},
+            timeout=settings.idle_close_s + 60,
+        )
         assert worker_metric(settings, "salespulse_seen_ids_purged_total") == 0
         assert worker_metric(settings, "salespulse_partial_cells_purged_total") == 0
         assert worker_metric(settings, "salespulse_entity_summaries_purged_total") == 0
