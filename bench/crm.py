@@ -22,6 +22,7 @@ import orjson
 
 from bench.stack import settings_env
 from streams.connections.redis import redis_client
+from streams.serving.read_model import closed_through
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,10 +105,10 @@ class Finality:
             self.began_ms = time.time() * 1000
         key = f"{self.settings.redis_prefix}stream_time"
         scores = dict(await self.client.zrange(key, 0, -1, withscores=True))
-        times = [scores.get(f"q{q}".encode()) for q in range(self.settings.topic_partitions)]
+        closed_ms = closed_through(scores, self.settings.topic_partitions)
         digest, self.records, self.open_windows = await self.look()
         now = time.monotonic()
-        if None in times or min(t for t in times if t is not None) < self.began_ms:
+        if closed_ms is None or closed_ms < self.began_ms:
             self.since, self.digest = None, None
             return False
         if not self.records or self.open_windows:

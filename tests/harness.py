@@ -185,7 +185,7 @@ class InMemoryReadModel(ReadModel):
         await self.flush_removals()
         self.store.update(self.hashes)
         self.hashes, self.scores, self.staged = {}, {}, {}
-        self.completed, self.stream_ms, self.partition_ms = set(), None, {}
+        self.completed, self.partition_ms = set(), {}
         return True
 
     def results(self) -> dict[Key, dict[str, Any]]:

@@ -22,6 +22,7 @@ from streams.connections.redis import sync_redis_client
 from streams.contracts.reference import REFERENCE_MODELS
 from streams.ingest.validate import Limits
 from streams.replay.dump import dump_line
+from streams.serving.read_model import closed_through
 from streams.settings import Settings
 from streams.simulator.incidents import IncidentKind, IncidentSpec
 from streams.simulator.produce import Options, plan
@@ -252,12 +253,9 @@ def stream_time_ms(settings: Settings) -> int | None:
 def closed_through_ms(settings: Settings) -> int | None:
     """The stream time every publisher partition has reached (``<p>stream_time``'s
     ``q<n>``): each window of every key ending before it, grace included, is final in Redis."""
-    scores = dict(
-        sync_redis_client(settings).zrange(f"{settings.redis_prefix}stream_time", 0, -1,
-                                           withscores=True)
-    )  # fmt: skip
-    times = [scores.get(f"q{q}".encode()) for q in range(settings.topic_partitions)]
-    return None if None in times else int(min(t for t in times if t is not None))
+    key = f"{settings.redis_prefix}stream_time"
+    scores = dict(sync_redis_client(settings).zrange(key, 0, -1, withscores=True))
+    return closed_through(scores, settings.topic_partitions)
 
 
 def wait_for_stream_time(settings: Settings, at: datetime, timeout: float = 120.0) -> None:

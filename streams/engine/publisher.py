@@ -887,9 +887,7 @@ class Publisher:
         deletion a failed message undid (``all_or_nothing``) is left as it is."""
         held: dict[int, list[str]] = {}
         for q, cells in removing.items():
-            dirty = self.cells.writeback.dirty.get(q, {})
             for cell, stored in cells.items():
-                if cell in dirty and dirty[cell] is None:
-                    dirty[cell] = stored
+                if self.cells.undelete(q, cell, stored):
                     held.setdefault(q, []).append(cell)
         return held

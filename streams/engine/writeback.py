@@ -280,6 +280,15 @@ class Deferred:
         """Whether ``key`` was written since the last flush began (a pending write)."""
         return key in self.writeback.dirty.get(self.partition, {})
 
+    def undelete(self, partition: int, key: str, value: Any) -> bool:
+        """Write ``value`` instead of ``key``'s pending deletion, if one is pending (a
+        rolled-back message may have undone it); whether it was."""
+        pending = self.writeback.dirty.get(partition, {})
+        if key not in pending or pending[key] is not None:
+            return False
+        pending[key] = value
+        return True
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.writeback.set(self.partition, key, value)
 

@@ -53,6 +53,19 @@ def as_text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def partition_member(partition: int) -> str:
+    """The ``<p>stream_time`` member of publisher partition ``partition``."""
+    return f"q{partition}"
+
+
+def closed_through(scores: Mapping[bytes, float], partitions: int) -> int | None:
+    """From ``<p>stream_time``'s members and scores: the stream time every one of the
+    ``partitions`` publisher partitions has reached (each window of every key ending before
+    it, grace included, is closed and final here), or None while one has none yet."""
+    times = [scores.get(partition_member(q).encode()) for q in range(partitions)]
+    return None if None in times else int(min(t for t in times if t is not None))
+
+
 class ReadModel:
     """Collects the latest values between flushes and writes them to Redis in a pipeline."""
 
@@ -62,7 +75,6 @@ class ReadModel:
         self.hashes: dict[tuple[str, str], str] = {}  # (key, field) -> JSON text
         self.scores: dict[tuple[str, str], float | None] = {}  # None: leaves the board
         self.removals: list[tuple[str, str, str]] = []  # (op, key, field)
-        self.stream_ms: int | None = None
         self.partition_ms: dict[int, int] = {}  # publisher partition -> its stream time
         self.completed: set[int] = set()  # publisher partitions written whole: mark them
         self.staged: dict[int, set[str]] = {}  # publisher partition -> cells staged of it
@@ -147,12 +159,10 @@ class ReadModel:
         """Every value of ``partition`` is staged: mark it complete once they are written."""
         self.completed.add(partition)
 
-    def stream_time(self, ms: int, partition: int | None = None) -> None:
+    def stream_time(self, ms: int, partition: int) -> None:
         """Publisher partition ``partition``'s stream time is ``ms``: written with the values
         staged with it (its windows closed by it among them)."""
-        if self.stream_ms is None or ms > self.stream_ms:
-            self.stream_ms = ms
-        if partition is not None and ms > self.partition_ms.get(partition, -1):
+        if ms > self.partition_ms.get(partition, -1):
             self.partition_ms[partition] = ms
 
     async def flush_removals(self) -> bool:
@@ -181,12 +191,11 @@ class ReadModel:
         if not await self.flush_removals():
             return False
         staged = self.hashes or self.scores or self.completed
-        if not (staged or self.stream_ms is not None):
+        if not (staged or self.partition_ms):
             return True
         hashes, scores = self.hashes, self.scores
         self.hashes, self.scores = {}, {}
         completed, self.completed = self.completed, set()
-        stream_ms, self.stream_ms = self.stream_ms, None
         partition_ms, self.partition_ms = self.partition_ms, {}
         staged_cells, self.staged = self.staged, {}
         pipe = self.client.pipeline(transaction=False)
@@ -206,8 +215,9 @@ class ReadModel:
         commands.extend(("zadd", key, members) for key, members in leaderboards.items())
         commands.extend(("zrem", key, members) for key, members in unranked.items())
         await redis_batch.queue(pipe, self._script(), commands)  # queued: nothing sent yet
-        if stream_ms is not None:
-            times = {"global": stream_ms, **{f"q{q}": ms for q, ms in partition_ms.items()}}
+        if partition_ms:
+            times = {partition_member(q): ms for q, ms in partition_ms.items()}
+            times["global"] = max(partition_ms.values())
             pipe.zadd(f"{self.prefix}stream_time", times, gt=True)
         for partition in completed:  # after its values, in the same pipeline
             pipe.set(f"{self.prefix}complete:{partition}", 1)
@@ -220,8 +230,6 @@ class ReadModel:
             self.completed |= completed
             for q, cells in staged_cells.items():
                 self.staged.setdefault(q, set()).update(cells)
-            if stream_ms is not None:
-                self.stream_time(stream_ms)
             for q, ms in partition_ms.items():
                 self.stream_time(ms, q)
             return False

@@ -10,16 +10,18 @@ import orjson
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streams.kpi.values import Context
-from streams.serving.read_model import ReadModel
+from streams.serving.read_model import ReadModel, closed_through
 
 CELL = "minute|1795512000|global|all"
 TEXTS = {"calls": ["3", "3", None]}
 
 
 class Pipeline:
-    def __init__(self, sent: list[tuple[Any, ...]]) -> None:
+    def __init__(self, sent: list[tuple[Any, ...]], zsets: dict[str, dict[bytes, float]]) -> None:
         self.sent = sent
+        self.zsets = zsets  # what the pipeline's ZADDs (gt) leave, once executed
         self.down = False
+        self.zadds: list[tuple[str, dict, bool]] = []
 
     def hdel(self, key: str, *fields: str) -> None:
         self.sent.append(("hdel", key, *fields))
@@ -32,6 +34,7 @@ class Pipeline:
 
     def zadd(self, key: str, members: dict, gt: bool = False) -> None:
         self.sent.append(("zadd", key, *sorted(members)))
+        self.zadds.append((key, members, gt))
 
     def set(self, key: str, value: int) -> None:
         self.sent.append(("set", key))
@@ -39,6 +42,12 @@ class Pipeline:
     async def execute(self) -> None:
         if self.down:
             raise RedisConnectionError("Connection refused")
+        for key, members, gt in self.zadds:
+            zset = self.zsets.setdefault(key, {})
+            for member, score in members.items():
+                old = zset.get(member.encode())
+                if not gt or old is None or score > old:
+                    zset[member.encode()] = float(score)
 
 
 class Script:
@@ -65,13 +74,14 @@ class Script:
 class Client:
     def __init__(self) -> None:
         self.sent: list[tuple[Any, ...]] = []
+        self.zsets: dict[str, dict[bytes, float]] = {}
         self.down = False
 
     def register_script(self, script: str) -> Script:
         return Script()
 
     def pipeline(self, transaction: bool = False) -> Pipeline:
-        pipeline = Pipeline(self.sent)
+        pipeline = Pipeline(self.sent, self.zsets)
         pipeline.down = self.down
         return pipeline
 
@@ -167,3 +177,22 @@ def test_a_key_whose_value_turns_null_leaves_the_leaderboard() -> None:
     assert publish("0.5") == [("zadd", board, "r7")]
     assert publish(None) == [("zrem", board, "r7")]
     assert publish("0.25") == [("zadd", board, "r7")]
+
+
+def test_each_partitions_stream_time_is_written_and_closed_through_is_the_smallest() -> None:
+    """``<p>stream_time`` holds ``global`` (the newest) and each publisher partition's
+    (``q<n>``): a window that is history has no values before it closes, so only the
+    smallest says which windows are closed. A failed flush keeps them for the next."""
+    client = Client()
+    model = ReadModel(client, "sp:")  # type: ignore[arg-type]
+    model.stream_time(5_000, 0)
+    model.stream_time(9_000, 1)
+    model.stream_time(4_000, 0)  # never back
+    client.down = True
+    assert not asyncio.run(model.flush())
+    client.down = False
+    assert asyncio.run(model.flush())
+    scores = client.zsets["sp:stream_time"]
+    assert scores == {b"global": 9_000.0, b"q0": 5_000.0, b"q1": 9_000.0}, scores
+    assert closed_through(scores, 2) == 5_000
+    assert closed_through(scores, 3) is None  # partition 2 has no stream time yet
