@@ -108,8 +108,8 @@ class Worker:
                 say(f"  [{now - started:5.0f} s] {last}")
             await asyncio.sleep(max(0.0, POLL_S - (time.monotonic() - polled)))
 
-    async def scrape_ms(self) -> tuple[float, int]:
-        """One GET /metrics: (milliseconds, bytes of the page)."""
+    async def scrape(self) -> tuple[float, bytes]:
+        """One GET /metrics: (milliseconds, the page)."""
         self.check_alive()
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -117,7 +117,7 @@ class Worker:
             async with http.get(self.url, headers=bearer_header(self.settings)) as response:
                 page = await response.read()
                 response.raise_for_status()
-            return (time.perf_counter() - started) * 1000, len(page)
+            return (time.perf_counter() - started) * 1000, page
 
     def _proc(self, name: str) -> str | None:
         """``/proc/<worker pid>/<name>``; None before the worker starts or once it is gone."""
