@@ -45,6 +45,7 @@ from streams.engine.faust.batch_send import send_records
 from streams.engine.faust.gap_probe import GapProbe
 from streams.engine.faust.rebalance import GuardedStage
 from streams.engine.faust.rebalance import install as install_transport
+from streams.engine.faust.stores import BUDGET_OPTION, store_url
 from streams.engine.faust.tables import FaustTables, TrackedTable
 from streams.engine.ingest_stage import IngestStage
 from streams.engine.publisher import Publisher
@@ -77,8 +78,9 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset 
 # What each table's RocksDB store (one per table and partition) may hold in memory. Faust's
 # defaults are up to 3 write buffers of 64 MB (keys written stay in memory until one is full:
 # 35 MB at 10,000 reps, 80 MB at 20,000, growing with the reps) and a 2 GB block cache. With
-# these, a store holds at most 2 x 4 MB of writes and 8 MB of read blocks; the rest is on
-# disk (docs/engine.md, "What a flush holds, and memory").
+# these, a store's memtables are at most 2 x 4 MB; its block cache and memtables are also
+# counted in the worker's one budget, SALESPULSE_STORE_MEMORY_MB for all its stores together
+# (streams/engine/faust/stores.py; docs/engine.md, "What a flush holds, and memory").
 STORE_MEMORY = {
     "write_buffer_size": 4 * 1024**2,
     "max_write_buffer_number": 2,
@@ -94,7 +96,7 @@ def build_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=kafka.broker_url,
         broker_credentials=kafka.broker_credentials(),
-        store=settings.store,
+        store=store_url(settings.store),
         datadir=str(settings.worker_data_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
@@ -214,7 +216,8 @@ def build_app(settings: Settings) -> faust.App:
         # orjson for keys and values (changelog records and RocksDB): faust's json codec
         # was a fifth of the worker's memory at the CRM replay's peak, and slow.
         # A copy: faust's store pops keys from the dict it is given.
-        created: Any = app.Table(name, default=None, key_type=str, options=dict(STORE_MEMORY))
+        options = {**STORE_MEMORY, BUDGET_OPTION: settings.store_memory_mb * 1024**2}
+        created: Any = app.Table(name, default=None, key_type=str, options=options)
         created.key_serializer = created.value_serializer = codec  # before its store exists
         created.sent = sends  # its changelog records, checked by the stage's flush
         return created

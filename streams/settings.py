@@ -206,6 +206,12 @@ class Settings(BaseSettings):
     producer_linger_ms: float = Field(
         default=5.0, ge=0, le=1000, description="how long sends wait to fill a batch"
     )
+    store_memory_mb: int = Field(
+        default=64,
+        ge=8,
+        description="RocksDB memory of the worker, all its tables and partitions together "
+        "(one block cache; the memtables are charged to it and flushed past half of it)",
+    )
     table_cache_keys: int = Field(
         default=10_000,
         ge=0,
