@@ -466,7 +466,7 @@ class EntityStage:
                 current = self.cells.get(p, f"{p}|{cell}")
                 entry = staged[cell] = [-1 if current is None else current["m"], None, {}]
             if entry[0] < o:
-                add_cell(entry[2], components)
+                add_cell(entry[2], components, owned=True)  # the message's own sums
                 entry[1] = o
             dirty.add(cell)
 

@@ -65,7 +65,7 @@ class GaugeBook:
     ) -> None:
         """A key's cell in ``window`` changed by ``delta``."""
         if delta:
-            add_cell(self.share(q).totals.setdefault(window, {}), delta, sign)
+            add_cell(self.share(q).totals.setdefault(window, {}), delta, sign, owned=True)
 
     def removed(self, q: int, window: Window, cell: Cell) -> None:
         """A key's cell of ``window`` is gone (past its retention)."""
@@ -122,5 +122,5 @@ class GaugeBook:
         share = self.shares.get(q)
         total: Cell = {}
         if share is not None:
-            add_cell(total, share.totals.get(window, {}))
+            add_cell(total, share.totals.get(window, {}), owned=True)
         return total

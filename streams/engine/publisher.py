@@ -332,7 +332,7 @@ class Publisher:
         added up (the gauge book) minus the kept ones'. A target is per key: none."""
         cell = self.book.total(q, (kind, start, dim))
         for c in kept:
-            add_cell(cell, c.cell, -1)
+            add_cell(cell, c.cell, -1, owned=True)  # the book's total: a copy
         customers = None
         if kind in CALENDAR:
             customers = self.book.customers_before(q, kind, dim, start) - sum(

@@ -28,7 +28,9 @@ def split_cell_key(cell: str) -> tuple[str, int, str, str]:
     return kind, int(start), dimension, key
 
 
-def add_component(cell: Cell, name: str, value: Component, sign: int = 1) -> None:
+def add_component(
+    cell: Cell, name: str, value: Component, sign: int = 1, owned: bool = False
+) -> None:
     """Add ``sign * value`` to ``cell[name]`` in place, dropping what becomes zero."""
     if isinstance(value, int):
         total = int(cell.get(name, 0)) + sign * value  # type: ignore[arg-type]
@@ -37,23 +39,22 @@ def add_component(cell: Cell, name: str, value: Component, sign: int = 1) -> Non
         else:
             cell.pop(name, None)
         return
-    current = cell.get(name)
-    merged: dict[str, int] = dict(current) if isinstance(current, dict) else {}
-    for member, count in value.items():
-        n = merged.get(member, 0) + sign * count
-        if n:
-            merged[member] = n
-        else:
-            merged.pop(member, None)
-    if merged:
-        cell[name] = merged
-    else:
-        cell.pop(name, None)
+    add_cell(cell, {name: value}, sign, owned)
 
 
-def add_cell(target: Cell, other: Mapping[str, Component], sign: int = 1) -> None:
-    """``add_component`` for each of ``other``'s components, counts added inline (the
-    engine adds millions of them: a call each was a third of this function's time)."""
+def add_cell(
+    target: Cell, other: Mapping[str, Component], sign: int = 1, owned: bool = False
+) -> None:
+    """Add ``sign * other`` to ``target`` in place, component by component, dropping what
+    becomes zero (counts added inline: the engine adds millions of them).
+
+    A map component of ``target`` (``{member: int}``) is replaced by a new map, as other
+    holders of ``target``'s maps (a shallow copy of a stored cell, a cache) must not see the
+    change; ``owned`` says nothing else holds them (an accumulator that only ``add_cell``
+    filled: a message's staged totals, a merge, the gauge book's sums) and they are added
+    to in place. Copying the map each time made an accumulator cost the square of its
+    members (a message's 250 leads into one live cell's ``open_leads``). A map of ``other``
+    is never kept by ``target``, owned or not."""
     for name, value in other.items():
         if value.__class__ is int:
             total = int(target.get(name, 0)) + sign * value  # type: ignore[arg-type]
@@ -61,15 +62,31 @@ def add_cell(target: Cell, other: Mapping[str, Component], sign: int = 1) -> Non
                 target[name] = total
             else:
                 target.pop(name, None)
+            continue
+        current = target.get(name)
+        if current.__class__ is not dict:
+            merged: dict[str, int] = {}
+        elif owned:
+            merged = current
         else:
-            add_component(target, name, value, sign)
+            merged = dict(current)
+        for member, count in value.items():  # type: ignore[union-attr]
+            n = merged.get(member, 0) + sign * count
+            if n:
+                merged[member] = n
+            else:
+                merged.pop(member, None)
+        if merged:
+            target[name] = merged
+        else:
+            target.pop(name, None)
 
 
 def merge(cells: Iterable[Mapping[str, Component]]) -> Cell:
     """One cell holding the sum of ``cells`` (partitions, minute buckets...)."""
     total: Cell = {}
     for cell in cells:
-        add_cell(total, cell)
+        add_cell(total, cell, owned=True)
     return total
 
 
@@ -78,8 +95,8 @@ def diff(new: Mapping[str, Cell], old: Mapping[str, Cell]) -> Cells:
     out: Cells = {}
     for key in new.keys() | old.keys():
         delta: Cell = {}
-        add_cell(delta, new.get(key, {}))
-        add_cell(delta, old.get(key, {}), -1)
+        add_cell(delta, new.get(key, {}), owned=True)
+        add_cell(delta, old.get(key, {}), -1, owned=True)
         if delta:
             out[key] = delta
     return out

@@ -271,7 +271,9 @@ def _fan_out(out: Cells, kind: str, facts: list[Fact], windows: CellWindows, sig
     for at_ms, pairs, components in facts:
         start = windows.span(kind, at_ms)[0]
         for dim, key in pairs:
-            add_cell(out.setdefault(cell_key(kind, start, dim, key), {}), components, sign)
+            add_cell(
+                out.setdefault(cell_key(kind, start, dim, key), {}), components, sign, owned=True
+            )
 
 
 def contribution(role: str, history: list[Item], windows: CellWindows) -> Cells:

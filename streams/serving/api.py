@@ -185,7 +185,7 @@ async def _rolling(
             rows = {as_text(k): v for k, v in (reply or {}).items()}
         for k, raw in rows.items():
             stored = orjson.loads(raw)
-            add_cell(merged.setdefault(k, {}), stored["c"])
+            add_cell(merged.setdefault(k, {}), stored["c"], owned=True)
             final[k] = final.get(k, True) and stored["final"]
             revision[k] = max(revision.get(k, 0), stored["revision"])
     if rep_sets.COUNT in INPUTS[kpi] and dim in rep_sets.DIMENSIONS:
@@ -223,5 +223,5 @@ async def _rolling_reps(
         for field, raw in (reply or {}).items():
             k = as_text(field).rpartition("#")[0]
             if key is None or k == key:
-                add_cell(members.setdefault(k, {}), orjson.loads(raw)["c"])
+                add_cell(members.setdefault(k, {}), orjson.loads(raw)["c"], owned=True)
     return {k: rep_sets.active(cell) for k, cell in members.items()}
