@@ -8,10 +8,11 @@ times each store's limits. Those limits are reached as the state grows: in the b
 would have allowed more.
 
 Here every store of the worker shares one LRU block cache of ``budget_bytes`` and one write
-buffer manager that charges the memtables to that cache and flushes the largest memtable
-once they pass half of it: RocksDB's memory (data blocks, memtables) stays under the one
-budget however many tables and partitions the worker holds. What does not fit is read from
-disk (the OS page cache), which is what a cache miss already did.
+buffer manager that charges the memtables to that cache and, once they pass half of it,
+flushes the memtable of the store being written: one limit for the data blocks however many
+tables and partitions the worker holds, and a soft one for the memtables (a store written no
+more keeps its memtable until its next write). What does not fit is read from disk (the OS
+page cache), which is what a cache miss already did.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ class SharedMemory:
     """One block cache and one write buffer manager, shared by the stores given them."""
 
     def __init__(self, budget_bytes: int) -> None:
-        self.budget_bytes = budget_bytes
         self.cache = rocksdict.Cache(budget_bytes)
         self.buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
             budget_bytes // 2, False, self.cache
