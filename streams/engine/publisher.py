@@ -65,7 +65,15 @@ from streams.engine.writeback import (
 from streams.ingest.reference_cache import ReferenceCache
 from streams.kpi import rep_sets
 from streams.kpi.catalog import KPIS, unit_of
-from streams.kpi.cells import Cell, add_cell, cell_key, count_of, merge, split_cell_key
+from streams.kpi.cells import (
+    Cell,
+    add_cell,
+    cell_key,
+    count_of,
+    merge,
+    split_cell_key,
+    window_prefix,
+)
 from streams.kpi.rep_sets import parent_of
 from streams.kpi.values import CALENDAR, Context, Value, decimal_text, value_of, values_of
 from streams.kpi.windows import LIVE, MINUTE, CellWindows, Graces, Retention
@@ -151,7 +159,12 @@ class Publisher:
         self.wall_ms = wall_ms  # the wall clock, in ms: what is history (``_history``)
         self.tz = str(windows.zone)
         self.closing: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (close ms, cell)
-        self.expiring: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (expiry ms, cell)
+        # q -> heap of (expiry ms, kind, start) of the windows it has cells of, each once (the
+        # set): the cells of a window past its retention are found in the table then
+        # (``_expire_window``). A heap entry per cell grew with every cell the retention kept
+        # (two days of minute cells: ~2.7 entries per event, ~95 MB at 200,000 events).
+        self.expiring: dict[int, list[tuple[int, str, int]]] = {}
+        self.expiring_windows: dict[int, set[tuple[str, int]]] = {}
         self.refreshable: dict[int, set[str]] = {}  # q -> live and target cells to re-evaluate
         self.refreshed_at: dict[int, int] = {}
         self.stream_ms: dict[int, int | None] = {}  # q -> its stream time (``global_ms``)
@@ -187,6 +200,7 @@ class Publisher:
             return
         self.stream_ms.pop(q, None)  # read again from the table (another owner may have moved it)
         self.closing[q], self.expiring[q], self.refreshable[q] = [], [], set()
+        self.expiring_windows[q] = set()
         self.latest[q], self.minutes[q] = {}, {}
         self.book.forget(q)
         bases: set[tuple[str, str, str]] = set()
@@ -214,8 +228,7 @@ class Publisher:
             if kind == MINUTE and parent_of(dim, key)[0] in ROLLING_DIMENSIONS:
                 self._track_minute(q, dim, key, start, cell)
             if kind != LIVE:
-                end = self.windows.span(kind, start * 1000)[1]
-                heapq.heappush(self.expiring[q], (end * 1000 + self.retention.of(kind), cell))
+                self._expires(q, kind, start)
             return
         if kind == MINUTE:
             if dim in ROLLING_DIMENSIONS:
@@ -233,7 +246,15 @@ class Publisher:
             heapq.heappush(self.closing[q], (end * 1000 + self.graces.of(kind), cell))
             if kind in ("month", "quarter") and dim in ("global", "rep", "team"):
                 self.refreshable[q].add(cell)
-        heapq.heappush(self.expiring[q], (end * 1000 + self.retention.of(kind), cell))
+        self._expires(q, kind, start)
+
+    def _expires(self, q: int, kind: str, start: int) -> None:
+        """The window (``kind``, ``start``) of ``q`` has cells: it expires past its retention."""
+        window = (kind, start)
+        if window not in self.expiring_windows[q]:
+            self.expiring_windows[q].add(window)
+            end = self.windows.span(kind, start * 1000)[1]
+            heapq.heappush(self.expiring[q], (end * 1000 + self.retention.of(kind), kind, start))
 
     def _track_minute(self, q: int, dim: str, key: str, start: int, cell: str) -> None:
         recent = self.minutes[q].setdefault((dim, key), {})
@@ -404,7 +425,10 @@ class Publisher:
     def _unindex(self, q: int) -> None:
         """Forget the index of ``q``'s cells (and its gauge book): rebuilt from the table at
         its next message."""
-        for index in (self.closing, self.expiring, self.refreshable, self.latest, self.minutes):
+        for index in (
+            self.closing, self.expiring, self.expiring_windows, self.refreshable, self.latest,
+            self.minutes,
+        ):  # fmt: skip
             index.pop(q, None)
         self.stream_ms.pop(q, None)
         self.book.forget(q)
@@ -587,43 +611,10 @@ class Publisher:
                 self._close(q, cell, stored)
         expiring, event_now = self.expiring[q], self.event_ms(q)
         while expiring and event_now is not None and expiring[0][0] <= event_now:
-            _, cell = heapq.heappop(expiring)
-            if (gone := self.cells.get(cell)) is not None:
-                kind, start, dim, _ = split_cell_key(cell)
-                shard = rep_sets.is_shard(dim)
-                if not gone["final"] and not shard:
-                    # Past its retention in event time before stream time closed it (the
-                    # smallest entity partition's mark lags the newest in a fast replay: a
-                    # CRM replay left 95,000 minute and 5,000 day KPI windows with updates
-                    # and no final record): no event can change it, so it closes now.
-                    self._close(q, cell, gone)
-                    gone = self.cells.get(cell)
-                elif not shard and (force := self.changed.get(q, {}).get(cell)) is not None:
-                    # What it was to publish goes out before it goes: a correction, or its
-                    # values again for a next owner (``po``: the flush that published them
-                    # may have died before they went out).
-                    correction = cell in self.corrections.get(q, ())
-                    self._publish(q, cell, gone, force=force, correction=correction)
-                    gone = self.cells.get(cell)
-                if not shard and self.cells.unflushed(cell):
-                    # Published since the last flush: the flush writes it as published, and
-                    # deletes it only once its records are in Kafka (``_flush_step``).
-                    self.removing.setdefault(q, {})[cell] = gone
-                if kind != MINUTE and not shard:
-                    self.book.removed(q, (kind, start, dim), merged_cell(gone))
-                # The KPIs it ever published (``v`` only grows, and Redis has no other of its
-                # fields), not the whole catalogue: two Redis ops per KPI removed.
-                kpis = () if shard else tuple(gone["v"])
-                if self.cells.persisted(cell) is None:
-                    # Opened since the last flush: Redis never had it (a flush writes Redis
-                    # after the table), nothing to delete there.
-                    self.read_model.unstage(cell, kpis)
-                else:
-                    self.read_model.remove(cell, kpis)
-                del self.cells[cell]
-                self.shards_changed.get(q, set()).discard(cell)
-                self.changed.get(q, {}).pop(cell, None)
-                self.corrections.get(q, set()).discard(cell)
+            _, kind, start = heapq.heappop(expiring)
+            self.expiring_windows[q].discard((kind, start))
+            for cell in self.cells.keys_with(self.table_io, q, window_prefix(kind, start)):
+                self._expire(q, cell)
         if now - self.refreshed_at.get(q, 0) >= 60_000:
             self.refreshed_at[q] = now
             wall = self.wall_ms()
@@ -637,6 +628,48 @@ class Publisher:
                 stored = self.cells.get(cell)
                 if stored is not None:
                     self._publish(q, cell, stored)
+
+    def _expire(self, q: int, cell: str) -> None:
+        """``cell``, of a window past its retention in event time, leaves the table and
+        Redis (what it had to publish first goes out)."""
+        gone = self.cells.get(cell)
+        if gone is None or gone.get("q") != q:
+            return  # removed already, or another partition's (a table kept as one mapping)
+        kind, start, dim, _ = split_cell_key(cell)
+        shard = rep_sets.is_shard(dim)
+        if not gone["final"] and not shard:
+            # Past its retention in event time before stream time closed it (the
+            # smallest entity partition's mark lags the newest in a fast replay: a
+            # CRM replay left 95,000 minute and 5,000 day KPI windows with updates
+            # and no final record): no event can change it, so it closes now.
+            self._close(q, cell, gone)
+            gone = self.cells.get(cell)
+        elif not shard and (force := self.changed.get(q, {}).get(cell)) is not None:
+            # What it was to publish goes out before it goes: a correction, or its
+            # values again for a next owner (``po``: the flush that published them
+            # may have died before they went out).
+            correction = cell in self.corrections.get(q, ())
+            self._publish(q, cell, gone, force=force, correction=correction)
+            gone = self.cells.get(cell)
+        if not shard and self.cells.unflushed(cell):
+            # Published since the last flush: the flush writes it as published, and
+            # deletes it only once its records are in Kafka (``_flush_step``).
+            self.removing.setdefault(q, {})[cell] = gone
+        if kind != MINUTE and not shard:
+            self.book.removed(q, (kind, start, dim), merged_cell(gone))
+        # The KPIs it ever published (``v`` only grows, and Redis has no other of its
+        # fields), not the whole catalogue: two Redis ops per KPI removed.
+        kpis = () if shard else tuple(gone["v"])
+        if self.cells.persisted(cell) is None:
+            # Opened since the last flush: Redis never had it (a flush writes Redis
+            # after the table), nothing to delete there.
+            self.read_model.unstage(cell, kpis)
+        else:
+            self.read_model.remove(cell, kpis)
+        del self.cells[cell]
+        self.shards_changed.get(q, set()).discard(cell)
+        self.changed.get(q, {}).pop(cell, None)
+        self.corrections.get(q, set()).discard(cell)
 
     def _close(self, q: int, cell: str, stored: dict[str, Any]) -> None:
         """``cell``'s window is closed: its final record, with every value."""

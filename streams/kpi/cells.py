@@ -23,6 +23,11 @@ def cell_key(kind: str, start: int, dimension: str, key: str) -> str:
     return f"{kind}{SEP}{start}{SEP}{dimension}{SEP}{key}"
 
 
+def window_prefix(kind: str, start: int) -> str:
+    """What the keys of every cell of one window start with."""
+    return f"{kind}{SEP}{start}{SEP}"
+
+
 def split_cell_key(cell: str) -> tuple[str, int, str, str]:
     kind, start, dimension, key = cell.split(SEP, 3)
     return kind, int(start), dimension, key

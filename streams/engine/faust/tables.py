@@ -128,6 +128,34 @@ class FaustTables:
     def write_all(self, tables: Iterable[WriteBack], events: Iterable[Any]) -> Changelog:
         return write_all(tables, events)
 
+    def keys(self, table: Any, partition: int, prefix: str) -> list[str]:
+        """The keys of ``partition``'s store starting with ``prefix`` (``prefixed_keys``);
+        a table on another store (``memory://``, for tests) is scanned whole."""
+        store = getattr(table, "data", None)
+        dbs = getattr(store, "_dbs", None)
+        if dbs is None or not isinstance(store, SerializedStore) or not _plain_json(store):
+            return [key for key in list(table.keys()) if key.startswith(prefix)]
+        db = dbs.get(partition)
+        return [] if db is None else prefixed_keys(db, prefix)
+
+
+def prefixed_keys(db: Any, prefix: str) -> list[str]:
+    """The ``str`` keys of a store of our JSON codec starting with ``prefix``, in key order,
+    read from a seek to it: the store keeps a key as its JSON text, so the encoded prefix,
+    less its closing quote, starts exactly those keys (and a prefix ending in a separator
+    never matches a longer field: ``minute|10|`` is not a start of ``minute|100|``)."""
+    start = orjson.dumps(prefix)[:-1]
+    out: list[str] = []
+    it = db.iter()
+    it.seek(start)
+    while it.valid():
+        raw = it.key()
+        if not raw.startswith(start):
+            break
+        out.append(orjson.loads(raw))
+        it.next()
+    return out
+
 
 KEYS_PER_WRITE = 1_000
 """Keys per RocksDB write batch at ``persist``: what a batch copies stays small."""

@@ -754,3 +754,31 @@ def _start_s(cell: str) -> int:
 
 def _start(cell: str) -> str:
     return datetime.fromtimestamp(_start_s(cell), ZONE).isoformat()
+
+
+def test_the_expiry_index_holds_a_window_once_however_many_cells_it_has() -> None:
+    """The cells of a window past its retention are found in the table then: what stays in
+    memory until then is one entry per window, not per cell (two days of minute cells were
+    ~2.7 heap entries per event, growing for the whole retention)."""
+    pub = publisher()
+    minutes = [T0 + n * 60_000 for n in range(3)]
+    offset = 0
+    for at_ms in minutes:
+        start = WINDOWS.span("minute", at_ms)[0]
+        cells = [(cell_key("minute", start, "rep", f"r-{n}"), 0, {"calls": 1}) for n in range(50)]
+        cells.append((shard("minute", at_ms, "ana"), 0, {"reps": {"ana": 1}}))
+        apply(pub, offset, partial(0, cells))
+        offset += 1
+    assert len(pub.expiring[Q]) == len(minutes)
+    # 50 rep cells, a shard and its parent (the team cell counting its reps) a minute
+    assert len(pub.cells.writeback.dirty[Q]) == len(minutes) * 52
+    # Past the retention of the first two minutes only: their cells, shards too, go.
+    first_end = WINDOWS.span("minute", minutes[1])[1]
+    gone_ms = first_end * 1000 + Retention().of("minute")
+    for ep in (0, 1):
+        apply(pub, offset, {"wm": ep, "t": gone_ms, "e": gone_ms})
+        offset += 1
+    kept = {split_cell_key(cell)[1] for cell, value in pub.cells.items()}
+    assert kept == {WINDOWS.span("minute", minutes[2])[0]}
+    assert len([cell for cell, _ in pub.cells.items()]) == 52
+    assert len(pub.expiring[Q]) == 1
