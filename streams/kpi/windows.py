@@ -126,6 +126,10 @@ class Graces:
     def of(self, kind: str) -> int:
         return self.minute_ms if kind == MINUTE else self.calendar_ms
 
+    @property
+    def shortest(self) -> int:
+        return min(self.minute_ms, self.calendar_ms)
+
 
 @dataclass(frozen=True)
 class Retention:
@@ -140,6 +144,10 @@ class Retention:
         if kind == MINUTE:
             return self.minute_ms
         return self.day_ms if kind == "day" else self.calendar_ms
+
+    @property
+    def shortest(self) -> int:
+        return min(self.minute_ms, self.day_ms, self.calendar_ms)
 
 
 class CellWindows:
@@ -183,6 +191,10 @@ class CellWindows:
         """The cell kinds whose window of ``at_ms`` had ended more than ``after`` of its kind
         before ``stream_ms``: closed (graces, stream time) or gone (retention, event time)."""
         if stream_ms is None:
+            return ()
+        # On time for every kind: the minute's window ends first (the others hold it), so
+        # before its end plus the shortest ``after`` no window of ``at_ms`` is past its own.
+        if stream_ms < (at_ms // 60_000 + 1) * 60_000 + after.shortest:
             return ()
         return tuple(
             kind

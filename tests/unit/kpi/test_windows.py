@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from streams.contracts.kpi import WindowKind as K
 from streams.kpi.windows import (
     CALENDAR_KINDS,
+    CELL_KINDS,
     CellWindows,
+    Graces,
     Retention,
     calendar_window,
     is_late,
@@ -121,3 +124,30 @@ def test_a_window_is_gone_once_event_time_passes_its_end_plus_retention() -> Non
     for at_ms in (end_ms - 1, end_ms + 86_400_000):
         late = windows.late_kinds(day_start * 1000, at_ms, retention)
         assert ("day" in late) == windows.gone("day", day_start, at_ms, retention)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        Graces(),
+        Graces(minute_ms=3 * 86_400_000, calendar_ms=3_600_000),  # a minute waits longest
+        Retention(),
+        Retention(minute_ms=400 * 86_400_000, day_ms=86_400_000, calendar_ms=5 * 86_400_000),
+    ],
+)
+def test_late_kinds_is_its_definition_for_every_moment(after: Graces | Retention) -> None:
+    """The on-time shortcut (before the minute's end plus the shortest ``after``) gives what
+    the definition gives: every kind whose window of the moment ended ``after`` before."""
+    windows = CellWindows(ZoneInfo("Europe/Paris"))
+    rng = random.Random(7)
+    base = 1_774_000_000_000
+    for _ in range(20_000):
+        at_ms = base + rng.randrange(-400 * 86_400_000, 86_400_000)
+        stream_ms = at_ms + rng.choice([-1, 1, 60_000, 3_600_000, 86_400_000, 500 * 86_400_000])
+        stream_ms += rng.randrange(-120_000, 120_000)
+        expected = tuple(
+            kind
+            for kind in CELL_KINDS
+            if stream_ms >= windows.span(kind, at_ms)[1] * 1000 + after.of(kind)
+        )
+        assert windows.late_kinds(at_ms, stream_ms, after) == expected, (at_ms, stream_ms)
