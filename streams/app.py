@@ -47,7 +47,6 @@ from streams.engine.faust.rebalance import GuardedStage
 from streams.engine.faust.rebalance import install as install_transport
 from streams.engine.faust.stores import BUDGET_OPTION, store_url
 from streams.engine.faust.tables import FaustTables, TrackedTable
-from streams.engine.heap import TRIM_EVERY_S, HeapTrim
 from streams.engine.ingest_stage import IngestStage
 from streams.engine.publisher import Publisher
 from streams.engine.watermark.clock import (
@@ -436,14 +435,6 @@ def build_app(settings: Settings) -> faust.App:
                 await asyncio.sleep(settings.engine_flush_interval_s)
         finally:
             await exchange.stop()
-
-    heap = HeapTrim()
-
-    @app.timer(interval=TRIM_EVERY_S)
-    async def trim_heap() -> None:
-        """Freed C heap back to the system (streams.engine.heap)."""
-        if heap.available:
-            await heap.trim_in_thread()
 
     @app.timer(interval=10.0)
     async def status() -> None:
