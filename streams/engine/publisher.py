@@ -610,11 +610,19 @@ class Publisher:
             if stored is not None and not stored["final"]:
                 self._close(q, cell, stored)
         expiring, event_now = self.expiring[q], self.event_ms(q)
+        due: list[str] = []  # the windows past their retention, oldest first
         while expiring and event_now is not None and expiring[0][0] <= event_now:
             _, kind, start = heapq.heappop(expiring)
             self.expiring_windows[q].discard((kind, start))
-            for cell in self.cells.keys_with(self.table_io, q, window_prefix(kind, start)):
-                self._expire(q, cell)
+            due.append(window_prefix(kind, start))
+        if due:  # their cells, from the table: one read for them all
+            by_window: dict[str, list[str]] = {prefix: [] for prefix in due}
+            for cell in self.cells.keys_with(self.table_io, q, tuple(due)):
+                of_kind, of_start, _ = cell.split("|", 2)
+                by_window[window_prefix(of_kind, int(of_start))].append(cell)
+            for cells in by_window.values():
+                for cell in sorted(cells):
+                    self._expire(q, cell)
         if now - self.refreshed_at.get(q, 0) >= 60_000:
             self.refreshed_at[q] = now
             wall = self.wall_ms()

@@ -43,10 +43,10 @@ class TableIO(Protocol):
         """Each partition's pending keys of ``tables`` written, with one of its ``events``
         (those the flush acks: a partition's keys are written in its event's context)."""
 
-    def keys(self, table: Any, partition: int, prefix: str) -> list[str]:
-        """The keys of ``table`` starting with ``prefix`` as its store has them (pending
-        writes left out): ``partition``'s, or, for a table not kept per partition, every
-        partition's (the caller tells them apart by value)."""
+    def keys(self, table: Any, partition: int, prefixes: tuple[str, ...]) -> list[str]:
+        """The keys of ``table`` starting with one of ``prefixes`` as its store has them
+        (pending writes left out): ``partition``'s, or, for a table not kept per partition,
+        every partition's (the caller tells them apart by value)."""
 
 
 class WriteBack:
@@ -219,8 +219,8 @@ class PlainTables:
         write_pending(tables, events, _write_in_place, lambda event: contextlib.nullcontext())
         return _WrittenInPlace(tables)
 
-    def keys(self, table: Any, partition: int, prefix: str) -> list[str]:
-        return [key for key in table if key.startswith(prefix)]
+    def keys(self, table: Any, partition: int, prefixes: tuple[str, ...]) -> list[str]:
+        return [key for key in table if key.startswith(prefixes)]  # one pass for them all
 
 
 PLAIN_TABLES = PlainTables()
@@ -306,10 +306,11 @@ class Deferred:
     def items(self) -> Iterable[tuple[str, Any]]:
         return self.writeback.items()
 
-    def keys_with(self, table_io: TableIO, partition: int, prefix: str) -> list[str]:
-        """The keys starting with ``prefix`` that ``partition`` has, pending writes
-        included, in key order (a deletion pending leaves its key in: ``get`` says None)."""
-        keys = set(table_io.keys(self.writeback.table, partition, prefix))
+    def keys_with(self, table_io: TableIO, partition: int, prefixes: tuple[str, ...]) -> set[str]:
+        """The keys starting with one of ``prefixes`` that ``partition`` has, pending writes
+        included (a deletion pending leaves its key in: ``get`` says None); one pass over
+        the pending writes, whatever the number of prefixes."""
+        keys = set(table_io.keys(self.writeback.table, partition, prefixes))
         for layer in (self.writeback.flushing, self.writeback.dirty):
-            keys.update(key for key in layer.get(partition, ()) if key.startswith(prefix))
-        return sorted(keys)
+            keys.update(key for key in layer.get(partition, ()) if key.startswith(prefixes))
+        return keys

@@ -128,15 +128,18 @@ class FaustTables:
     def write_all(self, tables: Iterable[WriteBack], events: Iterable[Any]) -> Changelog:
         return write_all(tables, events)
 
-    def keys(self, table: Any, partition: int, prefix: str) -> list[str]:
-        """The keys of ``partition``'s store starting with ``prefix`` (``prefixed_keys``);
-        a table on another store (``memory://``, for tests) is scanned whole."""
+    def keys(self, table: Any, partition: int, prefixes: tuple[str, ...]) -> list[str]:
+        """The keys of ``partition``'s store starting with one of ``prefixes`` (a seek to
+        each: ``prefixed_keys``); a table on another store (``memory://``, for tests) is
+        scanned whole."""
         store = getattr(table, "data", None)
         dbs = getattr(store, "_dbs", None)
         if dbs is None or not isinstance(store, SerializedStore) or not _plain_json(store):
-            return [key for key in list(table.keys()) if key.startswith(prefix)]
+            return [key for key in list(table.keys()) if key.startswith(prefixes)]
         db = dbs.get(partition)
-        return [] if db is None else prefixed_keys(db, prefix)
+        if db is None:
+            return []
+        return [key for prefix in prefixes for key in prefixed_keys(db, prefix)]
 
 
 def prefixed_keys(db: Any, prefix: str) -> list[str]:
