@@ -62,7 +62,7 @@ from streams.engine.writeback import (
 )
 from streams.kpi.cells import Cells, add_cell, split_cell_key
 from streams.kpi.facts import contribution
-from streams.kpi.rep_sets import routing_target
+from streams.kpi.rep_sets import is_shard, presence, presence_moved, routing_target
 from streams.kpi.summaries import delta_of, essential, extend, step
 from streams.kpi.windows import CELL_KINDS, LIVE, CellWindows, Graces, Retention
 from streams.observability.metrics import PipelineStats
@@ -459,7 +459,6 @@ class EntityStage:
         read and written once per cell per message (``_write_cells``), not once per item.
         An item adds to a cell only past the cell's mark as the message found it, as when
         each item wrote the table (the marks it wrote were this message's, all below it)."""
-        dirty = self.dirty.setdefault(p, set())
         for cell, components in delta.items():
             entry = staged.get(cell)
             if entry is None:
@@ -468,18 +467,27 @@ class EntityStage:
             if entry[0] < o:
                 add_cell(entry[2], components, owned=True)  # the message's own sums
                 entry[1] = o
-            dirty.add(cell)
 
     def _write_cells(self, p: int, staged: StagedCells) -> None:
-        """One table write per cell a message added to, marked with its last item's position."""
+        """One table write per cell a message added to, marked with its last item's
+        position; the cell is sent at the flush (dirty), but a rep shard only when a rep
+        came in or went out (``rep_sets.presence``, all the publisher reads of it: a rep's
+        every event sent its team's, region's and the global shards of five windows)."""
+        dirty = self.dirty.setdefault(p, set())
         for cell, (_, last, total) in staged.items():
             if last is None:
-                continue  # every item of the message was already in it (a redelivery)
+                # Every item of the message was already in it (a redelivery): sent again, as
+                # the flush that wrote it may have died before its partials went out.
+                dirty.add(cell)
+                continue
             name = f"{p}|{cell}"
             current = self.cells.get(p, name)
-            merged = dict(current["c"]) if current is not None else {}
+            before = current["c"] if current is not None else {}
+            merged = dict(before)
             add_cell(merged, total)
             self.cells.set(p, name, {"c": merged, "m": last})
+            if not is_shard(cell.split("|", 3)[2]) or presence_moved(before, merged, total):
+                dirty.add(cell)
 
     # --- flush ---------------------------------------------------------------------------
 
@@ -524,8 +532,9 @@ class EntityStage:
                         stored = self.cells.get(p, f"{p}|{cell}")
                         if stored is not None:
                             _, _, dim, key = split_cell_key(cell)
+                            components = presence(stored["c"]) if is_shard(dim) else stored["c"]
                             batches.setdefault(routing_target(dim, key), []).append(
-                                [cell, stored["m"], stored["c"]]
+                                [cell, stored["m"], components]
                             )
                     for target, cells in batches.items():
                         for chunk in cell_chunks(cells):

@@ -66,6 +66,29 @@ def active(cell: Mapping[str, Component]) -> int:
     return sum(1 for n in members_of(cell, MEMBERS).values() if n > 0)
 
 
+def presence(cell: Mapping[str, Component]) -> dict[str, Component]:
+    """What the publisher needs of a shard: its reps with an event, each as 1 (their event
+    counts are the entity stage's, to retract them; the distinct count reads only this)."""
+    reps = members_of(cell, MEMBERS)
+    present = {rep: 1 for rep, n in reps.items() if n > 0}
+    return {MEMBERS: present} if present else {}
+
+
+def presence_moved(
+    before: Mapping[str, Component], after: Mapping[str, Component], delta: Mapping[str, Component]
+) -> bool:
+    """Whether adding ``delta`` to a shard (``before`` -> ``after``) put a rep in or out:
+    only then does its ``presence`` change (the reps ``delta`` names are the only ones that
+    can have moved)."""
+    old, new, moved = (_members(cell) for cell in (before, after, delta))
+    return any((old.get(rep, 0) > 0) != (new.get(rep, 0) > 0) for rep in moved)
+
+
+def _members(cell: Mapping[str, Component]) -> Mapping[str, int]:
+    value = cell.get(MEMBERS)
+    return value if isinstance(value, dict) else {}
+
+
 def distinct_reps(cell: Mapping[str, Component]) -> int:
     """The active reps of a merged cell: its own set if it has one, else its count."""
     if MEMBERS in cell:

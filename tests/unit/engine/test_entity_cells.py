@@ -18,6 +18,7 @@ from streams.engine.entity_stage import EntityStage, StagedCells
 from streams.engine.outbox import position
 from streams.engine.writeback import WriteBack
 from streams.kpi.cells import Cells, add_cell
+from streams.kpi.rep_sets import presence
 
 P = 2
 CELLS = ["day|0|global|all", "day|0|rep|ana", "week|0|rep|bo"]
@@ -83,3 +84,37 @@ def test_a_redelivered_message_changes_nothing() -> None:
     assert got == {f"{P}|{CELLS[0]}": {"c": {"calls": 3}, "m": position(7, 1)}}
     apply_staged(stage, P, 7, items)
     assert got == {f"{P}|{CELLS[0]}": {"c": {"calls": 3}, "m": position(7, 1)}}
+
+
+SHARDS = ["day|0|team#reps|Nord#3", "minute|0|global#reps|all#3"]
+shard_deltas = st.dictionaries(
+    st.sampled_from(SHARDS),
+    st.fixed_dictionaries(
+        {"reps": st.dictionaries(st.sampled_from(["ana", "bo"]), st.integers(-2, 2), min_size=1)}
+    ),
+    max_size=2,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(shard_deltas, min_size=1, max_size=4), min_size=1, max_size=8))
+def test_a_shard_is_sent_when_a_rep_comes_or_goes_and_the_publisher_sees_its_reps(
+    sent: list[list[Cells]],
+) -> None:
+    """A rep shard is dirty (sent at the flush) only when its reps with an event changed,
+    and what the flushes sent (``presence``) is always the table's reps with an event: a
+    rep's every event no longer sends its shards, and the publisher misses no rep."""
+    stage, table = staged_stage()
+    seen_by_publisher: dict[str, Any] = {}
+    for offset, items in enumerate(sent):
+        before = {name: presence(value["c"]) for name, value in table.items()}
+        apply_staged(stage, P, offset, items)
+        dirty = stage.dirty.pop(P, set())
+        for cell in dirty:  # the flush sends these
+            seen_by_publisher[cell] = presence(table[f"{P}|{cell}"]["c"])
+        after = {name: presence(value["c"]) for name, value in table.items()}
+        moved = {name.split("|", 1)[1] for name in after if before.get(name, {}) != after[name]}
+        assert dirty == moved, f"offset {offset}"
+        for name, reps in after.items():
+            cell = name.split("|", 1)[1]
+            assert seen_by_publisher.get(cell, {}) == reps, f"offset {offset}: {cell}"
