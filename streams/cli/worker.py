@@ -11,7 +11,7 @@ from typing import Any
 import faust
 
 from streams.app import build_app
-from streams.cli import stop_deadline
+from streams.cli import collector, stop_deadline
 from streams.connections.redis import RedisUnreachable, check_redis
 from streams.engine.delivery import rebuild_if_stale
 from streams.observability.log_repeats import RepeatFilter, limit_repeats
@@ -92,6 +92,7 @@ def run_worker(settings: Settings) -> None:
         problem = scrape_token_problem(stack.path.parent, settings.web_token)
         warnings += [] if problem is None else [problem]
     worker = Worker(app, settings, warnings, loop=loop, loglevel=settings.log_level)
+    collector.tune()  # after everything that lives as long as the process is built
     try:
         worker.execute_from_commandline()
     finally:
