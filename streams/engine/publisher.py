@@ -161,8 +161,8 @@ class Publisher:
         self.closing: dict[int, list[tuple[int, str]]] = {}  # q -> heap of (close ms, cell)
         # q -> heap of (expiry ms, kind, start) of the windows it has cells of, each once (the
         # set): the cells of a window past its retention are found in the table then
-        # (``_expire_window``). A heap entry per cell grew with every cell the retention kept
-        # (two days of minute cells: ~2.7 entries per event, ~95 MB at 200,000 events).
+        # (``_on_marker``, ``_expire``). A heap entry per cell grew with every cell the
+        # retention kept (two days of minute cells: ~2.7 entries per event).
         self.expiring: dict[int, list[tuple[int, str, int]]] = {}
         self.expiring_windows: dict[int, set[tuple[str, int]]] = {}
         self.refreshable: dict[int, set[str]] = {}  # q -> live and target cells to re-evaluate
