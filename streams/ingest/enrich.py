@@ -14,9 +14,12 @@ from streams.ingest.reference_cache import ReferenceCache
 def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
     """Dimensions of ``event``: its own fields first, then the reference joins."""
     misses: list[str] = []
-    rep_id = getattr(event, "rep_id", None)
-    team = getattr(event, "team", None)
-    region = getattr(event, "region", None)
+    # the fields by name: ``getattr(event, name, None)`` costs pydantic's ``__getattr__`` and
+    # an AttributeError for each field the event's type does not have
+    fields = vars(event)
+    rep_id = fields.get("rep_id")
+    team = fields.get("team")
+    region = fields.get("region")
     if rep_id is not None:
         rep = cache.rep(rep_id)
         if rep is None:
@@ -25,7 +28,7 @@ def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
             team = team or rep.team
             region = region or rep.region
     sector = None
-    if (account_id := getattr(event, "account_id", None)) is not None:
+    if (account_id := fields.get("account_id")) is not None:
         account = cache.account(account_id)
         if account is None:
             misses.append("account")
@@ -35,8 +38,8 @@ def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
                 region = region or account.region
     products: list[str] = []
     line_products: list[str] = []
-    raw_products = [line.product_id for line in getattr(event, "lines", None) or []]
-    single = getattr(event, "product_id", None)
+    raw_products = [line.product_id for line in fields.get("lines") or []]
+    single = fields.get("product_id")
     for i, raw in enumerate([*raw_products, *([single] if single is not None else [])]):
         product_id = cache.product_id(raw)
         if product_id is None:
@@ -46,7 +49,7 @@ def dimensions(event: Envelope, cache: ReferenceCache) -> Dimensions:
             line_products.append(product)
         if product not in products:
             products.append(product)
-    channel = getattr(event, "channel", None)
+    channel = fields.get("channel")
     return Dimensions(
         rep=rep_id,
         team=team,

@@ -168,7 +168,7 @@ _MONEY_FIELDS = ("amount",)
 
 def to_reporting_currency(event: Envelope, limits: Limits) -> Envelope:
     """The event with its amounts in the reporting currency, or InvalidEvent if no rate."""
-    currency = getattr(event, "currency", None)
+    currency = vars(event).get("currency")  # not getattr: see ``enrich.dimensions``
     if currency is None or currency == limits.currency:
         return event
     rate = limits.rates.get(currency)

@@ -23,7 +23,9 @@ from streams.engine.faust.fetch_loop import (
     DRAIN_SOURCE_SHA256,
     GETMANY_SOURCE_SHA256,
     THREAD_GETMANY_SOURCE_SHA256,
+    Resumed,
     left_behind,
+    start,
 )
 from streams.engine.faust.rebalance import Consumer
 
@@ -290,6 +292,108 @@ async def test_a_message_cut_off_by_a_suspended_flow_is_not_marked_read() -> Non
         await asyncio.wait_for(drain(consumer, fetcher), 5)
         assert consumer.handed == handed, drain
     assert consumer._read_offset[SPEND] == 2
+
+
+async def test_messages_handed_at_once_are_not_raced_and_are_marked_read() -> None:
+    """A handing that completes without waiting (the stream's queue has room) makes no task:
+    faust's loop made four per message (``wait_first``). A handing that waits is raced."""
+    created: list[Any] = []
+    loop = asyncio.get_running_loop()
+
+    def factory(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        created.append(getattr(coro, "__qualname__", repr(coro)))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    for drain, fewest, most in [
+        (faust_consumer.Consumer._drain_messages, 4 * 50, None),
+        (Consumer._drain_messages, 0, 0),
+    ]:
+        consumer, fetcher = _drain_consumer([list(range(2, 52))])  # offset 1 never comes
+        created.clear()
+        loop.set_task_factory(factory)
+        try:
+            await asyncio.wait_for(drain(consumer, fetcher), 5)
+        finally:
+            loop.set_task_factory(None)
+        assert consumer.handed == list(range(2, 52))
+        assert consumer._read_offset[SPEND] == 51
+        races = [name for name in created if not name.endswith("_drain_messages")]
+        assert len(races) >= fewest, drain
+        assert most is None or len(races) <= most, (drain, races)
+
+
+async def test_a_handing_that_waits_goes_on_where_it_stopped_and_is_marked_read() -> None:
+    """The stream's queue is full when offset 0 comes: its handing waits until the agent
+    takes one, then completes, and the message is marked read; the next is handed at once."""
+    consumer, fetcher = _drain_consumer([[0]])
+    room = asyncio.Event()
+    steps: list[str] = []
+
+    async def callback(message: Any) -> None:
+        steps.append(f"put {message.offset}")
+        if message.offset == 0:
+            await room.wait()
+        consumer.handed.append(message.offset)
+
+    consumer.callback = callback
+    draining = asyncio.create_task(drain_until(consumer, fetcher))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert consumer.handed == []
+    assert steps == ["put 0"]
+    room.set()
+    await asyncio.wait_for(draining, 5)
+    assert consumer.handed == [0]
+    assert consumer._read_offset[SPEND] == 0
+
+
+async def drain_until(consumer: Any, fetcher: Any) -> None:
+    await Consumer._drain_messages(consumer, fetcher)
+
+
+async def test_a_resumed_handing_passes_on_values_exceptions_and_cancellation() -> None:
+    """What ``start`` leaves is driven as the coroutine's own task would have been."""
+
+    async def handing(box: asyncio.Future[int], log: list[str]) -> int:
+        try:
+            return await box + 1
+        except ValueError:
+            log.append("caught")
+            raise
+        finally:
+            log.append("finally")
+
+    async def at_once() -> str:
+        return "done"
+
+    coro = at_once()
+    assert start(coro) is None
+    assert coro.cr_frame is None  # ran to its end, never to be awaited again
+
+    loop = asyncio.get_running_loop()
+    for outcome in ("value", "error", "cancel"):
+        box: asyncio.Future[int] = loop.create_future()
+        log: list[str] = []
+        resumed = start(handing(box, log))
+        assert isinstance(resumed, Resumed)
+        assert log == []
+        task = asyncio.ensure_future(resumed)
+        await asyncio.sleep(0)
+        if outcome == "value":
+            box.set_result(41)
+            assert await task == 42
+            assert log == ["finally"]
+        elif outcome == "error":
+            box.set_exception(ValueError("bad"))
+            with pytest.raises(ValueError, match="bad"):
+                await task
+            assert log == ["caught", "finally"]
+        else:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert log == ["finally"]
+            assert box.cancelled()
 
 
 def test_the_fetch_position_is_read_from_aiokafka_s_subscription_state() -> None:
