@@ -70,8 +70,9 @@ from streams.observability.metrics import PipelineStats
 log = logging.getLogger(__name__)
 
 StagedCells = dict[str, list[Any]]
-"""Per cell, what one message adds: [the cell's mark before it, the position of its last
-item added (None: none), the sum of their deltas]."""
+"""Per cell, what the messages of a partition since its last flush add: [the cell's mark as
+they found it, the position of their last item added (None: none), the sum of their
+deltas]."""
 
 FLUSH_ITEMS = 5_000  # routed items applied, or
 FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
@@ -154,7 +155,10 @@ class EntityStage:
         self.upstream_quiet = upstream_quiet
         self.offsets: dict[int, int] = {}  # partition -> last offset processed
         self.sends = sends  # what it sent for the events not acked yet (and its changelogs)
-        self.dirty: dict[int, set[str]] = {}
+        self.dirty: dict[int, set[str]] = {}  # p -> cells to send at the flush
+        # p -> what its messages since the last flush add to each cell, written by the flush
+        # (``_write_cells``): a cell read and written once per flush, not once per message
+        self.staging: dict[int, StagedCells] = {}
         self.pending: list[tuple[Any, Any]] = []  # (stream, event) to ack after the flush
         self.pending_items = 0  # items of the pending messages
         self.last_event_wall: dict[int, float] = {}
@@ -224,14 +228,9 @@ class EntityStage:
                 self._advance(p, position(o, 0), event.value["wm"])
             else:
                 self.pending_items += len(event.value["items"])
-                staged: StagedCells = {}
-                try:
-                    for index, routed in enumerate(event.value["items"]):
-                        await self._apply_or_dead_letter(
-                            message, position(o, index), routed, staged
-                        )
-                finally:  # what was applied, even if a stop cuts the message short
-                    self._write_cells(p, staged)
+                staged = self.staging.setdefault(p, {})
+                for index, routed in enumerate(event.value["items"]):
+                    await self._apply_or_dead_letter(message, position(o, index), routed, staged)
             if not heartbeat:  # a watermark heartbeat is no activity: the partition stays idle
                 self.last_event_wall[p] = time.monotonic()
             self.offsets[p] = o
@@ -364,8 +363,8 @@ class EntityStage:
         """Enough waits for the flush that the agent should flush now, not at the next tick:
         what a flush holds in memory (table writes, their changelog records, partials) is
         bounded by this, whatever the backlog."""
-        dirty = sum(len(cells) for cells in self.dirty.values())
-        return self.pending_items >= FLUSH_ITEMS or dirty >= FLUSH_CELLS
+        staged = sum(len(cells) for cells in self.staging.values())
+        return self.pending_items >= FLUSH_ITEMS or staged >= FLUSH_CELLS
 
     def _count(self, p: int, counter: str, label: Any) -> None:
         """Counted for ``p`` once the item being applied succeeded (``staged``)."""
@@ -385,6 +384,7 @@ class EntityStage:
         self.essentials.clear()  # the tables are read again from their changelogs
         for p in partitions:
             self.dirty.pop(p, None)
+            self.staging.pop(p, None)
             self.counts.pop(p, None)
             self.offsets.pop(p, None)
 
@@ -455,28 +455,31 @@ class EntityStage:
         return delta
 
     def _stage_cells(self, p: int, o: int, delta: Cells, staged: StagedCells) -> None:
-        """Add an item's delta to what its message adds to each cell: the cells table is
-        read and written once per cell per message (``_write_cells``), not once per item.
-        An item adds to a cell only past the cell's mark as the message found it, as when
-        each item wrote the table (the marks it wrote were this message's, all below it)."""
+        """Add an item's delta to what the partition's messages since the last flush add to
+        each cell: the cells table is read and written once per cell per flush
+        (``_write_cells``), not once per item or message. An item adds to a cell only past
+        the cell's mark, as when each item wrote the table: the mark the flush found, or the
+        position of the last item staged since (a message read again before the flush, after
+        a seek, finds its items there)."""
         for cell, components in delta.items():
             entry = staged.get(cell)
             if entry is None:
                 current = self.cells.get(p, f"{p}|{cell}")
                 entry = staged[cell] = [-1 if current is None else current["m"], None, {}]
-            if entry[0] < o:
-                add_cell(entry[2], components, owned=True)  # the message's own sums
+            if (entry[0] if entry[1] is None else entry[1]) < o:
+                add_cell(entry[2], components, owned=True)  # the flush's own sums
                 entry[1] = o
 
     def _write_cells(self, p: int, staged: StagedCells) -> None:
-        """One table write per cell a message added to, marked with its last item's
-        position; the cell is sent at the flush (dirty), but a rep shard only when a rep
-        came in or went out (``rep_sets.presence``, all the publisher reads of it: a rep's
-        every event sent its team's, region's and the global shards of five windows)."""
+        """One table write per cell the partition's messages added to since the last flush,
+        marked with its last item's position; the cell is sent at the flush (dirty), but a
+        rep shard only when a rep came in or went out (``rep_sets.presence``, all the
+        publisher reads of it: a rep's every event sent its team's, region's and the global
+        shards of five windows)."""
         dirty = self.dirty.setdefault(p, set())
         for cell, (_, last, total) in staged.items():
             if last is None:
-                # Every item of the message was already in it (a redelivery): sent again, as
+                # Every item staged for it was already in it (a redelivery): sent again, as
                 # the flush that wrote it may have died before its partials went out.
                 dirty.add(cell)
                 continue
@@ -497,6 +500,11 @@ class EntityStage:
             # Reads every partition's keys: faust would look only in the store of the event
             # being processed when the flush runs from an agent (streams.engine.writeback).
             with self.table_io.outside_events():
+                # What the messages since the last flush add to the partial cells, one write
+                # per cell; first, as the sweeps below read and write cells.
+                staging, self.staging = self.staging, {}
+                for p, staged in staging.items():
+                    self._write_cells(p, staged)
                 # Expired seen ids, partial cells and idle entities, a few per flush, of the
                 # partitions this flush writes; first, as a lead forgotten leaves the live
                 # cells, which this flush sends.

@@ -1,10 +1,11 @@
-"""The entity stage writes a partial cell once per message, with the same values and marks
+"""The entity stage writes a partial cell once per flush, with the same values and marks
 as writing it once per item.
 
 An item adds its delta to a cell only past the cell's mark (the position of the last item
 applied to it), so a message applied again after a crash changes nothing it changed. The
-stage now sums a message's deltas per cell and writes each cell once: checked here against
-the per-item rule on random messages, some applied twice, on a plain dict table.
+stage sums the deltas of a partition's messages per cell until the flush and writes each
+cell once: checked here against the per-item rule on random messages, some applied twice
+(before or after the flush that wrote them), on a plain dict table.
 """
 
 from __future__ import annotations
@@ -46,15 +47,24 @@ def staged_stage() -> tuple[EntityStage, dict[str, Any]]:
     stage = EntityStage.__new__(EntityStage)  # only what staging uses: no faust, no broker
     table: dict[str, Any] = {}
     stage.cells = WriteBack(table)
-    stage.dirty = {}
+    stage.dirty, stage.staging = {}, {}
     return stage, table
 
 
 def apply_staged(stage: EntityStage, p: int, offset: int, items: list[Cells]) -> None:
-    staged: StagedCells = {}
+    stage_message(stage.staging.setdefault(p, {}), stage, p, offset, items)
+    flush(stage, p)
+
+
+def stage_message(
+    staged: StagedCells, stage: EntityStage, p: int, offset: int, items: list[Cells]
+) -> None:
     for index, delta in enumerate(items):
         stage._stage_cells(p, position(offset, index), delta, staged)
-    stage._write_cells(p, staged)
+
+
+def flush(stage: EntityStage, p: int) -> None:
+    stage._write_cells(p, stage.staging.pop(p, {}))
     for name, value in stage.cells.dirty.pop(p, {}).items():  # the flush's write_all
         stage.cells.table[name] = value
 
@@ -75,6 +85,27 @@ def test_one_write_per_cell_per_message_equals_one_per_item(
         assert got == expected, f"after the message at offset {offset}"
     touched = {cell for items in sent for delta in items for cell in delta}
     assert stage.dirty.get(P, set()) == touched
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages, st.lists(st.integers(0, 5), max_size=6), st.lists(st.booleans(), max_size=12))
+def test_one_write_per_cell_per_flush_equals_one_per_item(
+    sent: list[list[Cells]], again: list[int], flushes: list[bool]
+) -> None:
+    """Several messages staged before a flush writes them, some read again before it (a
+    seek back) or after it (a crash): the values and marks of writing once per item."""
+    expected: dict[str, Any] = {}
+    stage, got = staged_stage()
+    order = list(range(len(sent))) + [o for o in again if o < len(sent)]
+    for step, offset in enumerate(order):
+        for index, delta in enumerate(sent[offset]):
+            per_item(expected, P, position(offset, index), delta)
+        stage_message(stage.staging.setdefault(P, {}), stage, P, offset, sent[offset])
+        if step < len(flushes) and flushes[step]:
+            flush(stage, P)
+            assert got == expected, f"after the flush at step {step}"
+    flush(stage, P)
+    assert got == expected
 
 
 def test_a_redelivered_message_changes_nothing() -> None:
