@@ -75,6 +75,12 @@ log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset parameter here
 
+BATCHES_WAITING = 16
+"""Messages of ``internal.entities`` and ``internal.cells`` a stage may have waiting. Each is
+a batch (up to 250 routed items, or partial cells), decoded as it waits: with faust's buffer
+of ``stream_buffer_messages`` (256, sized for input events) they held ~100 MB whenever the
+ingest ran ahead of the entity stage. 16 batches are 4,000 items, most of a flush."""
+
 # What each table's RocksDB store (one per table and partition) may hold in memory. Faust's
 # defaults are up to 3 write buffers of 64 MB (keys written stay in memory until one is full:
 # 35 MB at 10,000 reps, 80 MB at 20,000, growing with the reps) and a 2 GB block cache. With
@@ -182,9 +188,17 @@ def build_app(settings: Settings) -> faust.App:
     updates_topic = raw_topic("kpi.updates")
     codec = register_codec()
     entities_topic = app.topic(
-        settings.topic("internal.entities"), key_serializer="raw", value_serializer=codec
+        settings.topic("internal.entities"),
+        key_serializer="raw",
+        value_serializer=codec,
+        maxsize=BATCHES_WAITING,
     )
-    cells_topic = raw_topic("internal.cells")
+    cells_topic = app.topic(
+        settings.topic("internal.cells"),
+        key_serializer="raw",
+        value_serializer="raw",
+        maxsize=BATCHES_WAITING,
+    )
     progress_topic = raw_topic("internal.progress")
     client = redis_client(settings)
     read_model = ReadModel(client, settings.redis_prefix)
