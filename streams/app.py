@@ -77,9 +77,10 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"  # aiohttp refuses a charset 
 
 BATCHES_WAITING = 16
 """Messages of ``internal.entities`` and ``internal.cells`` a stage may have waiting. Each is
-a batch (up to 250 routed items, or partial cells), decoded as it waits: with faust's buffer
-of ``stream_buffer_messages`` (256, sized for input events) they held ~100 MB whenever the
-ingest ran ahead of the entity stage. 16 batches are 4,000 items, most of a flush."""
+a batch (up to 250 routed items, ~250 KB as JSON, or partial cells), held decoded as it
+waits: faust's ``stream_buffer_messages`` (256, sized for single input events) let a stage
+that falls behind the ingest hold 256 of them. 16 batches are 4,000 items, most of a
+flush (``entity_stage.FLUSH_ITEMS``)."""
 
 # What each table's RocksDB store (one per table and partition) may hold in memory. Faust's
 # defaults are up to 3 write buffers of 64 MB (keys written stay in memory until one is full:
