@@ -188,14 +188,17 @@ def build_app(settings: Settings) -> faust.App:
     late_topic = raw_topic("sales.late")
     updates_topic = raw_topic("kpi.updates")
     codec = register_codec()
-    entities_topic = app.topic(
-        settings.topic("internal.entities"),
+    # faust's ``app.topic`` takes ``maxsize`` and drops it (0.15.3): ``faust.Topic`` keeps it
+    entities_topic = faust.Topic(
+        app,
+        topics=[settings.topic("internal.entities")],
         key_serializer="raw",
         value_serializer=codec,
         maxsize=BATCHES_WAITING,
     )
-    cells_topic = app.topic(
-        settings.topic("internal.cells"),
+    cells_topic = faust.Topic(
+        app,
+        topics=[settings.topic("internal.cells")],
         key_serializer="raw",
         value_serializer="raw",
         maxsize=BATCHES_WAITING,
