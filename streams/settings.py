@@ -194,6 +194,13 @@ class Settings(BaseSettings):
         ge=16,
         description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
     )
+    poll_records: int = Field(
+        default=1000,
+        ge=1,
+        description="records one fetch hands the agents at once (faust's "
+        "broker_max_poll_records, unlimited by default: in a backlog, tens of thousands of "
+        "fetched input records waited in memory for the ingest)",
+    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=1,
