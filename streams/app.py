@@ -113,8 +113,9 @@ def build_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=settings.stream_buffer_messages,
         # What one fetch hands on: unbounded, a backlog's input records waited in memory
         # (tracemalloc two minutes into a 200,000-event backlog: 27 MB in 95,563 blocks
-        # where aiokafka hands records out, plus their keys and values). A partition's
-        # fetch stays faust's 1 MB: an internal batch message may come close to it.
+        # where aiokafka hands records out, plus their keys and values; docs/engine.md says
+        # why not fewer than 10,000). A partition's fetch stays faust's 1 MB: an internal
+        # batch message may come close to it.
         broker_max_poll_records=settings.poll_records,
         # Sends gather for a few ms into large batches: the pipeline sends tens of thousands
         # of records a second (kpi.updates, changelogs), and one produce request each was a

@@ -195,7 +195,7 @@ class Settings(BaseSettings):
         description="messages each agent may have waiting (faust's stream_buffer_maxsize)",
     )
     poll_records: int = Field(
-        default=1000,
+        default=10_000,
         ge=1,
         description="records one fetch hands the agents at once (faust's "
         "broker_max_poll_records, unlimited by default: in a backlog, tens of thousands of "
