@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 StagedCells = dict[str, list[Any]]
 """Per cell, what the messages of a partition since its last flush add: [the cell's mark as
 they found it, the position of their last item added (None: none), the sum of their
-deltas]."""
+deltas, whether an item was already in it (a redelivery: the cell is sent again)]."""
 
 FLUSH_ITEMS = 5_000  # routed items applied, or
 FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
@@ -465,10 +465,12 @@ class EntityStage:
             entry = staged.get(cell)
             if entry is None:
                 current = self.cells.get(p, f"{p}|{cell}")
-                entry = staged[cell] = [-1 if current is None else current["m"], None, {}]
+                entry = staged[cell] = [-1 if current is None else current["m"], None, {}, False]
             if (entry[0] if entry[1] is None else entry[1]) < o:
                 add_cell(entry[2], components, owned=True)  # the flush's own sums
                 entry[1] = o
+            else:
+                entry[3] = True
 
     def _write_cells(self, p: int, staged: StagedCells) -> None:
         """One table write per cell the partition's messages added to since the last flush,
@@ -477,10 +479,11 @@ class EntityStage:
         publisher reads of it: a rep's every event sent its team's, region's and the global
         shards of five windows)."""
         dirty = self.dirty.setdefault(p, set())
-        for cell, (_, last, total) in staged.items():
+        for cell, (_, last, total, resent) in staged.items():
+            # An item already in it (a redelivery) has the cell sent again, as the flush
+            # that wrote it may have died before its partials went out: also when later
+            # items, staged with it, leave a shard's reps as they were.
             if last is None:
-                # Every item staged for it was already in it (a redelivery): sent again, as
-                # the flush that wrote it may have died before its partials went out.
                 dirty.add(cell)
                 continue
             name = f"{p}|{cell}"
@@ -489,7 +492,8 @@ class EntityStage:
             merged = dict(before)
             add_cell(merged, total)
             self.cells.set(p, name, {"c": merged, "m": last})
-            if not is_shard(cell.split("|", 3)[2]) or presence_moved(before, merged, total):
+            shard = is_shard(cell.split("|", 3)[2])
+            if resent or not shard or presence_moved(before, merged, total):
                 dirty.add(cell)
 
     # --- flush ---------------------------------------------------------------------------

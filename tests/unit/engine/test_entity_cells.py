@@ -117,6 +117,23 @@ def test_a_redelivered_message_changes_nothing() -> None:
     assert got == {f"{P}|{CELLS[0]}": {"c": {"calls": 3}, "m": position(7, 1)}}
 
 
+def test_a_shard_redelivered_is_sent_again_with_new_items_in_the_same_flush() -> None:
+    """A kill -9 can leave a flush's table writes in their changelogs and its partials
+    unsent: the message read again must send its cells again, a rep shard too, even when a
+    new message staged in the same flush leaves the shard's reps as they were (a kill -9
+    test run lost a rep from a global minute shard so: active reps 2, not 3)."""
+    stage, table = staged_stage()
+    shard = "minute|0|global#reps|all#3"
+    apply_staged(stage, P, 7, [{shard: {"reps": {"ana": 1}}}])
+    stage.dirty.clear()  # the flush wrote the table, then died before sending: not sent
+    staged = stage.staging.setdefault(P, {})
+    stage_message(staged, stage, P, 7, [{shard: {"reps": {"ana": 1}}}])  # read again
+    stage_message(staged, stage, P, 8, [{shard: {"reps": {"ana": 1}}}])  # ana again: no move
+    flush(stage, P)
+    assert stage.dirty.get(P) == {shard}
+    assert table[f"{P}|{shard}"] == {"c": {"reps": {"ana": 2}}, "m": position(8, 0)}
+
+
 SHARDS = ["day|0|team#reps|Nord#3", "minute|0|global#reps|all#3"]
 shard_deltas = st.dictionaries(
     st.sampled_from(SHARDS),
