@@ -189,26 +189,25 @@ def build_app(settings: Settings) -> faust.App:
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 
+    def batch_topic(name: str, value_serializer: Any) -> faust.TopicT:
+        """An internal topic of batch messages, ``BATCHES_WAITING`` of them waiting at most
+        (faust's ``app.topic`` takes ``maxsize`` and drops it, 0.15.3: ``faust.Topic``
+        keeps it)."""
+        return faust.Topic(
+            app,
+            topics=[settings.topic(name)],
+            key_serializer="raw",
+            value_serializer=value_serializer,
+            maxsize=BATCHES_WAITING,
+        )
+
     inputs = app.topic(*logical, key_serializer="raw", value_serializer="raw")
     deadletter_topic = raw_topic("sales.deadletter")
     late_topic = raw_topic("sales.late")
     updates_topic = raw_topic("kpi.updates")
     codec = register_codec()
-    # faust's ``app.topic`` takes ``maxsize`` and drops it (0.15.3): ``faust.Topic`` keeps it
-    entities_topic = faust.Topic(
-        app,
-        topics=[settings.topic("internal.entities")],
-        key_serializer="raw",
-        value_serializer=codec,
-        maxsize=BATCHES_WAITING,
-    )
-    cells_topic = faust.Topic(
-        app,
-        topics=[settings.topic("internal.cells")],
-        key_serializer="raw",
-        value_serializer="raw",
-        maxsize=BATCHES_WAITING,
-    )
+    entities_topic = batch_topic("internal.entities", codec)
+    cells_topic = batch_topic("internal.cells", "raw")
     progress_topic = raw_topic("internal.progress")
     client = redis_client(settings)
     read_model = ReadModel(client, settings.redis_prefix)

@@ -70,9 +70,9 @@ from streams.observability.metrics import PipelineStats
 log = logging.getLogger(__name__)
 
 StagedCells = dict[str, list[Any]]
-"""Per cell, what the messages of a partition since its last flush add: [the cell's mark as
-they found it, the position of their last item added (None: none), the sum of their
-deltas, whether an item was already in it (a redelivery: the cell is sent again)]."""
+"""Per cell, what the messages of a partition since its last flush add: [its mark (as the
+flush found it, then the position of the last item added), whether an item was added, the
+sum of their deltas, whether an item was already in it (a redelivery: sent again)]."""
 
 FLUSH_ITEMS = 5_000  # routed items applied, or
 FLUSH_CELLS = 10_000  # partial cells changed: the agent flushes then (``full``)
@@ -458,17 +458,17 @@ class EntityStage:
         """Add an item's delta to what the partition's messages since the last flush add to
         each cell: the cells table is read and written once per cell per flush
         (``_write_cells``), not once per item or message. An item adds to a cell only past
-        the cell's mark, as when each item wrote the table: the mark the flush found, or the
-        position of the last item staged since (a message read again before the flush, after
-        a seek, finds its items there)."""
+        the cell's mark, as when each item wrote the table: the mark the flush found, then
+        the position of the last item staged (a message read again before the flush, after a
+        seek, finds its items there)."""
         for cell, components in delta.items():
             entry = staged.get(cell)
             if entry is None:
                 current = self.cells.get(p, f"{p}|{cell}")
-                entry = staged[cell] = [-1 if current is None else current["m"], None, {}, False]
-            if (entry[0] if entry[1] is None else entry[1]) < o:
+                entry = staged[cell] = [-1 if current is None else current["m"], False, {}, False]
+            if entry[0] < o:
                 add_cell(entry[2], components, owned=True)  # the flush's own sums
-                entry[1] = o
+                entry[0], entry[1] = o, True
             else:
                 entry[3] = True
 
@@ -479,11 +479,11 @@ class EntityStage:
         publisher reads of it: a rep's every event sent its team's, region's and the global
         shards of five windows)."""
         dirty = self.dirty.setdefault(p, set())
-        for cell, (_, last, total, resent) in staged.items():
+        for cell, (mark, added, total, resent) in staged.items():
             # An item already in it (a redelivery) has the cell sent again, as the flush
             # that wrote it may have died before its partials went out: also when later
             # items, staged with it, leave a shard's reps as they were.
-            if last is None:
+            if not added:
                 dirty.add(cell)
                 continue
             name = f"{p}|{cell}"
@@ -491,7 +491,7 @@ class EntityStage:
             before = current["c"] if current is not None else {}
             merged = dict(before)
             add_cell(merged, total)
-            self.cells.set(p, name, {"c": merged, "m": last})
+            self.cells.set(p, name, {"c": merged, "m": mark})
             shard = is_shard(cell.split("|", 3)[2])
             if resent or not shard or presence_moved(before, merged, total):
                 dirty.add(cell)

@@ -46,7 +46,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from types import CoroutineType
 from typing import Any, cast
 
@@ -96,7 +104,7 @@ class Resumed:
                     return stop.value
 
 
-def start(handing: Any) -> Resumed | None:
+def start(handing: Any) -> Awaitable[Any] | None:
     """Run ``handing`` (a coroutine) up to its first wait: None if it completed without
     one, else what goes on from there. Its exception, if it raises at once, propagates.
     Anything other than a coroutine is returned to be awaited as it is."""
@@ -379,9 +387,8 @@ class HandedOnlyFetch:
                             # Change 2: marked read once handed, not cut off, and only if no
                             # seek of its partition came meanwhile (the copies read again
                             # from the seek must not be dropped below it).
-                            if (handing is None or handing in waited.done) and requested.get(
-                                tp
-                            ) == seeks_before:
+                            handed = handing is None or handing in waited.done
+                            if handed and requested.get(tp) == seeks_before:
                                 set_read_offset(tp, offset)
                         else:
                             dropped = below.get(tp)

@@ -296,7 +296,7 @@ async def test_a_message_cut_off_by_a_suspended_flow_is_not_marked_read() -> Non
 
 async def test_messages_handed_at_once_are_not_raced_and_are_marked_read() -> None:
     """A handing that completes without waiting (the stream's queue has room) makes no task:
-    faust's loop made four per message (``wait_first``). A handing that waits is raced."""
+    faust's loop made four per message (``wait_first``)."""
     created: list[Any] = []
     loop = asyncio.get_running_loop()
 
@@ -336,7 +336,7 @@ async def test_a_handing_that_waits_goes_on_where_it_stopped_and_is_marked_read(
         consumer.handed.append(message.offset)
 
     consumer.callback = callback
-    draining = asyncio.create_task(drain_until(consumer, fetcher))
+    draining = asyncio.create_task(Consumer._drain_messages(consumer, fetcher))
     for _ in range(5):
         await asyncio.sleep(0)
     assert consumer.handed == []
@@ -345,10 +345,6 @@ async def test_a_handing_that_waits_goes_on_where_it_stopped_and_is_marked_read(
     await asyncio.wait_for(draining, 5)
     assert consumer.handed == [0]
     assert consumer._read_offset[SPEND] == 0
-
-
-async def drain_until(consumer: Any, fetcher: Any) -> None:
-    await Consumer._drain_messages(consumer, fetcher)
 
 
 async def test_a_resumed_handing_passes_on_values_exceptions_and_cancellation() -> None:
